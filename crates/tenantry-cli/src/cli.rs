@@ -1,0 +1,164 @@
+//! The command line's shape: every command, option and environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tenantry: the multi-tenant database layer. Creates tenants, places each on a server,
+/// migrates the whole fleet, and keeps a catalog that says where every tenant stands.
+#[derive(Debug, Parser)]
+#[command(name = "tenantry", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes. Each can also come from a `TENANTRY_*` variable or from
+/// `tenantry.toml`; the command line wins, then the environment, then the file.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Catalog URL: sqlite://<file> or postgres://… [default: sqlite file in the data directory]
+    #[arg(long, global = true, env = "TENANTRY_CATALOG_URL", value_name = "URL")]
+    pub catalog: Option<String>,
+
+    /// Data directory for the embedded catalog and the local server's tenant files
+    /// [default: ./tenantry-data]
+    #[arg(long, global = true, env = "TENANTRY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Tenant migrations directory, in sqlx-cli's format [default: ./migrations/tenant]
+    #[arg(long, global = true, env = "TENANTRY_MIGRATIONS", value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+
+    /// Configuration file
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_CONFIG",
+        value_name = "FILE",
+        default_value = "tenantry.toml"
+    )]
+    pub config: PathBuf,
+
+    /// How many tenants to migrate at once [default: 4]
+    #[arg(long, global = true, env = "TENANTRY_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Seconds to wait for a tenant another runner is migrating before leaving it to them
+    /// [default: 60]
+    #[arg(long, global = true, env = "TENANTRY_LOCK_WAIT", value_name = "SECS")]
+    pub lock_wait: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the catalog (and data directory) and apply its migrations.
+    Init,
+    /// Create, inspect and change tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Register and list the database servers tenants are placed on.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Apply pending tenant migrations, or show where each tenant stands.
+    Migrate(MigrateArgs),
+    /// The catalog's event log, newest first.
+    Events(EventsArgs),
+    /// Tell the whole story on embedded SQLite in a fresh ./tenantry-demo directory.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant: storage, every migration, verified; or resume a failed creation.
+    Create {
+        slug: String,
+        /// Display name [default: the slug]
+        #[arg(long)]
+        name: Option<String>,
+        /// Server to place it on [default: local]
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenants.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one tenant and its recent events.
+    Show {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop serving a tenant; its storage is kept.
+    Suspend { slug: String },
+    /// Serve a suspended tenant again.
+    Resume { slug: String },
+    /// Drop a tenant's storage; its record stays as `deleted` unless --purge.
+    Delete {
+        slug: String,
+        /// Also remove the record, freeing the slug.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Finish what was left half-done: provisioning, deletion, or missing migrations.
+    Repair { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Register a server after checking it answers: postgres://user@host/db or sqlite:<dir>.
+    Add { name: String, url: String },
+    /// List servers (passwords hidden).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a server no tenant lives on.
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub command: Option<MigrateCommand>,
+
+    /// Migrate every tenant; goes on past failures and exits non-zero if any failed.
+    #[arg(long, conflicts_with = "tenant")]
+    pub all: bool,
+
+    /// Migrate this tenant (repeatable).
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Vec<String>,
+
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Each tenant's version and how many migrations it has pending.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this tenant's events.
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Option<String>,
+    /// How many events to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[arg(long)]
+    pub json: bool,
+}

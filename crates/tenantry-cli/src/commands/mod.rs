@@ -1,0 +1,97 @@
+//! One function per command; each returns the process exit code.
+
+mod migrate;
+mod server;
+mod tenant;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tenantry::{Config, Settings, Tenantry};
+
+use crate::cli::{Cli, Command, Global};
+use crate::{demo, output};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Demo = cli.command {
+        return demo::run().await;
+    }
+    let config = config(&cli.global)?;
+    let tenantry = Tenantry::open(config)
+        .await
+        .context("open the catalog (check --catalog / TENANTRY_CATALOG_URL)")?;
+    let code = match cli.command {
+        Command::Init => init(&tenantry)?,
+        Command::Tenant(cmd) => tenant::run(&tenantry, cmd).await?,
+        Command::Server(cmd) => server::run(&tenantry, cmd).await?,
+        Command::Migrate(args) => migrate::run(&tenantry, args).await?,
+        Command::Events(args) => {
+            let tenant = match &args.tenant {
+                Some(slug) => Some(tenantry.catalog().tenant(slug).await?),
+                None => None,
+            };
+            let events = tenantry
+                .catalog()
+                .events(tenant.as_ref(), args.limit)
+                .await?;
+            if args.json {
+                output::json(&events)?;
+            } else {
+                println!("{}", output::events(&events));
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Demo => unreachable!("handled above"),
+    };
+    tenantry.catalog().close().await;
+    Ok(code)
+}
+
+/// Command line and environment over `tenantry.toml` over defaults.
+fn config(global: &Global) -> anyhow::Result<Config> {
+    let cli = Settings {
+        data_dir: global.data_dir.clone(),
+        catalog: global.catalog.clone(),
+        migrations: global.migrations.clone(),
+        concurrency: global.concurrency,
+        lock_wait_secs: global.lock_wait,
+        ..Settings::default()
+    };
+    let file = Settings::from_file(&global.config)?;
+    Ok(cli.over(file).resolve())
+}
+
+fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
+    let config = tenantry.config();
+    println!(
+        "catalog ready: {} ({})",
+        tenantry::engine::redact_url(&config.catalog_url()),
+        tenantry.catalog().engine()
+    );
+    println!(
+        "data directory: {} (the `local` server keeps tenant files in its tenants/ folder)",
+        config.data_dir.display()
+    );
+    if config.migrations_dir.is_dir() {
+        let set = tenantry.migrations()?;
+        println!(
+            "tenant migrations: {} ({} file(s), latest version {})",
+            config.migrations_dir.display(),
+            set.len(),
+            set.latest()
+        );
+    } else {
+        std::fs::create_dir_all(&config.migrations_dir).with_context(|| {
+            format!(
+                "create the migrations directory {}",
+                config.migrations_dir.display()
+            )
+        })?;
+        println!(
+            "tenant migrations: created empty {}; add <VERSION>_<DESCRIPTION>.sql files there",
+            config.migrations_dir.display()
+        );
+    }
+    println!("next: tenantry tenant create <slug>");
+    Ok(ExitCode::SUCCESS)
+}

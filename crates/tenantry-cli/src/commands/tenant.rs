@@ -1,0 +1,86 @@
+use std::process::ExitCode;
+
+use serde::Serialize;
+use tenantry::{Event, NewTenant, Tenant, Tenantry};
+
+use crate::cli::TenantCommand;
+use crate::output;
+
+pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TenantCommand::Create {
+            slug,
+            name,
+            server,
+            json,
+        } => {
+            let tenant = tenantry
+                .create_tenant(NewTenant { slug, name, server })
+                .await?;
+            if json {
+                output::json(&tenant)?;
+            } else {
+                println!("{}", output::tenant(&tenant));
+                println!(
+                    "tenant {} is active at version {}, every migration verified",
+                    tenant.slug, tenant.version
+                );
+            }
+        }
+        TenantCommand::List { json } => {
+            let tenants = tenantry.catalog().tenants().await?;
+            if json {
+                output::json(&tenants)?;
+            } else if tenants.is_empty() {
+                println!("no tenants yet; create one with `tenantry tenant create <slug>`");
+            } else {
+                println!("{}", output::tenants(&tenants));
+            }
+        }
+        TenantCommand::Show { slug, json } => {
+            let tenant = tenantry.catalog().tenant(&slug).await?;
+            let events = tenantry.catalog().events(Some(&tenant), 10).await?;
+            if json {
+                #[derive(Serialize)]
+                struct Shown<'a> {
+                    #[serde(flatten)]
+                    tenant: &'a Tenant,
+                    events: &'a [Event],
+                }
+                output::json(&Shown {
+                    tenant: &tenant,
+                    events: &events,
+                })?;
+            } else {
+                println!("{}", output::tenant(&tenant));
+                if !events.is_empty() {
+                    println!("recent events:\n{}", output::events(&events));
+                }
+            }
+        }
+        TenantCommand::Suspend { slug } => {
+            let t = tenantry.suspend_tenant(&slug).await?;
+            println!("tenant {} is {}", t.slug, t.status);
+        }
+        TenantCommand::Resume { slug } => {
+            let t = tenantry.resume_tenant(&slug).await?;
+            println!("tenant {} is {}", t.slug, t.status);
+        }
+        TenantCommand::Delete { slug, purge } => {
+            match tenantry.delete_tenant(&slug, purge).await? {
+                Some(t) => println!(
+                    "tenant {} is deleted: storage {} dropped; the record stays (use --purge to remove it)",
+                    t.slug, t.storage
+                ),
+                None => {
+                    println!("tenant {slug} is deleted and its record purged; the slug is free")
+                }
+            }
+        }
+        TenantCommand::Repair { slug } => {
+            let t = tenantry.repair_tenant(&slug).await?;
+            println!("tenant {} is {} at version {}", t.slug, t.status, t.version);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,107 @@
+//! The catalog: the control-plane database and the single source of truth for every tenant's
+//! state. It runs on SQLite (embedded default) or PostgreSQL through sqlx's `Any` driver, with
+//! its own built-in migrations applied on open.
+//!
+//! Invariant: only this module writes the catalog's tables, and a tenant's status changes only
+//! through [`Catalog::transition`], a compare-and-set on the current status.
+
+use std::path::Path;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+use crate::engine::{self, Engine};
+use crate::error::{Error, Result};
+
+mod events;
+mod schema;
+mod servers;
+mod tenants;
+
+pub use events::{Event, NewEvent};
+pub use servers::Server;
+pub use tenants::{Status, Strategy, Tenant};
+
+/// A handle on the catalog database.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl Catalog {
+    /// Connects to the catalog at `url` and applies any pending catalog migrations. For an
+    /// SQLite catalog, the file and its directory are created if missing.
+    pub async fn open(url: &str) -> Result<Catalog> {
+        let engine = Engine::from_url(url)?;
+        let url = match engine {
+            Engine::Sqlite => prepare_sqlite_url(url)?,
+            Engine::Postgres => url.to_owned(),
+        };
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect(&url)
+            .await
+            .map_err(|source| Error::ServerUnreachable {
+                name: "catalog".into(),
+                url: engine::redact_url(&url),
+                source,
+            })?;
+        let catalog = Catalog { pool, engine };
+        if engine == Engine::Sqlite {
+            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                .execute(&catalog.pool)
+                .await
+                .map_err(Error::catalog("enable write-ahead logging"))?;
+        }
+        schema::migrate(&catalog).await?;
+        Ok(catalog)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Current time as the catalog stores it: RFC 3339, UTC, millisecond precision.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn prepare_sqlite_url(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(Error::UnsupportedUrl {
+            url: url.to_owned(),
+            reason: "the catalog needs a file path".into(),
+        });
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}

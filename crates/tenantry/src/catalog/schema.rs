@@ -1,0 +1,160 @@
+//! The catalog's own built-in, versioned migrations.
+
+use sqlx::{Acquire, Row};
+
+use super::{Catalog, now};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+struct CatalogMigration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+/// Portable DDL: the same text runs on SQLite and PostgreSQL.
+const MIGRATIONS: &[CatalogMigration] = &[CatalogMigration {
+    version: 1,
+    description: "servers, tenants, events",
+    sql: "
+CREATE TABLE IF NOT EXISTS tenantry_servers (
+    name        VARCHAR(63)  PRIMARY KEY,
+    engine      VARCHAR(16)  NOT NULL,
+    url         TEXT         NOT NULL,
+    created_at  VARCHAR(40)  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenantry_tenants (
+    id          VARCHAR(26)  PRIMARY KEY,
+    slug        VARCHAR(63)  NOT NULL UNIQUE,
+    name        VARCHAR(255) NOT NULL,
+    status      VARCHAR(16)  NOT NULL,
+    strategy    VARCHAR(16)  NOT NULL,
+    server      VARCHAR(63)  NOT NULL REFERENCES tenantry_servers (name),
+    storage     VARCHAR(128) NOT NULL UNIQUE,
+    version     BIGINT       NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    created_at  VARCHAR(40)  NOT NULL,
+    updated_at  VARCHAR(40)  NOT NULL,
+    deleted_at  VARCHAR(40)
+);
+CREATE INDEX IF NOT EXISTS tenantry_tenants_server ON tenantry_tenants (server);
+CREATE TABLE IF NOT EXISTS tenantry_events (
+    id          VARCHAR(26)  PRIMARY KEY,
+    at          VARCHAR(40)  NOT NULL,
+    tenant_id   VARCHAR(26),
+    tenant_slug VARCHAR(63),
+    action      VARCHAR(64)  NOT NULL,
+    outcome     VARCHAR(16)  NOT NULL,
+    detail      TEXT,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS tenantry_events_tenant ON tenantry_events (tenant_id, id);
+",
+}];
+
+const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (
+    version     BIGINT       PRIMARY KEY,
+    description VARCHAR(255) NOT NULL,
+    applied_at  VARCHAR(40)  NOT NULL
+)";
+
+/// A fixed advisory-lock key that serialises catalog migrations on PostgreSQL.
+const PG_CATALOG_LOCK: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
+
+/// Applies pending catalog migrations. Safe to run from several processes at once: on
+/// PostgreSQL they queue on an advisory lock; on SQLite the database's write lock serialises
+/// them and a runner that lost the race finds the version applied and moves on.
+pub(super) async fn migrate(catalog: &Catalog) -> Result<()> {
+    let engine = catalog.engine;
+    let mut conn = catalog
+        .pool
+        .acquire()
+        .await
+        .map_err(Error::catalog("connect"))?;
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_CATALOG_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(Error::catalog("lock catalog migrations"))?;
+    }
+    let result = apply(&mut conn, engine).await;
+    if engine == Engine::Postgres {
+        // Closing the connection would release it too; unlock so the pooled connection is clean.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_CATALOG_LOCK)
+            .execute(&mut *conn)
+            .await;
+    }
+    result
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, engine: Engine) -> Result<()> {
+    sqlx::raw_sql(LEDGER)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::catalog("create the catalog migration ledger"))?;
+    for migration in MIGRATIONS {
+        if is_applied(conn, engine, migration.version).await? {
+            continue;
+        }
+        let outcome = apply_one(conn, engine, migration).await;
+        if let Err(e) = outcome {
+            // Another process may have applied it in the meantime.
+            if is_applied(conn, engine, migration.version).await? {
+                continue;
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+async fn is_applied(conn: &mut sqlx::AnyConnection, engine: Engine, version: i64) -> Result<bool> {
+    let row = sqlx::query(
+        engine.sql("SELECT COUNT(*) AS n FROM tenantry_catalog_migrations WHERE version = ?"),
+    )
+    .bind(version)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::catalog("read the catalog migration ledger"))?;
+    let n: i64 = row
+        .try_get("n")
+        .map_err(Error::catalog("read the catalog migration ledger"))?;
+    Ok(n > 0)
+}
+
+async fn apply_one(
+    conn: &mut sqlx::AnyConnection,
+    engine: Engine,
+    migration: &CatalogMigration,
+) -> Result<()> {
+    let action = "apply a catalog migration";
+    let mut tx = conn.begin().await.map_err(Error::catalog(action))?;
+    sqlx::raw_sql(migration.sql)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::catalog(action))?;
+    if migration.version == 1 {
+        sqlx::query(engine.sql(
+            "INSERT INTO tenantry_servers (name, engine, url, created_at) VALUES (?, ?, ?, ?)",
+        ))
+        .bind(crate::config::DEFAULT_SERVER)
+        .bind(Engine::Sqlite.as_str())
+        .bind(super::servers::LOCAL_URL)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::catalog(action))?;
+    }
+    sqlx::query(engine.sql(
+        "INSERT INTO tenantry_catalog_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+    ))
+    .bind(migration.version)
+    .bind(migration.description)
+    .bind(now())
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::catalog(action))?;
+    tx.commit().await.map_err(Error::catalog(action))
+}

@@ -1,0 +1,143 @@
+//! Database servers that tenants are placed on.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Catalog, now};
+use crate::engine::{Engine, redact_url};
+use crate::error::{Error, Result};
+use crate::ident::ServerName;
+
+/// The built-in `local` server: the `tenants/` folder of the data directory.
+pub(crate) const LOCAL_URL: &str = "sqlite:tenants";
+
+/// A server as the catalog records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Server {
+    pub name: ServerName,
+    pub engine: Engine,
+    /// The URL as given. Use [`Server::display_url`] to show it.
+    #[serde(skip)]
+    pub url: String,
+    pub created_at: String,
+}
+
+impl Server {
+    /// The URL with any password hidden.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Server> {
+        let read = Error::catalog("read a server row");
+        let name: String = row
+            .try_get("name")
+            .map_err(Error::catalog("read a server row"))?;
+        let engine: String = row
+            .try_get("engine")
+            .map_err(Error::catalog("read a server row"))?;
+        Ok(Server {
+            name: ServerName::new(&name).map_err(|_| Error::CorruptCatalog {
+                field: "servers.name",
+                value: name,
+            })?,
+            engine: engine.parse()?,
+            url: row
+                .try_get("url")
+                .map_err(Error::catalog("read a server row"))?,
+            created_at: row.try_get("created_at").map_err(read)?,
+        })
+    }
+}
+
+impl Catalog {
+    /// Records a server. The caller checks it is reachable first.
+    pub async fn insert_server(&self, name: &ServerName, url: &str) -> Result<Server> {
+        let engine = Engine::from_url(url)?;
+        let server = Server {
+            name: name.clone(),
+            engine,
+            url: url.to_owned(),
+            created_at: now(),
+        };
+        let result = sqlx::query(self.engine.sql(
+            "INSERT INTO tenantry_servers (name, engine, url, created_at) VALUES (?, ?, ?, ?)",
+        ))
+        .bind(server.name.as_str())
+        .bind(server.engine.as_str())
+        .bind(&server.url)
+        .bind(&server.created_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(server),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::ServerExists {
+                name: name.to_string(),
+            }),
+            Err(e) => Err(Error::Catalog {
+                action: "insert a server",
+                source: e,
+            }),
+        }
+    }
+
+    /// The server with this name, or [`Error::ServerNotFound`].
+    pub async fn server(&self, name: &str) -> Result<Server> {
+        let row = sqlx::query(
+            self.engine
+                .sql("SELECT name, engine, url, created_at FROM tenantry_servers WHERE name = ?"),
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::catalog("look up a server"))?;
+        match row {
+            Some(row) => Server::from_row(&row),
+            None => Err(Error::ServerNotFound {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Every server, by name.
+    pub async fn servers(&self) -> Result<Vec<Server>> {
+        let rows =
+            sqlx::query("SELECT name, engine, url, created_at FROM tenantry_servers ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::catalog("list servers"))?;
+        rows.iter().map(Server::from_row).collect()
+    }
+
+    /// Removes a server that no live tenant is placed on.
+    pub async fn remove_server(&self, name: &str) -> Result<()> {
+        self.server(name).await?;
+        let row = sqlx::query(self.engine.sql(
+            "SELECT COUNT(*) AS n FROM tenantry_tenants WHERE server = ? AND status <> 'deleted'",
+        ))
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::catalog("count a server's tenants"))?;
+        let tenants: i64 = row
+            .try_get("n")
+            .map_err(Error::catalog("count a server's tenants"))?;
+        if tenants > 0 {
+            return Err(Error::ServerInUse {
+                name: name.to_owned(),
+                tenants,
+            });
+        }
+        sqlx::query(self.engine.sql(
+            "DELETE FROM tenantry_servers WHERE name = ? AND NOT EXISTS \
+             (SELECT 1 FROM tenantry_tenants WHERE server = ?)",
+        ))
+        .bind(name)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("remove a server"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,331 @@
+//! Tenant rows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Catalog, now};
+use crate::error::{Error, Result};
+use crate::ident::{ServerName, Slug, StorageName, TenantId};
+
+/// Where a tenant is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Catalog row written; storage being created and migrated. Not serving.
+    Provisioning,
+    /// Storage fully migrated and verified. Serving.
+    Active,
+    /// Storage kept, not serving.
+    Suspended,
+    /// Provisioning failed; `last_error` says why. `repair` resumes.
+    Failed,
+    /// Storage being dropped.
+    Deleting,
+    /// Storage dropped; the row is kept as a record until purged.
+    Deleted,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Provisioning,
+        Status::Active,
+        Status::Suspended,
+        Status::Failed,
+        Status::Deleting,
+        Status::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Provisioning => "provisioning",
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Failed => "failed",
+            Status::Deleting => "deleting",
+            Status::Deleted => "deleted",
+        }
+    }
+
+    /// Whether the tenant's storage is complete and kept current by fleet migrations.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Active | Status::Suspended)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| Error::CorruptCatalog {
+                field: "tenants.status",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// How a tenant's data is kept apart from other tenants'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// A database (or SQLite file) of its own.
+    Database,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Database => "database",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "database" => Ok(Strategy::Database),
+            other => Err(Error::UnsupportedUrl {
+                url: other.to_owned(),
+                reason: "unknown strategy; supported: database".into(),
+            }),
+        }
+    }
+}
+
+/// A tenant as the catalog records it. Field names are the stable JSON contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    #[serde(serialize_with = "as_display")]
+    pub id: TenantId,
+    pub slug: Slug,
+    pub name: String,
+    pub status: Status,
+    pub strategy: Strategy,
+    pub server: ServerName,
+    /// The physical database or file name.
+    pub storage: StorageName,
+    /// The highest migration version the tenant's own ledger records (0: none).
+    pub version: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub deleted_at: Option<String>,
+}
+
+fn as_display<S: serde::Serializer>(value: &TenantId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// The tenant columns, in one place, for `concat!` into constant queries.
+macro_rules! columns {
+    () => {
+        "id, slug, name, status, strategy, server, storage, version, last_error, \
+         created_at, updated_at, deleted_at"
+    };
+}
+
+impl Tenant {
+    fn from_row(row: &AnyRow) -> Result<Tenant> {
+        let get = |col: &'static str| -> Result<String> {
+            row.try_get::<String, _>(col)
+                .map_err(Error::catalog("read a tenant row"))
+        };
+        let opt = |col: &'static str| -> Result<Option<String>> {
+            row.try_get::<Option<String>, _>(col)
+                .map_err(Error::catalog("read a tenant row"))
+        };
+        let corrupt = |field: &'static str, value: String| Error::CorruptCatalog { field, value };
+        let slug = get("slug")?;
+        let server = get("server")?;
+        Ok(Tenant {
+            id: TenantId::parse(&get("id")?)?,
+            slug: Slug::new(&slug).map_err(|_| corrupt("tenants.slug", slug))?,
+            name: get("name")?,
+            status: get("status")?.parse()?,
+            strategy: get("strategy")?
+                .parse()
+                .map_err(|_| corrupt("tenants.strategy", String::new()))?,
+            server: ServerName::new(&server).map_err(|_| corrupt("tenants.server", server))?,
+            storage: StorageName::parse(&get("storage")?)?,
+            version: row
+                .try_get::<i64, _>("version")
+                .map_err(Error::catalog("read a tenant row"))?,
+            last_error: opt("last_error")?,
+            created_at: get("created_at")?,
+            updated_at: get("updated_at")?,
+            deleted_at: opt("deleted_at")?,
+        })
+    }
+}
+
+impl Catalog {
+    /// Inserts a new tenant row. A taken slug is [`Error::TenantExists`].
+    pub async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
+        let result = sqlx::query(self.engine.sql(
+            "INSERT INTO tenantry_tenants (id, slug, name, status, strategy, server, storage, \
+             version, last_error, created_at, updated_at, deleted_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(t.id.to_string())
+        .bind(t.slug.as_str())
+        .bind(&t.name)
+        .bind(t.status.as_str())
+        .bind(t.strategy.as_str())
+        .bind(t.server.as_str())
+        .bind(t.storage.as_str())
+        .bind(t.version)
+        .bind(t.last_error.clone())
+        .bind(&t.created_at)
+        .bind(&t.updated_at)
+        .bind(t.deleted_at.clone())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let status = self
+                    .find_tenant(t.slug.as_str())
+                    .await?
+                    .map_or(Status::Provisioning, |t| t.status);
+                Err(Error::TenantExists {
+                    slug: t.slug.to_string(),
+                    status,
+                })
+            }
+            Err(e) => Err(Error::Catalog {
+                action: "insert a tenant",
+                source: e,
+            }),
+        }
+    }
+
+    /// The tenant with this slug, if any (deleted ones included).
+    pub async fn find_tenant(&self, slug: &str) -> Result<Option<Tenant>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tenantry_tenants WHERE slug = ?"
+        );
+        let row = sqlx::query(self.engine.sql(sql))
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::catalog("look up a tenant"))?;
+        row.as_ref().map(Tenant::from_row).transpose()
+    }
+
+    /// The tenant with this slug, or [`Error::TenantNotFound`].
+    pub async fn tenant(&self, slug: &str) -> Result<Tenant> {
+        self.find_tenant(slug)
+            .await?
+            .ok_or_else(|| Error::TenantNotFound {
+                slug: slug.to_owned(),
+            })
+    }
+
+    /// Every tenant, oldest first.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants ORDER BY id");
+        let rows = sqlx::query(self.engine.sql(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::catalog("list tenants"))?;
+        rows.iter().map(Tenant::from_row).collect()
+    }
+
+    /// Moves a tenant from one of `from` to `to`, recording `last_error`. Returns the updated
+    /// row, or `None` if the tenant was not in one of `from` (someone else moved it first).
+    pub async fn transition(
+        &self,
+        id: TenantId,
+        from: &[Status],
+        to: Status,
+        last_error: Option<&str>,
+    ) -> Result<Option<Tenant>> {
+        let at = now();
+        let deleted_at = (to == Status::Deleted).then(|| at.clone());
+        // One statement per allowed source status keeps the placeholders portable.
+        for status in from {
+            let done = sqlx::query(self.engine.sql(
+                "UPDATE tenantry_tenants SET status = ?, last_error = ?, updated_at = ?, \
+                 deleted_at = ? WHERE id = ? AND status = ?",
+            ))
+            .bind(to.as_str())
+            .bind(last_error.map(str::to_owned))
+            .bind(&at)
+            .bind(deleted_at.clone())
+            .bind(id.to_string())
+            .bind(status.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(Error::catalog("change a tenant's status"))?;
+            if done.rows_affected() == 1 {
+                return self.tenant_by_id(id).await.map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records the version the tenant's ledger now says, and its last error (or clears it).
+    pub async fn record_version(
+        &self,
+        id: TenantId,
+        version: i64,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(self.engine.sql(
+            "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? WHERE id = ?",
+        ))
+        .bind(version)
+        .bind(last_error.map(str::to_owned))
+        .bind(now())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("record a tenant's version"))?;
+        Ok(())
+    }
+
+    /// Removes a deleted tenant's row for good, freeing its slug.
+    pub async fn purge_tenant(&self, id: TenantId) -> Result<bool> {
+        let done = sqlx::query(
+            self.engine
+                .sql("DELETE FROM tenantry_tenants WHERE id = ? AND status = 'deleted'"),
+        )
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("purge a tenant"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn tenant_by_id(&self, id: TenantId) -> Result<Tenant> {
+        let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants WHERE id = ?");
+        let row = sqlx::query(self.engine.sql(sql))
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::catalog("read a tenant"))?;
+        Tenant::from_row(&row)
+    }
+}

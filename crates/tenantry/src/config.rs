@@ -1,0 +1,139 @@
+//! Configuration: defaults, the optional `tenantry.toml`, and overrides from the environment
+//! or the command line, merged in that order of increasing precedence.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_DATA_DIR: &str = "tenantry-data";
+pub const DEFAULT_MIGRATIONS_DIR: &str = "migrations/tenant";
+pub const DEFAULT_SERVER: &str = "local";
+pub const CONFIG_FILE: &str = "tenantry.toml";
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the embedded catalog and the `local` server's tenant files live.
+    pub data_dir: PathBuf,
+    /// The catalog's URL; `None` means the SQLite file `<data_dir>/catalog.db`.
+    pub catalog_url: Option<String>,
+    /// The tenant migrations directory, in sqlx-cli's file format.
+    pub migrations_dir: PathBuf,
+    /// The server new tenants go to when none is named.
+    pub default_server: String,
+    /// How many tenants a fleet migration works on at once.
+    pub concurrency: usize,
+    /// How long a runner waits for a tenant another runner holds before leaving it to them.
+    pub lock_wait: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Settings::default().resolve()
+    }
+}
+
+impl Config {
+    /// The catalog URL in force.
+    pub fn catalog_url(&self) -> String {
+        match &self.catalog_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("catalog.db").display()),
+        }
+    }
+}
+
+/// One layer of settings, every field optional: the shape of `tenantry.toml`, and of the
+/// command line's and environment's overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: Option<PathBuf>,
+    pub catalog: Option<String>,
+    pub migrations: Option<PathBuf>,
+    pub default_server: Option<String>,
+    pub concurrency: Option<usize>,
+    pub lock_wait_secs: Option<u64>,
+}
+
+impl Settings {
+    /// Reads a settings file; a missing file is an empty layer.
+    pub fn from_file(path: &Path) -> Result<Settings> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => {
+                return Err(Error::Config {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// This layer, with gaps filled from `lower`.
+    pub fn over(self, lower: Settings) -> Settings {
+        Settings {
+            data_dir: self.data_dir.or(lower.data_dir),
+            catalog: self.catalog.or(lower.catalog),
+            migrations: self.migrations.or(lower.migrations),
+            default_server: self.default_server.or(lower.default_server),
+            concurrency: self.concurrency.or(lower.concurrency),
+            lock_wait_secs: self.lock_wait_secs.or(lower.lock_wait_secs),
+        }
+    }
+
+    /// Fills what is still missing with the defaults.
+    pub fn resolve(self) -> Config {
+        Config {
+            data_dir: self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            catalog_url: self.catalog.filter(|s| !s.is_empty()),
+            migrations_dir: self
+                .migrations
+                .unwrap_or_else(|| DEFAULT_MIGRATIONS_DIR.into()),
+            default_server: self
+                .default_server
+                .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
+            concurrency: self.concurrency.unwrap_or(4).max(1),
+            lock_wait: Duration::from_secs(self.lock_wait_secs.unwrap_or(60)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upper_layers_win_and_defaults_fill_gaps() {
+        let file = Settings {
+            catalog: Some("postgres://file".into()),
+            concurrency: Some(8),
+            ..Settings::default()
+        };
+        let cli = Settings {
+            catalog: Some("postgres://cli".into()),
+            ..Settings::default()
+        };
+        let config = cli.over(file).resolve();
+        assert_eq!(config.catalog_url(), "postgres://cli");
+        assert_eq!(config.concurrency, 8);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, "catalogue = 'x'\n").expect("write");
+        let err = Settings::from_file(&path).expect_err("must refuse");
+        assert!(err.to_string().contains("catalogue"), "{err}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Database engines. Everything that differs between SQLite, PostgreSQL and MySQL (identifier
+//! quoting, placeholders, storage DDL, locks, catalog queries) lives in this module's
+//! per-engine files; the rest of the crate asks [`Engine`] and never writes `if postgres`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use sqlx::{AssertSqlSafe, Connection};
+
+use crate::error::{Error, Result};
+use crate::ident::StorageName;
+
+pub mod postgres;
+pub mod sqlite;
+
+/// A database engine Tenantry can place a catalog or tenants on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a connection URL names, from its scheme.
+    pub fn from_url(url: &str) -> Result<Engine> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Engine::Sqlite),
+            "postgres" | "postgresql" => Ok(Engine::Postgres),
+            _ => Err(Error::UnsupportedUrl {
+                url: redact_url(url),
+                reason: format!(
+                    "unknown scheme {scheme:?}; supported: sqlite://<path>, postgres://<user>@<host>/<db>"
+                ),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+
+    /// Quotes a validated storage name as an SQL identifier for this engine. This is the one
+    /// place identifiers are quoted.
+    pub fn quote(self, name: &StorageName) -> String {
+        quote_with(name.as_str(), '"')
+    }
+
+    /// Rewrites a query written with `?` placeholders into this engine's placeholder syntax.
+    /// Queries passed here are Tenantry's own constant text, never user input.
+    pub fn sql(self, query: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        AssertSqlSafe(match self {
+            Engine::Sqlite => Cow::Borrowed(query),
+            Engine::Postgres => {
+                let mut out = String::with_capacity(query.len() + 8);
+                let mut n = 0;
+                for c in query.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                Cow::Owned(out)
+            }
+        })
+    }
+
+    /// A query listing the base tables of the connected tenant storage, one `name` column.
+    pub fn list_tables_sql(self) -> &'static str {
+        match self {
+            Engine::Sqlite => sqlite::LIST_TABLES,
+            Engine::Postgres => postgres::LIST_TABLES,
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Engine {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sqlite" => Ok(Engine::Sqlite),
+            "postgres" => Ok(Engine::Postgres),
+            other => Err(Error::CorruptCatalog {
+                field: "engine",
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
+fn quote_with(ident: &str, quote: char) -> String {
+    let mut out = String::with_capacity(ident.len() + 2);
+    out.push(quote);
+    for c in ident.chars() {
+        if c == quote {
+            out.push(quote);
+        }
+        out.push(c);
+    }
+    out.push(quote);
+    out
+}
+
+/// Opens one connection through sqlx's `Any` driver.
+pub async fn connect(url: &str) -> sqlx::Result<AnyConnection> {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(url).await
+}
+
+/// A URL with its password replaced by `***`, for messages and listings.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// Resolves an SQLite server URL (`sqlite:<dir>` or `sqlite://<dir>`) to a directory;
+/// relative directories are relative to `data_dir`.
+pub fn sqlite_dir(url: &str, data_dir: &Path) -> PathBuf {
+    let raw = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = Path::new(raw);
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        data_dir.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_engine() {
+        assert_eq!(
+            Engine::Postgres.sql("a = ? AND b = ?").0,
+            "a = $1 AND b = $2"
+        );
+        assert_eq!(Engine::Sqlite.sql("a = ?").0, "a = ?");
+    }
+
+    #[test]
+    fn quoting_doubles_the_quote_character() {
+        assert_eq!(quote_with("a\"b", '"'), "\"a\"\"b\"");
+        assert_eq!(quote_with("a`b", '`'), "`a``b`");
+    }
+
+    #[test]
+    fn unknown_scheme_is_refused() {
+        assert!(Engine::from_url("oracle://x").is_err());
+        assert!(Engine::from_url("nonsense").is_err());
+        assert_eq!(
+            Engine::from_url("postgresql://h/db").ok(),
+            Some(Engine::Postgres)
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

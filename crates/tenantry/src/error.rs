@@ -1,0 +1,163 @@
+//! The library's error type. Every variant names the tenant, server, migration or file
+//! involved, so a message read in a log says what to look at without a backtrace.
+
+use std::path::PathBuf;
+
+use crate::catalog::Status;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in Tenantry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A slug or server name that is not a valid identifier.
+    #[error("invalid {kind} {value:?}: {reason}")]
+    InvalidName {
+        kind: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+
+    /// A URL Tenantry cannot use (unknown scheme, missing parts).
+    #[error("unsupported URL {url}: {reason}")]
+    UnsupportedUrl { url: String, reason: String },
+
+    /// A configuration file that cannot be read or parsed.
+    #[error("configuration {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+
+    #[error(
+        "tenant {slug:?} already exists (status {status}); pick another slug, or run `tenantry tenant repair {slug}` if it is failed"
+    )]
+    TenantExists { slug: String, status: Status },
+
+    #[error("no tenant {slug:?}; `tenantry tenant list` shows the tenants")]
+    TenantNotFound { slug: String },
+
+    #[error("tenant {slug:?} is {status}: cannot {action}{hint}")]
+    InvalidTransition {
+        slug: String,
+        status: Status,
+        action: &'static str,
+        hint: &'static str,
+    },
+
+    #[error("server {name:?} already exists")]
+    ServerExists { name: String },
+
+    #[error("no server {name:?}; `tenantry server list` shows the servers")]
+    ServerNotFound { name: String },
+
+    #[error("server {name:?} ({url}) is unreachable: {source}")]
+    ServerUnreachable {
+        name: String,
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("server {name:?} has {tenants} tenant(s) that are not deleted; delete them first")]
+    ServerInUse { name: String, tenants: i64 },
+
+    #[error("migrations directory {path} does not exist; create it or pass --migrations <dir>")]
+    MigrationsDirMissing { path: PathBuf },
+
+    #[error("migration version {version} appears twice: {first} and {second}")]
+    DuplicateVersion {
+        version: i64,
+        first: PathBuf,
+        second: PathBuf,
+    },
+
+    #[error("migration file {path} is not valid UTF-8")]
+    NotUtf8 { path: PathBuf },
+
+    #[error("migration file name {path} is not <VERSION>_<DESCRIPTION>.sql: {reason}")]
+    BadMigrationName { path: PathBuf, reason: &'static str },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "tenant {tenant:?}: migration {version} was applied but its file {file} has changed since; restore the file and add a new migration instead"
+    )]
+    ChecksumMismatch {
+        tenant: String,
+        version: i64,
+        file: PathBuf,
+    },
+
+    #[error(
+        "tenant {tenant:?}: migration {version} ({description}) was applied but is missing from the migrations directory"
+    )]
+    MigrationMissing {
+        tenant: String,
+        version: i64,
+        description: String,
+    },
+
+    #[error("tenant {tenant:?}: migration {version} ({file}) failed: {source}")]
+    MigrationFailed {
+        tenant: String,
+        version: i64,
+        file: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("tenant {tenant:?}: verification failed: {detail}")]
+    VerifyFailed { tenant: String, detail: String },
+
+    #[error("tenant {tenant:?}: cannot {action}: {source}")]
+    Storage {
+        tenant: String,
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("tenant {tenant:?}: cannot {action} {path}: {source}")]
+    StorageFile {
+        tenant: String,
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("tenant {tenant:?} is being migrated by another runner; it was left to that runner")]
+    Locked { tenant: String },
+
+    #[error("catalog: cannot {action}: {source}")]
+    Catalog {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("catalog holds an unexpected value {value:?} in {field}")]
+    CorruptCatalog { field: &'static str, value: String },
+}
+
+impl Error {
+    /// Wraps a catalog query error with what was being done.
+    pub(crate) fn catalog(action: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+        move |source| Error::Catalog { action, source }
+    }
+
+    /// Wraps a tenant storage error with the tenant and what was being done.
+    pub(crate) fn storage(tenant: &str, action: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+        let tenant = tenant.to_owned();
+        move |source| Error::Storage {
+            tenant,
+            action,
+            source,
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Validated names. Anything that reaches SQL as an identifier is one of these types, built
+//! only through their constructors, and quoted by [`crate::engine::Engine::quote_ident`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use crate::error::{Error, Result};
+
+/// The longest slug or server name: PostgreSQL's identifier limit.
+pub const MAX_NAME_LEN: usize = 63;
+
+/// Checks the shared rule for slugs and server names: a lowercase ASCII letter, then lowercase
+/// letters, digits, `_` or `-`, at most 63 characters.
+fn check_name(kind: &'static str, value: &str) -> Result<()> {
+    let fail = |reason| {
+        Err(Error::InvalidName {
+            kind,
+            value: value.to_owned(),
+            reason,
+        })
+    };
+    let Some(first) = value.chars().next() else {
+        return fail("it is empty");
+    };
+    if value.len() > MAX_NAME_LEN {
+        return fail("it is longer than 63 characters");
+    }
+    if !first.is_ascii_lowercase() {
+        return fail("it must start with a lowercase letter a-z");
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
+    {
+        return if bad.is_ascii_uppercase() {
+            fail("it has uppercase letters; use lowercase")
+        } else {
+            fail("only lowercase letters, digits, '_' and '-' are allowed")
+        };
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates `value`; see the type's documentation for the rule.
+            pub fn new(value: &str) -> Result<Self> {
+                check_name($kind, value)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::new(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A tenant's public, human-chosen name: a lowercase letter, then lowercase letters,
+    /// digits, `_` or `-`; 63 characters at most. Never used to name physical storage.
+    Slug,
+    "slug"
+);
+
+name_type!(
+    /// The name of a database server in the catalog; same rule as [`Slug`].
+    ServerName,
+    "server name"
+);
+
+/// A tenant's id: a ULID, assigned once at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(Ulid);
+
+impl TenantId {
+    pub fn generate() -> Self {
+        Self(Ulid::new())
+    }
+
+    pub fn parse(value: &str) -> Result<Self> {
+        Ulid::from_string(value)
+            .map(Self)
+            .map_err(|_| Error::CorruptCatalog {
+                field: "tenants.id",
+                value: value.to_owned(),
+            })
+    }
+
+    /// The physical name of this tenant's storage (database, schema or file stem).
+    /// It derives from the id alone, so renaming a slug never moves data.
+    pub fn storage_name(&self) -> StorageName {
+        StorageName(format!(
+            "tenant_{}",
+            self.0.to_string().to_ascii_lowercase()
+        ))
+    }
+
+    /// A stable 64-bit key for engine-level advisory locks on this tenant.
+    pub fn lock_key(&self) -> i64 {
+        // The low 64 bits of a ULID are random: distinct per tenant with overwhelming odds.
+        (self.0.0 as u64) as i64
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A physical storage name (database, schema, file stem). Only [`TenantId::storage_name`]
+/// and [`StorageName::parse`] build one: `tenant_` followed by 26 lowercase base-32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct StorageName(String);
+
+impl StorageName {
+    /// Re-validates a name read back from the catalog.
+    pub fn parse(value: &str) -> Result<Self> {
+        let ok = value.strip_prefix("tenant_").is_some_and(|rest| {
+            rest.len() == 26
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Error::CorruptCatalog {
+                field: "tenants.storage",
+                value: value.to_owned(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StorageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, ok: bool) {
+        assert_eq!(Slug::new(input).is_ok(), ok, "slug {input:?}");
+    }
+
+    #[test]
+    fn slug_rules() {
+        check("acme", true);
+        check("a", true);
+        check("acme-co_2", true);
+        check(&"a".repeat(63), true);
+        check(&"a".repeat(64), false);
+        check("", false);
+        check("1acme", false);
+        check("Acme", false);
+        check("ac me", false);
+        check("acme'", false);
+        check("acme\"", false);
+        check("acme;drop", false);
+        check("a..b", false);
+        check("a; DROP TABLE tenants; --", false);
+        check("_acme", false);
+        check("-acme", false);
+        check("acmé", false);
+    }
+
+    #[test]
+    fn storage_name_derives_from_id_only() {
+        let id = TenantId::generate();
+        let name = id.storage_name();
+        assert!(StorageName::parse(name.as_str()).is_ok());
+        assert_eq!(name.as_str().len(), 33);
+        assert!(StorageName::parse("tenant_x\"; drop").is_err());
+    }
+}

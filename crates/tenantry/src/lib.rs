@@ -1,0 +1,101 @@
+//! Tenantry: the multi-tenant database layer for Rust SaaS backends.
+//!
+//! A [`Catalog`] records every tenant, the server it lives on and its state; tenant migration
+//! sets (in sqlx-cli's file format) are rolled out over the fleet, one lock per tenant; and a
+//! tenant only becomes `active` once its storage is proven complete.
+//!
+//! ```no_run
+//! # async fn demo() -> tenantry::Result<()> {
+//! use tenantry::{Config, NewTenant, Tenantry};
+//!
+//! let tenantry = Tenantry::open(Config::default()).await?;
+//! let acme = tenantry
+//!     .create_tenant(NewTenant { slug: "acme".into(), ..NewTenant::default() })
+//!     .await?;
+//! assert_eq!(acme.status, tenantry::Status::Active);
+//! let migrations = tenantry.migrations()?;
+//! let report = tenantry.migrate_all(&migrations, &|_| {}).await?;
+//! assert!(report.is_success());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod example;
+pub mod ident;
+pub mod lifecycle;
+pub mod migrate;
+pub mod storage;
+
+pub use catalog::{Catalog, Event, Server, Status, Strategy, Tenant};
+pub use config::{Config, Settings};
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use ident::{ServerName, Slug, StorageName, TenantId};
+pub use lifecycle::NewTenant;
+pub use migrate::{FleetReport, MigrationSet, Outcome, StatusRow, TenantReport};
+
+use storage::Place;
+
+/// The entry point: a configuration and an open catalog.
+#[derive(Debug, Clone)]
+pub struct Tenantry {
+    config: Config,
+    catalog: Catalog,
+}
+
+impl Tenantry {
+    /// Opens (creating and migrating if needed) the configured catalog.
+    pub async fn open(config: Config) -> Result<Tenantry> {
+        let catalog = Catalog::open(&config.catalog_url()).await?;
+        Ok(Tenantry { config, catalog })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Loads the configured tenant migration directory.
+    pub fn migrations(&self) -> Result<MigrationSet> {
+        MigrationSet::load(&self.config.migrations_dir)
+    }
+
+    /// Records a new server after checking that it answers.
+    pub async fn add_server(&self, name: &str, url: &str) -> Result<Server> {
+        let name = ServerName::new(name)?;
+        engine::Engine::from_url(url)?;
+        let probe = Server {
+            name: name.clone(),
+            engine: engine::Engine::from_url(url)?,
+            url: url.to_owned(),
+            created_at: String::new(),
+        };
+        Place::of(&probe, &self.config.data_dir)
+            .check_reachable(name.as_str())
+            .await?;
+        self.catalog.insert_server(&name, url).await
+    }
+
+    /// Opens an administrative connection to a tenant's storage, as the migration runner
+    /// uses it: for inspection, tests and tooling.
+    ///
+    /// # Warning
+    /// This connection has the server's administrative rights, not the tenant's. Serve
+    /// application requests through a tenant-scoped connection instead.
+    pub async fn connect_storage(&self, tenant: &Tenant) -> Result<sqlx::AnyConnection> {
+        self.place(tenant).await?.connect(tenant).await
+    }
+
+    /// Where a tenant's storage lives.
+    pub(crate) async fn place(&self, tenant: &Tenant) -> Result<Place> {
+        let server = self.catalog.server(tenant.server.as_str()).await?;
+        Ok(Place::of(&server, &self.config.data_dir))
+    }
+}

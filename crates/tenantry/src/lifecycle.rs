@@ -1,0 +1,311 @@
+//! Tenant lifecycle: create (verified, resumable), repair, suspend, resume, delete, purge.
+//!
+//! Invariant: a tenant becomes `active` only after its storage exists, every migration is in
+//! its ledger with a matching checksum, and the tables the migrations create are present.
+//! The catalog row is written before any storage exists, so storage never outlives its record.
+
+use crate::Tenantry;
+use crate::catalog::{NewEvent, Status, Strategy, Tenant, now};
+use crate::error::{Error, Result};
+use crate::ident::{ServerName, Slug, TenantId};
+use crate::migrate::MigrationSet;
+
+/// What `create_tenant` needs.
+#[derive(Debug, Clone, Default)]
+pub struct NewTenant {
+    pub slug: String,
+    /// Display name; the slug when empty.
+    pub name: Option<String>,
+    /// Server to place it on; the configured default when `None`.
+    pub server: Option<String>,
+}
+
+impl Tenantry {
+    /// Creates a tenant: catalog row `provisioning` → storage → every migration → verified →
+    /// `active`. On failure the tenant is `failed` with the error recorded and the error is
+    /// returned; calling this again for the same slug (or [`Tenantry::repair_tenant`])
+    /// resumes where it stopped.
+    pub async fn create_tenant(&self, req: NewTenant) -> Result<Tenant> {
+        let slug = Slug::new(&req.slug)?;
+        let set = self.migrations()?;
+        if let Some(existing) = self.catalog.find_tenant(slug.as_str()).await? {
+            return match existing.status {
+                Status::Provisioning | Status::Failed => self.provision(existing, &set).await,
+                status => Err(Error::TenantExists {
+                    slug: slug.to_string(),
+                    status,
+                }),
+            };
+        }
+        let server_name = req.server.as_deref().unwrap_or(&self.config.default_server);
+        let server = self.catalog.server(server_name).await?;
+        let place = crate::storage::Place::of(&server, &self.config.data_dir);
+        place.check_reachable(server.name.as_str()).await?;
+        let id = TenantId::generate();
+        let at = now();
+        let tenant = Tenant {
+            id,
+            name: req
+                .name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| slug.to_string()),
+            slug,
+            status: Status::Provisioning,
+            strategy: Strategy::Database,
+            server: ServerName::new(server.name.as_str())?,
+            storage: id.storage_name(),
+            version: 0,
+            last_error: None,
+            created_at: at.clone(),
+            updated_at: at,
+            deleted_at: None,
+        };
+        self.catalog.insert_tenant(&tenant).await?;
+        self.event(&tenant, "tenant.create", "started", None, None)
+            .await;
+        self.provision(tenant, &set).await
+    }
+
+    /// Brings a tenant back to a consistent state: resumes provisioning of a `failed` or
+    /// `provisioning` tenant, finishes the deletion of a `deleting` one, and re-applies and
+    /// re-verifies a live one (clearing its last error on success).
+    pub async fn repair_tenant(&self, slug: &str) -> Result<Tenant> {
+        let tenant = self.catalog.tenant(slug).await?;
+        match tenant.status {
+            Status::Provisioning | Status::Failed => {
+                let set = self.migrations()?;
+                self.provision(tenant, &set).await
+            }
+            Status::Deleting => self.finish_delete(tenant).await,
+            Status::Active | Status::Suspended => {
+                let set = self.migrations()?;
+                let place = self.place(&tenant).await?;
+                let run = self.run_migrations(&place, &tenant, &set, true).await?;
+                let error = run.error.as_ref().map(ToString::to_string);
+                self.catalog
+                    .record_version(tenant.id, run.version, error.as_deref())
+                    .await?;
+                if let Some(e) = run.error {
+                    return Err(e);
+                }
+                self.event(&tenant, "tenant.repair", "ok", None, None).await;
+                self.catalog.tenant(slug).await
+            }
+            Status::Deleted => Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: tenant.status,
+                action: "repair",
+                hint: "; its storage is gone",
+            }),
+        }
+    }
+
+    async fn provision(&self, tenant: Tenant, set: &MigrationSet) -> Result<Tenant> {
+        let tenant = if tenant.status == Status::Failed {
+            self.catalog
+                .transition(tenant.id, &[Status::Failed], Status::Provisioning, None)
+                .await?
+                .unwrap_or(tenant)
+        } else {
+            tenant
+        };
+        let result = async {
+            let place = self.place(&tenant).await?;
+            place.create(&tenant).await?;
+            let run = self.run_migrations(&place, &tenant, set, true).await?;
+            self.catalog
+                .record_version(tenant.id, run.version, None)
+                .await?;
+            match run.error {
+                Some(e) => Err(e),
+                None => Ok(run.version),
+            }
+        }
+        .await;
+        match result {
+            Ok(version) => {
+                let active = self
+                    .catalog
+                    .transition(tenant.id, &[Status::Provisioning], Status::Active, None)
+                    .await?;
+                let detail = format!("active at version {version}");
+                self.event(&tenant, "tenant.create", "ok", Some(detail), None)
+                    .await;
+                match active {
+                    Some(t) => Ok(t),
+                    // Another runner finished it first.
+                    None => self.catalog.tenant(tenant.slug.as_str()).await,
+                }
+            }
+            Err(e @ Error::Locked { .. }) => Err(e),
+            Err(e) => {
+                let error = e.to_string();
+                self.catalog
+                    .transition(
+                        tenant.id,
+                        &[Status::Provisioning],
+                        Status::Failed,
+                        Some(&error),
+                    )
+                    .await?;
+                self.event(&tenant, "tenant.create", "failed", None, Some(error))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// `active` → `suspended`.
+    pub async fn suspend_tenant(&self, slug: &str) -> Result<Tenant> {
+        self.simple_transition(
+            slug,
+            Status::Active,
+            Status::Suspended,
+            "suspend",
+            "tenant.suspend",
+        )
+        .await
+    }
+
+    /// `suspended` → `active`.
+    pub async fn resume_tenant(&self, slug: &str) -> Result<Tenant> {
+        self.simple_transition(
+            slug,
+            Status::Suspended,
+            Status::Active,
+            "resume",
+            "tenant.resume",
+        )
+        .await
+    }
+
+    async fn simple_transition(
+        &self,
+        slug: &str,
+        from: Status,
+        to: Status,
+        action: &'static str,
+        event: &'static str,
+    ) -> Result<Tenant> {
+        let tenant = self.catalog.tenant(slug).await?;
+        let moved = self
+            .catalog
+            .transition(tenant.id, &[from], to, tenant.last_error.as_deref())
+            .await?;
+        let Some(moved) = moved else {
+            return Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: tenant.status,
+                action,
+                hint: "",
+            });
+        };
+        self.event(&moved, event, "ok", None, None).await;
+        Ok(moved)
+    }
+
+    /// Drops the tenant's storage and keeps its row as `deleted`; with `purge`, removes the
+    /// row too, freeing the slug. Purging an already deleted tenant only removes the row.
+    pub async fn delete_tenant(&self, slug: &str, purge: bool) -> Result<Option<Tenant>> {
+        let tenant = self.catalog.tenant(slug).await?;
+        let deleted = if tenant.status == Status::Deleted {
+            if !purge {
+                return Err(Error::InvalidTransition {
+                    slug: slug.to_owned(),
+                    status: tenant.status,
+                    action: "delete",
+                    hint: "; pass --purge to remove its record",
+                });
+            }
+            tenant
+        } else {
+            let from = [
+                Status::Active,
+                Status::Suspended,
+                Status::Failed,
+                Status::Provisioning,
+                Status::Deleting,
+            ];
+            let Some(deleting) = self
+                .catalog
+                .transition(tenant.id, &from, Status::Deleting, None)
+                .await?
+            else {
+                return Err(Error::InvalidTransition {
+                    slug: slug.to_owned(),
+                    status: tenant.status,
+                    action: "delete",
+                    hint: "",
+                });
+            };
+            self.event(&deleting, "tenant.delete", "started", None, None)
+                .await;
+            self.finish_delete(deleting).await?
+        };
+        if purge {
+            self.catalog.purge_tenant(deleted.id).await?;
+            self.event(&deleted, "tenant.purge", "ok", None, None).await;
+            return Ok(None);
+        }
+        Ok(Some(deleted))
+    }
+
+    async fn finish_delete(&self, tenant: Tenant) -> Result<Tenant> {
+        let dropped = async {
+            let place = self.place(&tenant).await?;
+            place.drop_storage(&tenant).await?;
+            if place.exists(&tenant).await? {
+                return Err(Error::VerifyFailed {
+                    tenant: tenant.slug.to_string(),
+                    detail: "its storage still exists after the drop".into(),
+                });
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = dropped {
+            let error = e.to_string();
+            self.catalog
+                .transition(
+                    tenant.id,
+                    &[Status::Deleting],
+                    Status::Deleting,
+                    Some(&error),
+                )
+                .await?;
+            self.event(&tenant, "tenant.delete", "failed", None, Some(error))
+                .await;
+            return Err(e);
+        }
+        let deleted = self
+            .catalog
+            .transition(tenant.id, &[Status::Deleting], Status::Deleted, None)
+            .await?;
+        self.event(&tenant, "tenant.delete", "ok", None, None).await;
+        match deleted {
+            Some(t) => Ok(t),
+            None => self.catalog.tenant(tenant.slug.as_str()).await,
+        }
+    }
+
+    /// Appends an event; a failure to log is reported but does not undo the action.
+    pub(crate) async fn event(
+        &self,
+        tenant: &Tenant,
+        action: &'static str,
+        outcome: &'static str,
+        detail: Option<String>,
+        error: Option<String>,
+    ) {
+        let event = NewEvent {
+            tenant: Some(tenant),
+            action,
+            outcome,
+            detail,
+            error,
+        };
+        if let Err(e) = self.catalog.record(event).await {
+            tracing::warn!(tenant = %tenant.slug, error = %e, "could not append an event");
+        }
+    }
+}
