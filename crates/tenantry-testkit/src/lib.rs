@@ -1,0 +1,304 @@
+//! Fixtures for Tenantry's tests: a fresh catalog and tenant server per test, on real SQLite
+//! files or a real PostgreSQL server.
+//!
+//! A test that needs PostgreSQL gets `None` from [`Fixture::new`] and returns early when the
+//! server is unreachable, unless `CI` is set, in which case it panics: CI never passes by
+//! skipping.
+
+#![allow(clippy::missing_panics_doc)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use sqlx::{AssertSqlSafe, Connection, Row};
+use tenantry::migrate::ledger::{self, LedgerRow};
+use tenantry::{Config, NewTenant, Settings, Tenant, Tenantry};
+
+/// Where a test's catalog and tenants live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite catalog, tenants as SQLite files on the built-in `local` server.
+    Sqlite,
+    /// PostgreSQL catalog (a fresh database), tenants as databases on server `pg`.
+    Postgres,
+}
+
+/// The PostgreSQL server tests use: `TENANTRY_TEST_POSTGRES_URL`, or the local default.
+pub fn postgres_url() -> String {
+    std::env::var("TENANTRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The PostgreSQL URL if the server answers; `None` (skip) if not, or a panic under CI.
+pub async fn require_postgres() -> Option<String> {
+    let url = postgres_url();
+    sqlx::any::install_default_drivers();
+    match sqlx::AnyConnection::connect(&url).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Some(url)
+        }
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set and PostgreSQL at {url} is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: PostgreSQL at {url} is unreachable: {e}");
+            None
+        }
+    }
+}
+
+/// The same server URL with another database.
+pub fn with_database(url: &str, db: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("valid PostgreSQL URL");
+    parsed.set_path(&format!("/{db}"));
+    parsed.to_string()
+}
+
+/// Creates a fresh, uniquely named PostgreSQL database and returns its URL.
+pub async fn fresh_postgres_database(admin_url: &str, prefix: &str) -> (String, String) {
+    let name = format!(
+        "{prefix}_{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    );
+    let mut admin = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    (with_database(admin_url, &name), name)
+}
+
+/// Drops a database made by [`fresh_postgres_database`].
+pub async fn drop_postgres_database(admin_url: &str, name: &str) {
+    if let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await {
+        let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
+
+/// A test's own Tenantry: temp directory, catalog, migrations (the example set), server.
+pub struct Fixture {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pub tenantry: Tenantry,
+    /// Server name to create tenants on.
+    pub server: String,
+    /// `--catalog` value for CLI runs (None: the default SQLite file in the data dir).
+    pub catalog_url: Option<String>,
+    pg: Option<(String, String)>,
+}
+
+impl Fixture {
+    /// A fresh fixture, or `None` when the backend's server is unreachable outside CI.
+    pub async fn new(backend: Backend) -> Option<Fixture> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let migrations = dir.path().join("migrations");
+        tenantry::example::write_tenant_migrations(&migrations).expect("write example set");
+        let (catalog_url, pg) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => {
+                let admin = require_postgres().await?;
+                let (url, name) = fresh_postgres_database(&admin, "tenantry_test_catalog").await;
+                (Some(url), Some((admin, name)))
+            }
+        };
+        let config = Settings {
+            data_dir: Some(dir.path().join("data")),
+            migrations: Some(migrations),
+            catalog: catalog_url.clone(),
+            lock_wait_secs: Some(30),
+            ..Settings::default()
+        }
+        .resolve();
+        let tenantry = Tenantry::open(config).await.expect("open catalog");
+        let server = match &pg {
+            None => "local".to_owned(),
+            Some((admin, _)) => {
+                tenantry.add_server("pg", admin).await.expect("add server");
+                "pg".to_owned()
+            }
+        };
+        Some(Fixture {
+            backend,
+            dir,
+            tenantry,
+            server,
+            catalog_url,
+            pg,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        self.tenantry.config()
+    }
+
+    pub fn migrations_dir(&self) -> PathBuf {
+        self.config().migrations_dir.clone()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config().data_dir.clone()
+    }
+
+    /// Writes (or overwrites) a migration file.
+    pub fn write_migration(&self, name: &str, sql: &str) -> PathBuf {
+        let path = self.migrations_dir().join(name);
+        std::fs::write(&path, sql).expect("write migration");
+        path
+    }
+
+    /// Creates a tenant on the fixture's server.
+    pub async fn create(&self, slug: &str) -> tenantry::Result<Tenant> {
+        self.tenantry
+            .create_tenant(NewTenant {
+                slug: slug.to_owned(),
+                name: None,
+                server: Some(self.server.clone()),
+            })
+            .await
+    }
+
+    /// Re-reads a tenant from the catalog.
+    pub async fn tenant(&self, slug: &str) -> Tenant {
+        self.tenantry.catalog().tenant(slug).await.expect("tenant")
+    }
+
+    /// The tables present in a tenant's storage.
+    pub async fn tables(&self, tenant: &Tenant) -> BTreeSet<String> {
+        let mut conn = self
+            .tenantry
+            .connect_storage(tenant)
+            .await
+            .expect("connect");
+        let engine = match self.backend {
+            Backend::Sqlite => tenantry::Engine::Sqlite,
+            Backend::Postgres => tenantry::Engine::Postgres,
+        };
+        let rows = sqlx::query(engine.list_tables_sql())
+            .fetch_all(&mut conn)
+            .await
+            .expect("list tables");
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("name").expect("name"))
+            .collect()
+    }
+
+    /// A tenant's migration ledger.
+    pub async fn ledger(&self, tenant: &Tenant) -> Vec<LedgerRow> {
+        let mut conn = self
+            .tenantry
+            .connect_storage(tenant)
+            .await
+            .expect("connect");
+        ledger::read(&mut conn).await.expect("read ledger")
+    }
+
+    /// Runs one query on a tenant's storage and returns the first column of the first row.
+    pub async fn scalar(&self, tenant: &Tenant, sql: &str) -> i64 {
+        let mut conn = self
+            .tenantry
+            .connect_storage(tenant)
+            .await
+            .expect("connect");
+        sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .expect("scalar query")
+    }
+
+    /// Runs statements on a tenant's storage behind Tenantry's back (to sabotage it).
+    pub async fn execute(&self, tenant: &Tenant, sql: &str) {
+        let mut conn = self
+            .tenantry
+            .connect_storage(tenant)
+            .await
+            .expect("connect");
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .expect("execute");
+    }
+
+    /// Whether a tenant's storage still exists.
+    pub async fn storage_exists(&self, tenant: &Tenant) -> bool {
+        match self.backend {
+            Backend::Sqlite => self
+                .data_dir()
+                .join("tenants")
+                .join(format!("{}.db", tenant.storage))
+                .exists(),
+            Backend::Postgres => {
+                let admin = &self.pg.as_ref().expect("pg").0;
+                let mut conn = sqlx::AnyConnection::connect(admin).await.expect("connect");
+                let n: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+                        .bind(tenant.storage.as_str())
+                        .fetch_one(&mut conn)
+                        .await
+                        .expect("query");
+                n > 0
+            }
+        }
+    }
+
+    /// Base CLI arguments that point `tenantry` at this fixture.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            path_arg(&self.data_dir()),
+            "--migrations".to_owned(),
+            path_arg(&self.migrations_dir()),
+        ];
+        if let Some(url) = &self.catalog_url {
+            args.push("--catalog".to_owned());
+            args.push(url.clone());
+        }
+        args
+    }
+
+    /// Drops every tenant's storage and the catalog database.
+    pub async fn cleanup(self) {
+        if let Ok(tenants) = self.tenantry.catalog().tenants().await {
+            for t in tenants {
+                let _ = self.tenantry.delete_tenant(t.slug.as_str(), true).await;
+            }
+        }
+        self.tenantry.catalog().close().await;
+        if let Some((admin, name)) = &self.pg {
+            drop_postgres_database(admin, name).await;
+        }
+    }
+}
+
+fn path_arg(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Writes `#[tokio::test]` functions running an `async fn(Backend)` on each backend.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
