@@ -27,18 +27,17 @@ fn check_name(kind: &'static str, value: &str) -> Result<()> {
     if value.len() > MAX_NAME_LEN {
         return fail("it is longer than 63 characters");
     }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return fail("only lowercase letters, digits, '_' and '-' are allowed");
+    }
+    if value.chars().any(|c| c.is_ascii_uppercase()) {
+        return fail("it has uppercase letters; use lowercase");
+    }
     if !first.is_ascii_lowercase() {
         return fail("it must start with a lowercase letter a-z");
-    }
-    if let Some(bad) = value
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
-    {
-        return if bad.is_ascii_uppercase() {
-            fail("it has uppercase letters; use lowercase")
-        } else {
-            fail("only lowercase letters, digits, '_' and '-' are allowed")
-        };
     }
     Ok(())
 }

@@ -1,0 +1,64 @@
+//! Running the real `tenantry` binary against a test fixture.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output, Stdio};
+
+use tenantry_testkit::Fixture;
+
+/// The `tenantry` binary, pointed at `fx`, run in `fx`'s directory.
+pub fn tenantry(fx: &Fixture) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    cmd.current_dir(fx.dir.path())
+        .args(fx.cli_args())
+        .env_remove("TENANTRY_CATALOG_URL")
+        .env_remove("TENANTRY_DATA_DIR")
+        .env_remove("TENANTRY_MIGRATIONS")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `tenantry <args>` and returns its output.
+pub fn run(fx: &Fixture, args: &[&str]) -> Output {
+    tenantry(fx).args(args).output().expect("run tenantry")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs and expects success.
+pub fn ok(fx: &Fixture, args: &[&str]) -> String {
+    let out = run(fx, args);
+    assert!(
+        out.status.success(),
+        "tenantry {args:?} failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Runs and expects failure whose stderr contains `needle`; returns stderr.
+pub fn fails(fx: &Fixture, args: &[&str], needle: &str) -> String {
+    let out = run(fx, args);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "tenantry {args:?} should fail:\n{}",
+        stdout(&out)
+    );
+    assert!(err.contains(needle), "tenantry {args:?}: stderr lacks {needle:?}:\n{err}");
+    err
+}
+
+/// `tenant list --json`, parsed.
+pub fn tenants(fx: &Fixture) -> Vec<serde_json::Value> {
+    let out = ok(fx, &["tenant", "list", "--json"]);
+    serde_json::from_str(&out).expect("tenant list --json is JSON")
+}
