@@ -21,16 +21,34 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Catalog URL: sqlite://<file> or postgres://… [default: sqlite file in the data directory]
-    #[arg(long, global = true, overrides_with = "catalog", env = "TENANTRY_CATALOG_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        overrides_with = "catalog",
+        env = "TENANTRY_CATALOG_URL",
+        value_name = "URL"
+    )]
     pub catalog: Option<String>,
 
     /// Data directory for the embedded catalog and the local server's tenant files
     /// [default: ./tenantry-data]
-    #[arg(long, global = true, overrides_with = "data_dir", env = "TENANTRY_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        overrides_with = "data_dir",
+        env = "TENANTRY_DATA_DIR",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// Tenant migrations directory, in sqlx-cli's format [default: ./migrations/tenant]
-    #[arg(long, global = true, overrides_with = "migrations", env = "TENANTRY_MIGRATIONS", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        overrides_with = "migrations",
+        env = "TENANTRY_MIGRATIONS",
+        value_name = "DIR"
+    )]
     pub migrations: Option<PathBuf>,
 
     /// Configuration file

@@ -13,7 +13,9 @@ on_each_backend!(
 );
 
 async fn invalid_slugs_are_refused(backend: Backend) {
-    let Some(fx) = Fixture::new(backend).await else { return };
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
     let long = "a".repeat(64);
     let cases: [(&str, &str); 10] = [
         ("", "it is empty"),
@@ -25,7 +27,10 @@ async fn invalid_slugs_are_refused(backend: Backend) {
         ("acme\"x", "only lowercase letters"),
         ("a;b", "only lowercase letters"),
         ("a..b", "only lowercase letters"),
-        ("x'; DROP TABLE tenantry_tenants; --", "only lowercase letters"),
+        (
+            "x'; DROP TABLE tenantry_tenants; --",
+            "only lowercase letters",
+        ),
     ];
     for (slug, reason) in cases {
         let err = fails(&fx, &["tenant", "create", slug], "invalid slug");
@@ -36,35 +41,72 @@ async fn invalid_slugs_are_refused(backend: Backend) {
 }
 
 async fn duplicate_slug_unknown_tenant_and_unknown_server(backend: Backend) {
-    let Some(fx) = Fixture::new(backend).await else { return };
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
     ok(&fx, &["tenant", "create", "acme", "--server", &fx.server]);
-    fails(&fx, &["tenant", "create", "acme", "--server", &fx.server], "already exists");
+    fails(
+        &fx,
+        &["tenant", "create", "acme", "--server", &fx.server],
+        "already exists",
+    );
     assert_eq!(tenants(&fx).len(), 1);
 
     for cmd in ["show", "suspend", "resume", "delete", "repair"] {
         fails(&fx, &["tenant", cmd, "ghost"], "no tenant \"ghost\"");
     }
-    fails(&fx, &["migrate", "--tenant", "ghost"], "no tenant \"ghost\"");
+    fails(
+        &fx,
+        &["migrate", "--tenant", "ghost"],
+        "no tenant \"ghost\"",
+    );
 
-    fails(&fx, &["tenant", "create", "beta", "--server", "nowhere"], "no server \"nowhere\"");
-    assert_eq!(tenants(&fx).len(), 1, "nothing created for an unknown server");
+    fails(
+        &fx,
+        &["tenant", "create", "beta", "--server", "nowhere"],
+        "no server \"nowhere\"",
+    );
+    assert_eq!(
+        tenants(&fx).len(),
+        1,
+        "nothing created for an unknown server"
+    );
 
     let servers_before = ok(&fx, &["server", "list", "--json"]);
     fails(
         &fx,
-        &["server", "add", "down", "postgres://postgres@127.0.0.1:1/postgres"],
+        &[
+            "server",
+            "add",
+            "down",
+            "postgres://postgres@127.0.0.1:1/postgres",
+        ],
         "unreachable",
     );
-    fails(&fx, &["server", "add", "odd", "oracle://db.example/x"], "unknown scheme");
-    fails(&fx, &["server", "add", "Bad Name", "sqlite:elsewhere"], "invalid server name");
+    fails(
+        &fx,
+        &["server", "add", "odd", "oracle://db.example/x"],
+        "unknown scheme",
+    );
+    fails(
+        &fx,
+        &["server", "add", "Bad Name", "sqlite:elsewhere"],
+        "invalid server name",
+    );
     assert_eq!(ok(&fx, &["server", "list", "--json"]), servers_before);
 
-    fails(&fx, &["--catalog", "oracle://x/y", "tenant", "list"], "unknown scheme");
+    fails(
+        &fx,
+        &["--catalog", "oracle://x/y", "tenant", "list"],
+        "unknown scheme",
+    );
     fx.cleanup().await;
 }
 
 async fn bad_migration_directories_are_refused_before_anything_changes(backend: Backend) {
-    let Some(fx) = Fixture::new(backend).await else { return };
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
     let create = |extra: &[&str]| {
         let mut args = extra.to_vec();
         args.extend(["tenant", "create", "acme", "--server", &fx.server]);
@@ -74,35 +116,56 @@ async fn bad_migration_directories_are_refused_before_anything_changes(backend: 
     let missing = fx.dir.path().join("no-such-dir");
     let out = create(&["--migrations", missing.to_str().expect("utf-8 path")]);
     assert!(!out.status.success());
-    assert!(common::stderr(&out).contains("does not exist"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("does not exist"),
+        "{}",
+        common::stderr(&out)
+    );
 
     let dup = fx.write_migration("20250101000008_second_eight.sql", "SELECT 1;");
-    let err = fails(&fx, &["tenant", "create", "acme", "--server", &fx.server], "appears twice");
+    let err = fails(
+        &fx,
+        &["tenant", "create", "acme", "--server", &fx.server],
+        "appears twice",
+    );
     assert!(err.contains("20250101000008_second_eight.sql"), "{err}");
     std::fs::remove_file(dup).expect("remove");
 
     let binary = fx.migrations_dir().join("20250101000009_binary.sql");
     std::fs::write(&binary, [0xff, 0xfe, 0xfd]).expect("write");
-    let err = fails(&fx, &["tenant", "create", "acme", "--server", &fx.server], "not valid UTF-8");
+    let err = fails(
+        &fx,
+        &["tenant", "create", "acme", "--server", &fx.server],
+        "not valid UTF-8",
+    );
     assert!(err.contains("20250101000009_binary.sql"), "{err}");
     fails(&fx, &["migrate", "--all"], "not valid UTF-8");
     std::fs::remove_file(binary).expect("remove");
 
     fx.write_migration("v9_bad_name.sql", "SELECT 1;");
-    fails(&fx, &["tenant", "create", "acme", "--server", &fx.server], "v9_bad_name.sql");
+    fails(
+        &fx,
+        &["tenant", "create", "acme", "--server", &fx.server],
+        "v9_bad_name.sql",
+    );
 
     assert!(tenants(&fx).is_empty(), "no tenant was created");
     fx.cleanup().await;
 }
 
 async fn migrate_all_with_a_failing_tenant_exits_non_zero_and_names_it(backend: Backend) {
-    let Some(fx) = Fixture::new(backend).await else { return };
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
     for slug in ["alpha", "bravo"] {
         ok(&fx, &["tenant", "create", slug, "--server", &fx.server]);
     }
     let bravo = fx.tenant("bravo").await;
     fx.execute(&bravo, "CREATE TABLE flags (x INT)").await;
-    fx.write_migration("20250101000009_flags.sql", "CREATE TABLE flags (name VARCHAR(64));");
+    fx.write_migration(
+        "20250101000009_flags.sql",
+        "CREATE TABLE flags (name VARCHAR(64));",
+    );
 
     let out = run(&fx, &["migrate", "--all"]);
     assert_eq!(out.status.code(), Some(1));
@@ -115,15 +178,30 @@ async fn migrate_all_with_a_failing_tenant_exits_non_zero_and_names_it(backend: 
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&run(&fx, &["migrate", "status", "--json"]))).expect("json");
     let rows = json.as_array().expect("array");
-    let row = |slug: &str| rows.iter().find(|r| r["slug"] == slug).expect("row").clone();
+    let row = |slug: &str| {
+        rows.iter()
+            .find(|r| r["slug"] == slug)
+            .expect("row")
+            .clone()
+    };
     assert_eq!(row("alpha")["version"], 20250101000009_i64);
     assert_eq!(row("alpha")["pending"], 0);
     assert_eq!(row("bravo")["version"], 20250101000008_i64);
     assert_eq!(row("bravo")["pending"], 1);
     assert_eq!(row("bravo")["status"], "active");
-    assert!(row("bravo")["last_error"].as_str().unwrap_or_default().contains("20250101000009"));
-    for field in ["id", "slug", "name", "status", "strategy", "server", "storage", "version"] {
-        assert!(row("alpha").get(field).is_some(), "status row lacks {field}");
+    assert!(
+        row("bravo")["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("20250101000009")
+    );
+    for field in [
+        "id", "slug", "name", "status", "strategy", "server", "storage", "version",
+    ] {
+        assert!(
+            row("alpha").get(field).is_some(),
+            "status row lacks {field}"
+        );
     }
     fx.cleanup().await;
 }

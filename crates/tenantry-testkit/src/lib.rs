@@ -7,6 +7,10 @@
 
 #![allow(clippy::missing_panics_doc)]
 
+mod cluster;
+
+pub use cluster::TempCluster;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

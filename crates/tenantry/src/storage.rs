@@ -150,10 +150,14 @@ impl Place {
             Place::SqliteDir(dir) => sqlite::url(&sqlite::file_path(dir, &tenant.storage)),
             Place::Postgres { url, .. } => postgres::database_url(url, &tenant.storage)?,
         };
-        engine::connect(&url).await.map_err(Error::storage(
+        let mut conn = engine::connect(&url).await.map_err(Error::storage(
             tenant.slug.as_str(),
             "connect to its storage",
-        ))
+        ))?;
+        if let Place::Postgres { .. } = self {
+            postgres::watch_client(&mut conn).await;
+        }
+        Ok(conn)
     }
 
     /// Takes the tenant's lock, polling for up to `wait` while another runner holds it.

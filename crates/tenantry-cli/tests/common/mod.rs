@@ -53,7 +53,10 @@ pub fn fails(fx: &Fixture, args: &[&str], needle: &str) -> String {
         "tenantry {args:?} should fail:\n{}",
         stdout(&out)
     );
-    assert!(err.contains(needle), "tenantry {args:?}: stderr lacks {needle:?}:\n{err}");
+    assert!(
+        err.contains(needle),
+        "tenantry {args:?}: stderr lacks {needle:?}:\n{err}"
+    );
     err
 }
 

@@ -60,6 +60,18 @@ pub async fn database_exists(admin: &mut AnyConnection, db: &StorageName) -> sql
     Ok(n > 0)
 }
 
+/// Asks the server to notice a vanished client within a second (PostgreSQL 14+), so a
+/// killed runner's session, its open transaction and its advisory lock go away promptly
+/// instead of when its current statement ends. Older servers ignore the request.
+pub async fn watch_client(conn: &mut AnyConnection) {
+    if let Err(e) = sqlx::raw_sql("SET client_connection_check_interval = 1000")
+        .execute(conn)
+        .await
+    {
+        tracing::debug!(error = %e, "client_connection_check_interval not supported");
+    }
+}
+
 /// Takes the session-level advisory lock `key` if it is free. It is held until
 /// [`unlock`] or until the connection closes, so a killed runner never leaves it behind.
 pub async fn try_lock(conn: &mut AnyConnection, key: i64) -> sqlx::Result<bool> {
