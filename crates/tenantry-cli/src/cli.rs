@@ -87,6 +87,17 @@ pub enum Command {
     Events(EventsArgs),
     /// Tell the whole story on embedded SQLite in a fresh ./tenantry-demo directory.
     Demo,
+    /// Measure create, rollout and delete on a throwaway catalog (see BENCHMARKS.md).
+    Bench {
+        /// How many tenants to create.
+        #[arg(long, default_value_t = 50)]
+        tenants: usize,
+        /// A PostgreSQL server URL to place the tenants on [default: the local SQLite server]
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

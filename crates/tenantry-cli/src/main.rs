@@ -1,6 +1,7 @@
 //! The `tenantry` command-line tool: a thin layer over the `tenantry` library that parses
 //! arguments, renders output and turns errors into messages and exit codes.
 
+mod bench;
 mod cli;
 mod commands;
 mod demo;
@@ -15,7 +16,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error")),
         )
         .with_writer(std::io::stderr)
         .init();

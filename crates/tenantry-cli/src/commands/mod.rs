@@ -10,11 +10,20 @@ use anyhow::Context;
 use tenantry::{Config, Settings, Tenantry};
 
 use crate::cli::{Cli, Command, Global};
-use crate::{demo, output};
+use crate::{bench, demo, output};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Demo = cli.command {
-        return demo::run().await;
+    match cli.command {
+        Command::Demo => return demo::run().await,
+        Command::Bench {
+            tenants,
+            server,
+            json,
+        } => {
+            let concurrency = cli.global.concurrency.unwrap_or(4);
+            return bench::run(tenants, server, concurrency, json).await;
+        }
+        _ => {}
     }
     let config = config(&cli.global)?;
     let tenantry = Tenantry::open(config)
@@ -41,7 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        Command::Demo => unreachable!("handled above"),
+        Command::Demo | Command::Bench { .. } => unreachable!("handled above"),
     };
     tenantry.catalog().close().await;
     Ok(code)

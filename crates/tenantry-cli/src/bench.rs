@@ -1,0 +1,163 @@
+//! `tenantry bench`: measures tenant creation, a fleet rollout, a no-op rollout and deletion
+//! on a throwaway catalog, against the local SQLite server or a PostgreSQL server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use tenantry::{NewTenant, Settings, Tenantry};
+
+use crate::output;
+
+#[derive(Debug, Serialize)]
+struct Figures {
+    engine: String,
+    tenants: usize,
+    concurrency: usize,
+    create_total_s: f64,
+    create_p50_ms: f64,
+    create_p95_ms: f64,
+    create_max_ms: f64,
+    rollout_one_migration_s: f64,
+    rollout_tenants_per_s: f64,
+    rollout_noop_s: f64,
+    delete_total_s: f64,
+    peak_rss_mib: Option<f64>,
+}
+
+pub async fn run(
+    tenants: usize,
+    server: Option<String>,
+    concurrency: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!(
+        "tenantry-bench-{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    ));
+    let result = measure(&dir, tenants, server, concurrency).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let figures = result?;
+    if json {
+        output::json(&figures)?;
+    } else {
+        let value = serde_json::to_value(&figures)?;
+        let mut table = comfy_table::Table::new();
+        table.set_header(vec!["FIGURE", "VALUE"]);
+        if let Some(map) = value.as_object() {
+            for (k, v) in map {
+                table.add_row(vec![k.clone(), v.to_string()]);
+            }
+        }
+        println!("{table}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn measure(
+    dir: &std::path::Path,
+    tenants: usize,
+    server: Option<String>,
+    concurrency: usize,
+) -> anyhow::Result<Figures> {
+    let migrations: PathBuf = dir.join("migrations");
+    tenantry::example::write_tenant_migrations(&migrations)?;
+    let config = Settings {
+        data_dir: Some(dir.join("data")),
+        migrations: Some(migrations.clone()),
+        concurrency: Some(concurrency),
+        ..Settings::default()
+    }
+    .resolve();
+    let t = Tenantry::open(config).await?;
+    let server_name = match &server {
+        Some(url) => {
+            t.add_server("bench", url).await?;
+            "bench".to_owned()
+        }
+        None => "local".to_owned(),
+    };
+    let engine = t.catalog().server(&server_name).await?.engine.to_string();
+
+    let mut latencies = Vec::with_capacity(tenants);
+    let started = Instant::now();
+    for i in 0..tenants {
+        let one = Instant::now();
+        t.create_tenant(NewTenant {
+            slug: format!("bench{i:05}"),
+            name: None,
+            server: Some(server_name.clone()),
+        })
+        .await
+        .with_context(|| format!("create tenant bench{i:05}"))?;
+        latencies.push(one.elapsed());
+    }
+    let create_total = started.elapsed();
+    latencies.sort();
+
+    std::fs::write(
+        migrations.join("20250101000009_add_campaign_budget.sql"),
+        "ALTER TABLE campaigns ADD COLUMN budget_cents BIGINT NOT NULL DEFAULT 0;",
+    )?;
+    let set = t.migrations()?;
+    let started = Instant::now();
+    let report = t.migrate_all(&set, &|_| {}).await?;
+    let rollout = started.elapsed();
+    anyhow::ensure!(report.migrated() == tenants, "rollout migrated {} of {tenants}", report.migrated());
+    let started = Instant::now();
+    let report = t.migrate_all(&set, &|_| {}).await?;
+    let noop = started.elapsed();
+    anyhow::ensure!(report.current() == tenants, "no-op rollout was not a no-op");
+
+    let started = Instant::now();
+    for i in 0..tenants {
+        t.delete_tenant(&format!("bench{i:05}"), true).await?;
+    }
+    let delete_total = started.elapsed();
+    t.catalog().close().await;
+
+    Ok(Figures {
+        engine,
+        tenants,
+        concurrency,
+        create_total_s: secs(create_total),
+        create_p50_ms: ms(percentile(&latencies, 50)),
+        create_p95_ms: ms(percentile(&latencies, 95)),
+        create_max_ms: ms(latencies.last().copied().unwrap_or_default()),
+        rollout_one_migration_s: secs(rollout),
+        rollout_tenants_per_s: round(tenants as f64 / rollout.as_secs_f64().max(1e-9)),
+        rollout_noop_s: secs(noop),
+        delete_total_s: secs(delete_total),
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() * p).div_ceil(100)).saturating_sub(1);
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn secs(d: Duration) -> f64 {
+    round(d.as_secs_f64())
+}
+
+fn ms(d: Duration) -> f64 {
+    round(d.as_secs_f64() * 1000.0)
+}
+
+/// The process's peak resident set (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(round(kib / 1024.0))
+}
