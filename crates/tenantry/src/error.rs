@@ -141,6 +141,41 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    #[error("master key ({source_name}): {reason}")]
+    MasterKey { source_name: String, reason: String },
+
+    #[error("tenant {tenant:?}: its database role cannot log in ({source}); run `tenantry tenant repair {tenant}` to reset its credentials")]
+    TenantCredentials {
+        tenant: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("strategy {strategy} is not available on {engine} server {server:?}; {supported}")]
+    StrategyUnsupported {
+        strategy: String,
+        engine: String,
+        server: String,
+        supported: &'static str,
+    },
+
+    #[error("unknown strategy {value:?}; choose database, schema or shared")]
+    UnknownStrategy { value: String },
+
+    #[error("{owner}: migration {version} stopped halfway at statement {statement:?} and is dirty; see README \"Dirty migrations\", then run `tenantry migrate resolve {owner} {version} --applied|--retry`")]
+    Dirty {
+        owner: String,
+        version: i64,
+        statement: String,
+    },
+
+    #[error("shared pool on server {server:?}: table {table:?} has no tenant column {column:?}; add the column or declare the table in shared_global_tables")]
+    UnprotectedTable {
+        server: String,
+        table: String,
+        column: String,
+    },
+
     #[error("catalog holds an unexpected value {value:?} in {field}")]
     CorruptCatalog { field: &'static str, value: String },
 }

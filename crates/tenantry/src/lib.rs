@@ -22,6 +22,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod crypto;
 pub mod engine;
 pub mod error;
 pub mod example;
