@@ -87,8 +87,8 @@ async fn measure(
         let one = Instant::now();
         t.create_tenant(NewTenant {
             slug: format!("bench{i:05}"),
-            name: None,
             server: Some(server_name.clone()),
+            ..NewTenant::default()
         })
         .await
         .with_context(|| format!("create tenant bench{i:05}"))?;
@@ -105,7 +105,11 @@ async fn measure(
     let started = Instant::now();
     let report = t.migrate_all(&set, &|_| {}).await?;
     let rollout = started.elapsed();
-    anyhow::ensure!(report.migrated() == tenants, "rollout migrated {} of {tenants}", report.migrated());
+    anyhow::ensure!(
+        report.migrated() == tenants,
+        "rollout migrated {} of {tenants}",
+        report.migrated()
+    );
     let started = Instant::now();
     let report = t.migrate_all(&set, &|_| {}).await?;
     let noop = started.elapsed();

@@ -85,8 +85,23 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// The catalog's event log, newest first.
     Events(EventsArgs),
-    /// Tell the whole story on embedded SQLite in a fresh ./tenantry-demo directory.
-    Demo,
+    /// Run SQL exactly as the tenant's application connection would (one transaction) and
+    /// print the rows of the last statement.
+    Sql {
+        slug: String,
+        /// One or more statements.
+        sql: String,
+        /// Print an array of objects.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell the whole story in a fresh ./tenantry-demo directory: on embedded SQLite, or with
+    /// --server, a mixed fleet on a PostgreSQL server.
+    Demo {
+        /// A PostgreSQL server URL for a fleet mixing all three strategies.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
     /// Measure create, rollout and delete on a throwaway catalog (see BENCHMARKS.md).
     Bench {
         /// How many tenants to create.
@@ -111,6 +126,9 @@ pub enum TenantCommand {
         /// Server to place it on [default: local]
         #[arg(long)]
         server: Option<String>,
+        /// database | schema | shared [default: database, or default_strategy in tenantry.toml]
+        #[arg(long)]
+        strategy: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -177,6 +195,17 @@ pub enum MigrateCommand {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Settle a dirty migration (MySQL) after fixing the database by hand.
+    Resolve {
+        slug: String,
+        version: i64,
+        /// You finished the migration by hand: record it as applied.
+        #[arg(long, conflicts_with = "retry", required_unless_present = "retry")]
+        applied: bool,
+        /// You undid its partial effects: forget it so the next run applies it again.
+        #[arg(long)]
+        retry: bool,
     },
 }
 

@@ -22,7 +22,8 @@ const TAGS_FIXED: &str = "ALTER TABLE campaigns ADD COLUMN archived_at TIMESTAMP
                           CREATE TABLE campaign_tags (\n    tenant_id VARCHAR(26) NOT NULL,\n    \
                           campaign_id VARCHAR(26) NOT NULL,\n    tag VARCHAR(64) NOT NULL\n);\n";
 
-pub async fn run() -> anyhow::Result<ExitCode> {
+pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
+    let _ = &server;
     let started = std::time::Instant::now();
     let root = PathBuf::from(ROOT);
     prepare(&root)?;
@@ -66,7 +67,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         t.create_tenant(NewTenant {
             slug: slug.into(),
             name: Some(name.into()),
-            server: None,
+            ..NewTenant::default()
         })
         .await
         .with_context(|| format!("create tenant {slug}"))?;
@@ -118,7 +119,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         .create_tenant(NewTenant {
             slug: "umbrella".into(),
             name: Some("Umbrella".into()),
-            server: None,
+            ..NewTenant::default()
         })
         .await
     {

@@ -120,6 +120,8 @@ impl Fixture {
             ..Settings::default()
         }
         .resolve();
+        tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)
+            .expect("generate a master key");
         let tenantry = Tenantry::open(config).await.expect("open catalog");
         let server = match &pg {
             None => "local".to_owned(),
@@ -162,8 +164,8 @@ impl Fixture {
         self.tenantry
             .create_tenant(NewTenant {
                 slug: slug.to_owned(),
-                name: None,
                 server: Some(self.server.clone()),
+                ..NewTenant::default()
             })
             .await
     }

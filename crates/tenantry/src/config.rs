@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::catalog::Strategy;
 use crate::error::{Error, Result};
 
 pub const DEFAULT_DATA_DIR: &str = "tenantry-data";
@@ -28,6 +29,16 @@ pub struct Config {
     pub concurrency: usize,
     /// How long a runner waits for a tenant another runner holds before leaving it to them.
     pub lock_wait: Duration,
+    /// The strategy new tenants get when none is named.
+    pub default_strategy: Strategy,
+    /// Where the master key lives when `TENANTRY_MASTER_KEY` is not set.
+    pub master_key_file: PathBuf,
+    /// The column that carries the tenant id in shared tables.
+    pub tenant_column: String,
+    /// Shared tables without a tenant column, readable by every tenant.
+    pub shared_global_tables: Vec<String>,
+    /// Connections per tenant pool handed out by [`crate::Tenantry::tenant_pool`].
+    pub pool_max_connections: u32,
 }
 
 impl Default for Config {
@@ -57,6 +68,11 @@ pub struct Settings {
     pub default_server: Option<String>,
     pub concurrency: Option<usize>,
     pub lock_wait_secs: Option<u64>,
+    pub default_strategy: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub tenant_column: Option<String>,
+    pub shared_global_tables: Option<Vec<String>>,
+    pub pool_max_connections: Option<u32>,
 }
 
 impl Settings {
@@ -87,13 +103,41 @@ impl Settings {
             default_server: self.default_server.or(lower.default_server),
             concurrency: self.concurrency.or(lower.concurrency),
             lock_wait_secs: self.lock_wait_secs.or(lower.lock_wait_secs),
+            default_strategy: self.default_strategy.or(lower.default_strategy),
+            master_key_file: self.master_key_file.or(lower.master_key_file),
+            tenant_column: self.tenant_column.or(lower.tenant_column),
+            shared_global_tables: self.shared_global_tables.or(lower.shared_global_tables),
+            pool_max_connections: self.pool_max_connections.or(lower.pool_max_connections),
         }
     }
 
-    /// Fills what is still missing with the defaults.
+    /// Fills what is still missing with the defaults; an unknown strategy is an error.
+    pub fn try_resolve(self) -> Result<Config> {
+        let default_strategy = match &self.default_strategy {
+            Some(s) => s.parse()?,
+            None => Strategy::Database,
+        };
+        let mut config = self.resolve();
+        config.default_strategy = default_strategy;
+        Ok(config)
+    }
+
+    /// Fills what is still missing with the defaults (an unknown strategy falls back to
+    /// `database`; use [`Settings::try_resolve`] to refuse it).
     pub fn resolve(self) -> Config {
+        let data_dir: PathBuf = self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into());
         Config {
-            data_dir: self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            master_key_file: self
+                .master_key_file
+                .unwrap_or_else(|| data_dir.join("master.key")),
+            default_strategy: self
+                .default_strategy
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(Strategy::Database),
+            tenant_column: self.tenant_column.unwrap_or_else(|| "tenant_id".to_owned()),
+            shared_global_tables: self.shared_global_tables.unwrap_or_default(),
+            pool_max_connections: self.pool_max_connections.unwrap_or(5).max(1),
+            data_dir,
             catalog_url: self.catalog.filter(|s| !s.is_empty()),
             migrations_dir: self
                 .migrations

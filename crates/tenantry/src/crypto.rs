@@ -105,9 +105,7 @@ impl MasterKey {
         let cipher = Aes256Gcm::new(&self.key.into());
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         // Encryption with a fresh nonce and an in-memory buffer cannot fail.
-        let sealed = cipher
-            .encrypt(&nonce, plain.as_bytes())
-            .unwrap_or_default();
+        let sealed = cipher.encrypt(&nonce, plain.as_bytes()).unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         B64.encode(out)
@@ -149,7 +147,8 @@ impl Password {
 
     /// Re-validates a decrypted password.
     pub fn parse(value: String) -> Option<Password> {
-        (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())).then_some(Password(value))
+        (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(Password(value))
     }
 
     pub fn as_str(&self) -> &str {
@@ -218,16 +217,27 @@ mod tests {
     fn seal_and_open_round_trip_and_a_wrong_key_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("master.key");
-        assert!(MasterKey::generate_if_missing(&path).expect("generate").is_some());
-        assert!(MasterKey::generate_if_missing(&path).expect("again").is_none());
+        assert!(
+            MasterKey::generate_if_missing(&path)
+                .expect("generate")
+                .is_some()
+        );
+        assert!(
+            MasterKey::generate_if_missing(&path)
+                .expect("again")
+                .is_none()
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let key = MasterKey::decode(std::fs::read_to_string(&path).expect("read").trim(), KeySource::Env)
-            .expect("key");
+        let key = MasterKey::decode(
+            std::fs::read_to_string(&path).expect("read").trim(),
+            KeySource::Env,
+        )
+        .expect("key");
         let sealed = key.seal("secret");
         assert_ne!(sealed, "secret");
         assert_eq!(key.open(&sealed, "acme").expect("open"), "secret");

@@ -111,6 +111,10 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// A migration stopped halfway on an engine without transactional DDL.
+    #[error(transparent)]
+    MigrationDirty(Box<DirtyFailure>),
+
     #[error("tenant {tenant:?}: verification failed: {detail}")]
     VerifyFailed { tenant: String, detail: String },
 
@@ -144,7 +148,9 @@ pub enum Error {
     #[error("master key ({source_name}): {reason}")]
     MasterKey { source_name: String, reason: String },
 
-    #[error("tenant {tenant:?}: its database role cannot log in ({source}); run `tenantry tenant repair {tenant}` to reset its credentials")]
+    #[error(
+        "tenant {tenant:?}: its database role cannot log in ({source}); run `tenantry tenant repair {tenant}` to reset its credentials"
+    )]
     TenantCredentials {
         tenant: String,
         #[source]
@@ -162,14 +168,18 @@ pub enum Error {
     #[error("unknown strategy {value:?}; choose database, schema or shared")]
     UnknownStrategy { value: String },
 
-    #[error("{owner}: migration {version} stopped halfway at statement {statement:?} and is dirty; see README \"Dirty migrations\", then run `tenantry migrate resolve {owner} {version} --applied|--retry`")]
+    #[error(
+        "{owner}: migration {version} stopped halfway at statement {statement:?} and is dirty; see README \"Dirty migrations\", then run `tenantry migrate resolve {owner} {version} --applied|--retry`"
+    )]
     Dirty {
         owner: String,
         version: i64,
         statement: String,
     },
 
-    #[error("shared pool on server {server:?}: table {table:?} has no tenant column {column:?}; add the column or declare the table in shared_global_tables")]
+    #[error(
+        "shared pool on server {server:?}: table {table:?} has no tenant column {column:?}; add the column or declare the table in shared_global_tables"
+    )]
     UnprotectedTable {
         server: String,
         table: String,
@@ -195,4 +205,19 @@ impl Error {
             source,
         }
     }
+}
+
+/// A migration that failed at one statement where DDL is not transactional (MySQL): the
+/// statements before it stay applied and the ledger records the migration as dirty.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{tenant}: migration {version} ({file}) failed at statement {statement:?}: {source}; this engine's DDL is not transactional, so the statements before it stay applied and the migration is recorded as dirty (see README \"Dirty migrations\")"
+)]
+pub struct DirtyFailure {
+    pub tenant: String,
+    pub version: i64,
+    pub file: PathBuf,
+    pub statement: String,
+    #[source]
+    pub source: sqlx::Error,
 }

@@ -116,6 +116,12 @@ impl TenantId {
         ))
     }
 
+    /// The login role (PostgreSQL) or user (MySQL) of this tenant's runtime connections:
+    /// `t_` + the id, 28 characters (within MySQL's 32-character user names).
+    pub fn role_name(&self) -> RoleName {
+        RoleName(format!("t_{}", self.0.to_string().to_ascii_lowercase()))
+    }
+
     /// A stable 64-bit key for engine-level advisory locks on this tenant.
     pub fn lock_key(&self) -> i64 {
         // The low 64 bits of a ULID are random: distinct per tenant with overwhelming odds.
@@ -160,6 +166,106 @@ impl StorageName {
 }
 
 impl fmt::Display for StorageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Something that may be written into SQL as an identifier, after quoting by
+/// [`crate::engine::Engine::quote`]. Implemented only by validated name types.
+pub trait SqlIdent {
+    fn ident(&self) -> &str;
+}
+
+impl SqlIdent for StorageName {
+    fn ident(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A runtime login role or user name: `t_<ulid>` for a tenant, `p_<ulid>` for a shared pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RoleName(String);
+
+impl RoleName {
+    /// The runtime role of a shared pool with this id.
+    pub fn for_pool(pool: Ulid) -> RoleName {
+        RoleName(format!("p_{}", pool.to_string().to_ascii_lowercase()))
+    }
+
+    /// Re-validates a name read back from the catalog.
+    pub fn parse(value: &str) -> Result<RoleName> {
+        let ok = (value.starts_with("t_") || value.starts_with("p_"))
+            && value.len() == 28
+            && value[2..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if ok {
+            Ok(RoleName(value.to_owned()))
+        } else {
+            Err(Error::CorruptCatalog {
+                field: "role_name",
+                value: value.to_owned(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl SqlIdent for RoleName {
+    fn ident(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A plain lowercase SQL name (table, column, schema): a letter or `_`, then lowercase
+/// letters, digits or `_`; 63 characters at most. Used for names that come from
+/// configuration or from a database's own catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SqlName(String);
+
+impl SqlName {
+    pub fn new(kind: &'static str, value: &str) -> Result<SqlName> {
+        let valid = !value.is_empty()
+            && value.len() <= MAX_NAME_LEN
+            && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if valid {
+            Ok(SqlName(value.to_owned()))
+        } else {
+            Err(Error::InvalidName {
+                kind,
+                value: value.to_owned(),
+                reason: "use a lowercase letter or '_', then lowercase letters, digits or '_' (63 at most)",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl SqlIdent for SqlName {
+    fn ident(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SqlName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }

@@ -29,15 +29,17 @@ pub mod example;
 pub mod ident;
 pub mod lifecycle;
 pub mod migrate;
+pub mod session;
 pub mod storage;
 
-pub use catalog::{Catalog, Event, Server, Status, Strategy, Tenant};
+pub use catalog::{Catalog, Event, Server, SharedPool, Status, Strategy, Tenant};
 pub use config::{Config, Settings};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use ident::{ServerName, Slug, StorageName, TenantId};
 pub use lifecycle::NewTenant;
 pub use migrate::{FleetReport, MigrationSet, Outcome, StatusRow, TenantReport};
+pub use session::{TenantPool, TenantTx};
 
 use storage::Place;
 
@@ -46,13 +48,18 @@ use storage::Place;
 pub struct Tenantry {
     config: Config,
     catalog: Catalog,
+    pools: session::PoolCache,
 }
 
 impl Tenantry {
     /// Opens (creating and migrating if needed) the configured catalog.
     pub async fn open(config: Config) -> Result<Tenantry> {
         let catalog = Catalog::open(&config.catalog_url()).await?;
-        Ok(Tenantry { config, catalog })
+        Ok(Tenantry {
+            config,
+            catalog,
+            pools: session::PoolCache::default(),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -79,9 +86,14 @@ impl Tenantry {
             created_at: String::new(),
         };
         Place::of(&probe, &self.config.data_dir)
-            .check_reachable(name.as_str())
+            .check_reachable()
             .await?;
         self.catalog.insert_server(&name, url).await
+    }
+
+    /// The master key, from `TENANTRY_MASTER_KEY` or the configured key file.
+    pub fn master_key(&self) -> Result<crypto::MasterKey> {
+        crypto::MasterKey::load(&self.config.master_key_file)
     }
 
     /// Opens an administrative connection to a tenant's storage, as the migration runner
@@ -91,7 +103,7 @@ impl Tenantry {
     /// This connection has the server's administrative rights, not the tenant's. Serve
     /// application requests through a tenant-scoped connection instead.
     pub async fn connect_storage(&self, tenant: &Tenant) -> Result<sqlx::AnyConnection> {
-        self.place(tenant).await?.connect(tenant).await
+        Ok(self.migration_target(tenant).await?.conn)
     }
 
     /// Where a tenant's storage lives.

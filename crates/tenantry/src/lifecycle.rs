@@ -18,6 +18,8 @@ pub struct NewTenant {
     pub name: Option<String>,
     /// Server to place it on; the configured default when `None`.
     pub server: Option<String>,
+    /// How to keep it apart; the configured default when `None`.
+    pub strategy: Option<Strategy>,
 }
 
 impl Tenantry {
@@ -39,8 +41,10 @@ impl Tenantry {
         }
         let server_name = req.server.as_deref().unwrap_or(&self.config.default_server);
         let server = self.catalog.server(server_name).await?;
+        let strategy = req.strategy.unwrap_or(self.config.default_strategy);
         let place = crate::storage::Place::of(&server, &self.config.data_dir);
-        place.check_reachable(server.name.as_str()).await?;
+        place.check_strategy(strategy, server.name.as_str())?;
+        place.check_reachable().await?;
         let id = TenantId::generate();
         let at = now();
         let tenant = Tenant {
@@ -51,9 +55,11 @@ impl Tenantry {
                 .unwrap_or_else(|| slug.to_string()),
             slug,
             status: Status::Provisioning,
-            strategy: Strategy::Database,
+            strategy,
             server: ServerName::new(server.name.as_str())?,
             storage: id.storage_name(),
+            role: None,
+            role_secret: None,
             version: 0,
             last_error: None,
             created_at: at.clone(),
@@ -79,11 +85,21 @@ impl Tenantry {
             Status::Deleting => self.finish_delete(tenant).await,
             Status::Active | Status::Suspended => {
                 let set = self.migrations()?;
-                let place = self.place(&tenant).await?;
-                let run = self.run_migrations(&place, &tenant, &set, true).await?;
+                // Re-provisioning resets the login role's password, so a role whose
+                // password stopped working is fixed here.
+                self.provision_storage(&tenant).await?;
+                self.forget_pool(&tenant).await;
+                if tenant.strategy == Strategy::Shared {
+                    let place = self.place(&tenant).await?;
+                    if let Some(pool) = self.catalog.shared_pool(tenant.server.as_str()).await? {
+                        crate::storage::shared::rotate(self, &place, &pool).await?;
+                    }
+                }
+                let tenant = self.catalog.tenant(slug).await?;
+                let target = self.migration_target(&tenant).await?;
+                let run = self.run_migrations(target, &set, true).await?;
                 let error = run.error.as_ref().map(ToString::to_string);
-                self.catalog
-                    .record_version(tenant.id, run.version, error.as_deref())
+                self.record_run(&tenant, run.version, error.as_deref())
                     .await?;
                 if let Some(e) = run.error {
                     return Err(e);
@@ -110,12 +126,12 @@ impl Tenantry {
             tenant
         };
         let result = async {
-            let place = self.place(&tenant).await?;
-            place.create(&tenant).await?;
-            let run = self.run_migrations(&place, &tenant, set, true).await?;
-            self.catalog
-                .record_version(tenant.id, run.version, None)
-                .await?;
+            self.provision_storage(&tenant).await?;
+            // Provisioning recorded the tenant's role: read it back.
+            let tenant = self.catalog.tenant(tenant.slug.as_str()).await?;
+            let target = self.migration_target(&tenant).await?;
+            let run = self.run_migrations(target, set, true).await?;
+            self.record_run(&tenant, run.version, None).await?;
             match run.error {
                 Some(e) => Err(e),
                 None => Ok(run.version),
@@ -251,10 +267,10 @@ impl Tenantry {
     }
 
     async fn finish_delete(&self, tenant: Tenant) -> Result<Tenant> {
+        self.forget_pool(&tenant).await;
         let dropped = async {
-            let place = self.place(&tenant).await?;
-            place.drop_storage(&tenant).await?;
-            if place.exists(&tenant).await? {
+            self.drop_storage(&tenant).await?;
+            if self.storage_exists(&tenant).await? {
                 return Err(Error::VerifyFailed {
                     tenant: tenant.slug.to_string(),
                     detail: "its storage still exists after the drop".into(),

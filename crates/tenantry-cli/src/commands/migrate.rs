@@ -8,16 +8,37 @@ use crate::cli::{MigrateArgs, MigrateCommand};
 use crate::output;
 
 pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    if let Some(MigrateCommand::Status { json }) = args.command {
-        let rows = tenantry.status().await?;
-        if json {
-            output::json(&rows)?;
-        } else if rows.is_empty() {
-            println!("no tenants");
-        } else {
-            println!("{}", output::status(&rows));
+    match args.command {
+        Some(MigrateCommand::Status { json }) => {
+            let rows = tenantry.status().await?;
+            if json {
+                output::json(&rows)?;
+            } else if rows.is_empty() {
+                println!("no tenants");
+            } else {
+                println!("{}", output::status(&rows));
+            }
+            return Ok(ExitCode::SUCCESS);
         }
-        return Ok(ExitCode::SUCCESS);
+        Some(MigrateCommand::Resolve {
+            slug,
+            version,
+            applied,
+            retry: _,
+        }) => {
+            let t = tenantry.resolve_dirty(&slug, version, applied).await?;
+            let what = if applied {
+                "recorded as applied"
+            } else {
+                "forgotten; the next run applies it again"
+            };
+            println!(
+                "{slug}: migration {version} {what}; version is now {}",
+                t.version
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
     if !args.all && args.tenant.is_empty() {
         anyhow::bail!(

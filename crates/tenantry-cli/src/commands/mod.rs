@@ -2,6 +2,7 @@
 
 mod migrate;
 mod server;
+mod sql;
 mod tenant;
 
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use crate::{bench, demo, output};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Demo => return demo::run().await,
+        Command::Demo { server } => return demo::run(server).await,
         Command::Bench {
             tenants,
             server,
@@ -50,7 +51,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        Command::Demo | Command::Bench { .. } => unreachable!("handled above"),
+        Command::Sql { slug, sql, json } => sql::run(&tenantry, &slug, &sql, json).await?,
+        Command::Demo { .. } | Command::Bench { .. } => unreachable!("handled above"),
     };
     tenantry.catalog().close().await;
     Ok(code)
@@ -67,11 +69,23 @@ fn config(global: &Global) -> anyhow::Result<Config> {
         ..Settings::default()
     };
     let file = Settings::from_file(&global.config)?;
-    Ok(cli.over(file).resolve())
+    Ok(cli.over(file).try_resolve()?)
 }
 
 fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
     let config = tenantry.config();
+    match tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)? {
+        Some(path) => println!(
+            "master key: generated {} (mode 0600); it encrypts tenant credentials: back it up, \
+             or set {} instead",
+            path.display(),
+            tenantry::crypto::MASTER_KEY_ENV
+        ),
+        None => {
+            let key = tenantry.master_key()?;
+            println!("master key: {} (loaded)", key.source);
+        }
+    }
     println!(
         "catalog ready: {} ({})",
         tenantry::engine::redact_url(&config.catalog_url()),

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
-use tenantry::{Event, NewTenant, Tenant, Tenantry};
+use tenantry::{Event, NewTenant, Strategy, Tenant, Tenantry};
 
 use crate::cli::TenantCommand;
 use crate::output;
@@ -12,10 +12,17 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             slug,
             name,
             server,
+            strategy,
             json,
         } => {
+            let strategy = strategy.map(|s| s.parse::<Strategy>()).transpose()?;
             let tenant = tenantry
-                .create_tenant(NewTenant { slug, name, server })
+                .create_tenant(NewTenant {
+                    slug,
+                    name,
+                    server,
+                    strategy,
+                })
                 .await?;
             if json {
                 output::json(&tenant)?;

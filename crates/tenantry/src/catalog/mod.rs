@@ -14,11 +14,13 @@ use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 
 mod events;
+mod pools;
 mod schema;
 mod servers;
 mod tenants;
 
 pub use events::{Event, NewEvent};
+pub use pools::SharedPool;
 pub use servers::Server;
 pub use tenants::{Status, Strategy, Tenant};
 
@@ -36,7 +38,7 @@ impl Catalog {
         let engine = Engine::from_url(url)?;
         let url = match engine {
             Engine::Sqlite => prepare_sqlite_url(url)?,
-            Engine::Postgres => url.to_owned(),
+            Engine::Postgres | Engine::Mysql => engine::driver_url(url).into_owned(),
         };
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()

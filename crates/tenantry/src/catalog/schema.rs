@@ -1,6 +1,6 @@
 //! The catalog's own built-in, versioned migrations.
 
-use sqlx::{Acquire, Row};
+use sqlx::{Acquire, AssertSqlSafe, Row};
 
 use super::{Catalog, now};
 use crate::engine::Engine;
@@ -9,37 +9,54 @@ use crate::error::{Error, Result};
 struct CatalogMigration {
     version: i64,
     description: &'static str,
-    sql: &'static str,
+    /// Portable DDL: the same text runs on SQLite, PostgreSQL and MySQL, with
+    /// `/*TABLE_OPTIONS*/` replaced per engine.
+    tables: &'static str,
+    /// `(name, table, columns)` of each index, created per engine.
+    indexes: &'static [(&'static str, &'static str, &'static str)],
 }
 
-/// Portable DDL: the same text runs on SQLite and PostgreSQL.
 const MIGRATIONS: &[CatalogMigration] = &[CatalogMigration {
     version: 1,
-    description: "servers, tenants, events",
-    sql: "
+    description: "servers, tenants, shared pools, events",
+    tables: "
 CREATE TABLE IF NOT EXISTS tenantry_servers (
-    name        VARCHAR(63)  PRIMARY KEY,
+    name        VARCHAR(63)  NOT NULL PRIMARY KEY,
     engine      VARCHAR(16)  NOT NULL,
     url         TEXT         NOT NULL,
     created_at  VARCHAR(40)  NOT NULL
-);
+)/*TABLE_OPTIONS*/;
 CREATE TABLE IF NOT EXISTS tenantry_tenants (
-    id          VARCHAR(26)  PRIMARY KEY,
+    id          VARCHAR(26)  NOT NULL PRIMARY KEY,
     slug        VARCHAR(63)  NOT NULL UNIQUE,
     name        VARCHAR(255) NOT NULL,
     status      VARCHAR(16)  NOT NULL,
     strategy    VARCHAR(16)  NOT NULL,
-    server      VARCHAR(63)  NOT NULL REFERENCES tenantry_servers (name),
-    storage     VARCHAR(128) NOT NULL UNIQUE,
+    server      VARCHAR(63)  NOT NULL,
+    storage     VARCHAR(63)  NOT NULL UNIQUE,
+    role_name   VARCHAR(63),
+    role_secret TEXT,
     version     BIGINT       NOT NULL DEFAULT 0,
     last_error  TEXT,
     created_at  VARCHAR(40)  NOT NULL,
     updated_at  VARCHAR(40)  NOT NULL,
-    deleted_at  VARCHAR(40)
-);
-CREATE INDEX IF NOT EXISTS tenantry_tenants_server ON tenantry_tenants (server);
+    deleted_at  VARCHAR(40),
+    FOREIGN KEY (server) REFERENCES tenantry_servers (name)
+)/*TABLE_OPTIONS*/;
+CREATE TABLE IF NOT EXISTS tenantry_pools (
+    id          VARCHAR(26)  NOT NULL PRIMARY KEY,
+    server      VARCHAR(63)  NOT NULL UNIQUE,
+    role_name   VARCHAR(63)  NOT NULL,
+    role_secret TEXT         NOT NULL,
+    context_key TEXT         NOT NULL,
+    version     BIGINT       NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    created_at  VARCHAR(40)  NOT NULL,
+    updated_at  VARCHAR(40)  NOT NULL,
+    FOREIGN KEY (server) REFERENCES tenantry_servers (name)
+)/*TABLE_OPTIONS*/;
 CREATE TABLE IF NOT EXISTS tenantry_events (
-    id          VARCHAR(26)  PRIMARY KEY,
+    id          VARCHAR(26)  NOT NULL PRIMARY KEY,
     at          VARCHAR(40)  NOT NULL,
     tenant_id   VARCHAR(26),
     tenant_slug VARCHAR(63),
@@ -47,22 +64,28 @@ CREATE TABLE IF NOT EXISTS tenantry_events (
     outcome     VARCHAR(16)  NOT NULL,
     detail      TEXT,
     error       TEXT
-);
-CREATE INDEX IF NOT EXISTS tenantry_events_tenant ON tenantry_events (tenant_id, id);
+)/*TABLE_OPTIONS*/;
 ",
+    indexes: &[
+        ("tenantry_tenants_server", "tenantry_tenants", "server"),
+        ("tenantry_events_tenant", "tenantry_events", "tenant_id, id"),
+    ],
 }];
 
+/// MySQL's `ER_DUP_KEYNAME`: the index exists already.
+const MYSQL_DUPLICATE_INDEX: &str = "42000";
+
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (
-    version     BIGINT       PRIMARY KEY,
+    version     BIGINT       NOT NULL PRIMARY KEY,
     description VARCHAR(255) NOT NULL,
     applied_at  VARCHAR(40)  NOT NULL
 )";
 
-/// A fixed advisory-lock key that serialises catalog migrations on PostgreSQL.
+/// A fixed advisory-lock key that serialises catalog migrations (PostgreSQL key, MySQL name).
 const PG_CATALOG_LOCK: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
 
 /// Applies pending catalog migrations. Safe to run from several processes at once: on
-/// PostgreSQL they queue on an advisory lock; on SQLite the database's write lock serialises
+/// PostgreSQL and MySQL they queue on an advisory lock; on SQLite the database's write lock serialises
 /// them and a runner that lost the race finds the version applied and moves on.
 pub(super) async fn migrate(catalog: &Catalog) -> Result<()> {
     let engine = catalog.engine;
@@ -71,17 +94,28 @@ pub(super) async fn migrate(catalog: &Catalog) -> Result<()> {
         .acquire()
         .await
         .map_err(Error::catalog("connect"))?;
-    if engine == Engine::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)")
+    let lock = match engine {
+        Engine::Postgres => Some((
+            "SELECT pg_advisory_lock($1)",
+            "SELECT pg_advisory_unlock($1)",
+        )),
+        Engine::Mysql => Some((
+            "SELECT GET_LOCK(CAST(? AS CHAR), 120)",
+            "SELECT RELEASE_LOCK(CAST(? AS CHAR))",
+        )),
+        Engine::Sqlite => None,
+    };
+    if let Some((take, _)) = lock {
+        sqlx::query(take)
             .bind(PG_CATALOG_LOCK)
             .execute(&mut *conn)
             .await
             .map_err(Error::catalog("lock catalog migrations"))?;
     }
     let result = apply(&mut conn, engine).await;
-    if engine == Engine::Postgres {
+    if let Some((_, release)) = lock {
         // Closing the connection would release it too; unlock so the pooled connection is clean.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        let _ = sqlx::query(release)
             .bind(PG_CATALOG_LOCK)
             .execute(&mut *conn)
             .await;
@@ -130,11 +164,32 @@ async fn apply_one(
     migration: &CatalogMigration,
 ) -> Result<()> {
     let action = "apply a catalog migration";
+    let options = match engine {
+        Engine::Mysql => " DEFAULT CHARSET=utf8mb4",
+        Engine::Sqlite | Engine::Postgres => "",
+    };
+    let tables = migration.tables.replace("/*TABLE_OPTIONS*/", options);
     let mut tx = conn.begin().await.map_err(Error::catalog(action))?;
-    sqlx::raw_sql(migration.sql)
+    sqlx::raw_sql(AssertSqlSafe(tables))
         .execute(&mut *tx)
         .await
         .map_err(Error::catalog(action))?;
+    for (name, table, columns) in migration.indexes {
+        let ddl = match engine {
+            Engine::Mysql => format!("CREATE INDEX {name} ON {table} ({columns})"),
+            Engine::Sqlite | Engine::Postgres => {
+                format!("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
+            }
+        };
+        match sqlx::raw_sql(AssertSqlSafe(ddl)).execute(&mut *tx).await {
+            Err(sqlx::Error::Database(e))
+                if engine == Engine::Mysql
+                    && e.code().as_deref() == Some(MYSQL_DUPLICATE_INDEX) => {}
+            other => {
+                other.map_err(Error::catalog(action))?;
+            }
+        }
+    }
     if migration.version == 1 {
         sqlx::query(engine.sql(
             "INSERT INTO tenantry_servers (name, engine, url, created_at) VALUES (?, ?, ?, ?)",

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use super::{Catalog, now};
 use crate::error::{Error, Result};
-use crate::ident::{ServerName, Slug, StorageName, TenantId};
+use crate::ident::{RoleName, ServerName, Slug, StorageName, TenantId};
 
 /// Where a tenant is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -80,14 +80,23 @@ impl FromStr for Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
-    /// A database (or SQLite file) of its own.
+    /// A database (or SQLite file) of its own, reached through its own login role.
     Database,
+    /// A schema of its own on a PostgreSQL server, reached through its own login role.
+    Schema,
+    /// Rows in tables shared with other tenants of the server's shared pool, kept apart by
+    /// PostgreSQL row-level security and an unforgeable tenant context.
+    Shared,
 }
 
 impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::Database, Strategy::Schema, Strategy::Shared];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Database => "database",
+            Strategy::Schema => "schema",
+            Strategy::Shared => "shared",
         }
     }
 }
@@ -102,13 +111,12 @@ impl FromStr for Strategy {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "database" => Ok(Strategy::Database),
-            other => Err(Error::UnsupportedUrl {
-                url: other.to_owned(),
-                reason: "unknown strategy; supported: database".into(),
-            }),
-        }
+        Strategy::ALL
+            .into_iter()
+            .find(|strategy| strategy.as_str() == s)
+            .ok_or_else(|| Error::UnknownStrategy {
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -124,6 +132,12 @@ pub struct Tenant {
     pub server: ServerName,
     /// The physical database or file name.
     pub storage: StorageName,
+    /// The runtime login role (PostgreSQL, MySQL tenants of the database and schema
+    /// strategies; `None` for SQLite files and shared tenants).
+    pub role: Option<RoleName>,
+    /// The role's password, sealed with the master key. Never serialized.
+    #[serde(skip)]
+    pub role_secret: Option<String>,
     /// The highest migration version the tenant's own ledger records (0: none).
     pub version: i64,
     pub last_error: Option<String>,
@@ -139,8 +153,8 @@ fn as_display<S: serde::Serializer>(value: &TenantId, s: S) -> Result<S::Ok, S::
 /// The tenant columns, in one place, for `concat!` into constant queries.
 macro_rules! columns {
     () => {
-        "id, slug, name, status, strategy, server, storage, version, last_error, \
-         created_at, updated_at, deleted_at"
+        "id, slug, name, status, strategy, server, storage, role_name, role_secret, version, \
+         last_error, created_at, updated_at, deleted_at"
     };
 }
 
@@ -162,11 +176,16 @@ impl Tenant {
             slug: Slug::new(&slug).map_err(|_| corrupt("tenants.slug", slug))?,
             name: get("name")?,
             status: get("status")?.parse()?,
-            strategy: get("strategy")?
-                .parse()
-                .map_err(|_| corrupt("tenants.strategy", String::new()))?,
+            strategy: {
+                let strategy = get("strategy")?;
+                strategy
+                    .parse()
+                    .map_err(|_| corrupt("tenants.strategy", strategy))?
+            },
             server: ServerName::new(&server).map_err(|_| corrupt("tenants.server", server))?,
             storage: StorageName::parse(&get("storage")?)?,
+            role: opt("role_name")?.map(|r| RoleName::parse(&r)).transpose()?,
+            role_secret: opt("role_secret")?,
             version: row
                 .try_get::<i64, _>("version")
                 .map_err(Error::catalog("read a tenant row"))?,
@@ -183,8 +202,8 @@ impl Catalog {
     pub async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
         let result = sqlx::query(self.engine.sql(
             "INSERT INTO tenantry_tenants (id, slug, name, status, strategy, server, storage, \
-             version, last_error, created_at, updated_at, deleted_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             role_name, role_secret, version, last_error, created_at, updated_at, deleted_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(t.id.to_string())
         .bind(t.slug.as_str())
@@ -193,6 +212,8 @@ impl Catalog {
         .bind(t.strategy.as_str())
         .bind(t.server.as_str())
         .bind(t.storage.as_str())
+        .bind(t.role.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(t.role_secret.clone())
         .bind(t.version)
         .bind(t.last_error.clone())
         .bind(&t.created_at)
@@ -303,6 +324,46 @@ impl Catalog {
         .execute(&self.pool)
         .await
         .map_err(Error::catalog("record a tenant's version"))?;
+        Ok(())
+    }
+
+    /// Records the version of a server's shared pool on every shared tenant of that server
+    /// that is not deleted (they share one ledger).
+    pub async fn record_shared_version(
+        &self,
+        server: &str,
+        version: i64,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(self.engine.sql(
+            "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? \
+             WHERE server = ? AND strategy = 'shared' AND status <> 'deleted'",
+        ))
+        .bind(version)
+        .bind(last_error.map(str::to_owned))
+        .bind(now())
+        .bind(server)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog(
+            "record a shared pool's version on its tenants",
+        ))?;
+        Ok(())
+    }
+
+    /// Stores a tenant's runtime role and its sealed password. Written before the role is
+    /// created or its password changed, so the catalog always knows the credential in force.
+    pub async fn set_credentials(&self, id: TenantId, role: &RoleName, sealed: &str) -> Result<()> {
+        sqlx::query(self.engine.sql(
+            "UPDATE tenantry_tenants SET role_name = ?, role_secret = ?, updated_at = ? WHERE id = ?",
+        ))
+        .bind(role.as_str())
+        .bind(sealed)
+        .bind(now())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("record a tenant's credentials"))?;
         Ok(())
     }
 

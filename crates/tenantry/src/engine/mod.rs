@@ -12,8 +12,9 @@ use sqlx::AnyConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
 use crate::error::{Error, Result};
-use crate::ident::StorageName;
+use crate::ident::SqlIdent;
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -23,6 +24,8 @@ pub mod sqlite;
 pub enum Engine {
     Sqlite,
     Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
 }
 
 impl Engine {
@@ -32,10 +35,12 @@ impl Engine {
         match scheme {
             "sqlite" => Ok(Engine::Sqlite),
             "postgres" | "postgresql" => Ok(Engine::Postgres),
+            "mysql" | "mariadb" => Ok(Engine::Mysql),
             _ => Err(Error::UnsupportedUrl {
                 url: redact_url(url),
                 reason: format!(
-                    "unknown scheme {scheme:?}; supported: sqlite://<path>, postgres://<user>@<host>/<db>"
+                    "unknown scheme {scheme:?}; supported: sqlite://<path>, \
+                     postgres://<user>@<host>/<db>, mysql://<user>@<host>/<db>"
                 ),
             }),
         }
@@ -45,20 +50,24 @@ impl Engine {
         match self {
             Engine::Sqlite => "sqlite",
             Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
         }
     }
 
-    /// Quotes a validated storage name as an SQL identifier for this engine. This is the one
-    /// place identifiers are quoted.
-    pub fn quote(self, name: &StorageName) -> String {
-        quote_with(name.as_str(), '"')
+    /// Quotes a validated name as an SQL identifier for this engine. This is the one place
+    /// identifiers are quoted.
+    pub fn quote(self, name: &impl SqlIdent) -> String {
+        match self {
+            Engine::Sqlite | Engine::Postgres => quote_with(name.ident(), '"'),
+            Engine::Mysql => quote_with(name.ident(), '`'),
+        }
     }
 
     /// Rewrites a query written with `?` placeholders into this engine's placeholder syntax.
     /// Queries passed here are Tenantry's own constant text, never user input.
     pub fn sql(self, query: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
         AssertSqlSafe(match self {
-            Engine::Sqlite => Cow::Borrowed(query),
+            Engine::Sqlite | Engine::Mysql => Cow::Borrowed(query),
             Engine::Postgres => {
                 let mut out = String::with_capacity(query.len() + 8);
                 let mut n = 0;
@@ -81,6 +90,7 @@ impl Engine {
         match self {
             Engine::Sqlite => sqlite::LIST_TABLES,
             Engine::Postgres => postgres::LIST_TABLES,
+            Engine::Mysql => mysql::LIST_TABLES,
         }
     }
 }
@@ -98,6 +108,7 @@ impl FromStr for Engine {
         match s {
             "sqlite" => Ok(Engine::Sqlite),
             "postgres" => Ok(Engine::Postgres),
+            "mysql" => Ok(Engine::Mysql),
             other => Err(Error::CorruptCatalog {
                 field: "engine",
                 value: other.to_owned(),
@@ -122,7 +133,51 @@ fn quote_with(ident: &str, quote: char) -> String {
 /// Opens one connection through sqlx's `Any` driver.
 pub async fn connect(url: &str) -> sqlx::Result<AnyConnection> {
     sqlx::any::install_default_drivers();
-    AnyConnection::connect(url).await
+    AnyConnection::connect(&driver_url(url)).await
+}
+
+/// The URL as sqlx expects it (`mariadb://` is spelled `mysql://`).
+pub fn driver_url(url: &str) -> Cow<'_, str> {
+    match url.strip_prefix("mariadb:") {
+        Some(rest) => Cow::Owned(format!("mysql:{rest}")),
+        None => Cow::Borrowed(url),
+    }
+}
+
+/// The URL of `database` on the server at `server_url`, logging in as `user` with
+/// `password` when given (same host, port and options).
+pub fn url_with(
+    server_url: &str,
+    database: Option<&str>,
+    login: Option<(&str, &str)>,
+) -> Result<String> {
+    let mut url = url::Url::parse(server_url).map_err(|e| Error::UnsupportedUrl {
+        url: redact_url(server_url),
+        reason: e.to_string(),
+    })?;
+    if let Some(db) = database {
+        url.set_path(&format!("/{db}"));
+    }
+    if let Some((user, password)) = login {
+        let bad = |_| Error::UnsupportedUrl {
+            url: redact_url(server_url),
+            reason: "this URL cannot carry a user name".into(),
+        };
+        url.set_username(user).map_err(bad)?;
+        url.set_password(Some(password)).map_err(bad)?;
+    }
+    Ok(url.to_string())
+}
+
+/// Whether an error is the server refusing a login (bad password, unknown role).
+pub fn is_auth_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("28P01") | Some("28000") | Some("42704")
+        ),
+        _ => false,
+    }
 }
 
 /// A URL with its password replaced by `***`, for messages and listings.

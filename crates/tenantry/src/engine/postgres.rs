@@ -3,9 +3,9 @@
 use sqlx::AnyConnection;
 use sqlx::AssertSqlSafe;
 
+use crate::crypto::Password;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::ident::StorageName;
+use crate::ident::{RoleName, SqlName, StorageName};
 
 /// Base tables of the current schema.
 pub const LIST_TABLES: &str = "SELECT table_name::text AS name FROM information_schema.tables \
@@ -13,16 +13,6 @@ pub const LIST_TABLES: &str = "SELECT table_name::text AS name FROM information_
 
 /// SQLSTATE `duplicate_database`.
 const DUPLICATE_DATABASE: &str = "42P04";
-
-/// The URL of database `db` on the server at `server_url` (same host, user and options).
-pub fn database_url(server_url: &str, db: &StorageName) -> Result<String> {
-    let mut url = url::Url::parse(server_url).map_err(|e| Error::UnsupportedUrl {
-        url: crate::engine::redact_url(server_url),
-        reason: e.to_string(),
-    })?;
-    url.set_path(&format!("/{db}"));
-    Ok(url.to_string())
-}
 
 /// Creates database `db` unless it exists. An existing database of that name is ours: the
 /// name derives from a tenant id the catalog recorded before the database was created.
@@ -86,5 +76,138 @@ pub async fn unlock(conn: &mut AnyConnection, key: i64) -> sqlx::Result<()> {
         .bind(key)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Creates a login role for a tenant or pool (or resets its password), with no rights beyond
+/// logging in: no superuser, no CREATEDB/CREATEROLE, no BYPASSRLS, member of no role.
+/// With `search_path`, logins start in that schema.
+pub async fn ensure_role(
+    admin: &mut AnyConnection,
+    role: &RoleName,
+    password: &Password,
+    search_path: Option<&SqlName>,
+) -> sqlx::Result<()> {
+    let quoted = Engine::Postgres.quote(role);
+    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_roles WHERE rolname = $1")
+        .bind(role.as_str())
+        .fetch_one(&mut *admin)
+        .await?;
+    let verb = if exists > 0 { "ALTER" } else { "CREATE" };
+    let mut statements = vec![format!(
+        "{verb} ROLE {quoted} LOGIN PASSWORD '{}' NOSUPERUSER NOCREATEDB NOCREATEROLE \
+         NOREPLICATION NOBYPASSRLS NOINHERIT",
+        password.as_str()
+    )];
+    if let Some(schema) = search_path {
+        statements.push(format!(
+            "ALTER ROLE {quoted} SET search_path = {}",
+            Engine::Postgres.quote(schema)
+        ));
+    }
+    for sql in statements {
+        match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *admin).await {
+            // Two runners creating the same role at once: the other one won.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42710") => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lets only `role` (and the administrator) connect to database `db`.
+pub async fn grant_database(
+    admin: &mut AnyConnection,
+    db: &StorageName,
+    role: &RoleName,
+) -> sqlx::Result<()> {
+    let db = Engine::Postgres.quote(db);
+    let role = Engine::Postgres.quote(role);
+    let sql = format!(
+        "REVOKE ALL ON DATABASE {db} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}"
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(())
+}
+
+/// Privileges of `role` on the tables of `schema`: read and write rows, nothing else; the
+/// migration ledger stays out of its reach. Run after every migration.
+pub async fn grant_tables(
+    conn: &mut AnyConnection,
+    schema: &SqlName,
+    role: &RoleName,
+    ledger: &SqlName,
+) -> sqlx::Result<()> {
+    let schema_q = Engine::Postgres.quote(schema);
+    let role_q = Engine::Postgres.quote(role);
+    let sql = format!(
+        "REVOKE ALL ON SCHEMA {schema_q} FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA {schema_q} TO {role_q}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema_q} TO {role_q}; \
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema_q} TO {role_q}; \
+         REVOKE ALL ON TABLE {schema_q}.{} FROM {role_q}",
+        Engine::Postgres.quote(ledger)
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
+    Ok(())
+}
+
+/// Ends the role's sessions, removes what it owns or was granted in the connected database,
+/// and drops it; absent is fine.
+pub async fn drop_role(admin: &mut AnyConnection, role: &RoleName) -> sqlx::Result<()> {
+    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_roles WHERE rolname = $1")
+        .bind(role.as_str())
+        .fetch_one(&mut *admin)
+        .await?;
+    if exists == 0 {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
+        .bind(role.as_str())
+        .execute(&mut *admin)
+        .await?;
+    let quoted = Engine::Postgres.quote(role);
+    let sql = format!("DROP OWNED BY {quoted}; DROP ROLE IF EXISTS {quoted}");
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(())
+}
+
+/// Creates schema `schema` unless it exists.
+pub async fn create_schema(admin: &mut AnyConnection, schema: &SqlName) -> sqlx::Result<()> {
+    let sql = format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        Engine::Postgres.quote(schema)
+    );
+    match sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await {
+        // Concurrent creation: the other runner won.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P06") => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+pub async fn drop_schema(admin: &mut AnyConnection, schema: &SqlName) -> sqlx::Result<()> {
+    let sql = format!(
+        "DROP SCHEMA IF EXISTS {} CASCADE",
+        Engine::Postgres.quote(schema)
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(())
+}
+
+pub async fn schema_exists(admin: &mut AnyConnection, schema: &SqlName) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1")
+        .bind(schema.as_str())
+        .fetch_one(admin)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Points the connection at `schema` for the rest of its life.
+pub async fn set_search_path(conn: &mut AnyConnection, schema: &SqlName) -> sqlx::Result<()> {
+    let sql = format!("SET search_path TO {}", Engine::Postgres.quote(schema));
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
     Ok(())
 }

@@ -1,29 +1,46 @@
-//! Applying a migration set to one tenant's storage, each migration exactly once.
+//! Applying a migration set to one unit (a tenant's storage, or a shared pool), each
+//! migration exactly once.
+//!
+//! Where DDL is transactional (PostgreSQL, SQLite) a migration, its hook and its ledger row
+//! commit together or not at all. On MySQL a migration is recorded `dirty` before its first
+//! statement and `applied` after its last, one statement at a time, so one that stops halfway
+//! is reported as dirty with the statement that failed, never as applied.
 
 use std::time::Instant;
 
-use sqlx::AnyConnection;
-use sqlx::Connection;
+use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
 use super::ledger::{self, LedgerRow};
 use super::source::{Migration, MigrationSet};
+use super::split;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{DirtyFailure, Error, Result};
+use crate::storage::{Hook, HookError};
 
 /// Refuses a ledger that disagrees with the migration files: an applied version whose file
-/// is gone, or whose file has changed since it was applied.
-pub fn check_ledger(tenant: &str, applied: &[LedgerRow], set: &MigrationSet) -> Result<()> {
+/// is gone or has changed, or a dirty migration.
+pub fn check_ledger(owner: &str, applied: &[LedgerRow], set: &MigrationSet) -> Result<()> {
     for row in applied {
+        if !row.is_applied() {
+            return Err(Error::Dirty {
+                owner: owner.to_owned(),
+                version: row.version,
+                statement: row
+                    .failed_statement
+                    .clone()
+                    .unwrap_or_else(|| "(unknown: the runner was stopped)".into()),
+            });
+        }
         let Some(migration) = set.get(row.version) else {
             return Err(Error::MigrationMissing {
-                tenant: tenant.to_owned(),
+                tenant: owner.to_owned(),
                 version: row.version,
                 description: row.description.clone(),
             });
         };
         if row.checksum != hex::encode(&migration.checksum) {
             return Err(Error::ChecksumMismatch {
-                tenant: tenant.to_owned(),
+                tenant: owner.to_owned(),
                 version: row.version,
                 file: migration.path.clone(),
             });
@@ -32,57 +49,143 @@ pub fn check_ledger(tenant: &str, applied: &[LedgerRow], set: &MigrationSet) -> 
     Ok(())
 }
 
-/// Applies every migration of `set` missing from the tenant's ledger, in version order. The
-/// caller holds the tenant's lock. Stops at the first failure; what was applied before it
-/// stays applied and recorded.
+/// Applies every migration of `set` missing from the ledger, in version order. The caller
+/// holds the unit's lock. Stops at the first failure; what was applied before stays applied.
 pub async fn apply_pending(
     conn: &mut AnyConnection,
     engine: Engine,
-    tenant: &str,
+    owner: &str,
     set: &MigrationSet,
+    hook: &Hook,
 ) -> Result<Vec<i64>> {
     ledger::ensure(conn)
         .await
-        .map_err(Error::storage(tenant, "create the migration ledger"))?;
+        .map_err(Error::storage(owner, "create the migration ledger"))?;
     let applied = ledger::read(conn)
         .await
-        .map_err(Error::storage(tenant, "read the migration ledger"))?;
-    check_ledger(tenant, &applied, set)?;
+        .map_err(Error::storage(owner, "read the migration ledger"))?;
+    check_ledger(owner, &applied, set)?;
     let mut done = Vec::new();
     for migration in set.iter() {
         if applied.iter().any(|row| row.version == migration.version) {
             continue;
         }
-        apply_one(conn, engine, migration)
-            .await
-            .map_err(|source| Error::MigrationFailed {
-                tenant: tenant.to_owned(),
-                version: migration.version,
-                file: migration.path.clone(),
-                source,
-            })?;
-        tracing::info!(tenant, version = migration.version, "applied migration");
+        match engine {
+            Engine::Mysql => apply_tracked(conn, owner, migration, hook).await?,
+            Engine::Postgres | Engine::Sqlite => {
+                apply_atomic(conn, engine, owner, migration, hook).await?
+            }
+        }
+        tracing::info!(owner, version = migration.version, "applied migration");
         done.push(migration.version);
     }
     Ok(done)
 }
 
-async fn apply_one(
+fn failed(owner: &str, migration: &Migration) -> impl FnOnce(sqlx::Error) -> Error {
+    let owner = owner.to_owned();
+    let version = migration.version;
+    let file = migration.path.clone();
+    move |source| Error::MigrationFailed {
+        tenant: owner,
+        version,
+        file,
+        source,
+    }
+}
+
+async fn run_hook(
+    conn: &mut AnyConnection,
+    owner: &str,
+    migration: &Migration,
+    hook: &Hook,
+) -> Result<()> {
+    match hook.run(conn).await {
+        Ok(()) => Ok(()),
+        Err(HookError::Sql(e)) => Err(failed(owner, migration)(e)),
+        Err(HookError::Refused(e)) => Err(e),
+    }
+}
+
+async fn apply_atomic(
     conn: &mut AnyConnection,
     engine: Engine,
+    owner: &str,
     migration: &Migration,
-) -> sqlx::Result<()> {
+    hook: &Hook,
+) -> Result<()> {
     let started = Instant::now();
-    let sql = sqlx::AssertSqlSafe(migration.sql.as_str());
+    let sql = AssertSqlSafe(migration.sql.as_str());
     if migration.no_transaction {
-        sqlx::raw_sql(sql).execute(&mut *conn).await?;
-        let ms = elapsed_ms(started);
-        return ledger::insert(conn, engine, migration, ms).await;
+        sqlx::raw_sql(sql)
+            .execute(&mut *conn)
+            .await
+            .map_err(failed(owner, migration))?;
+        run_hook(conn, owner, migration, hook).await?;
+        return ledger::insert(
+            conn,
+            engine,
+            migration,
+            ledger::APPLIED,
+            elapsed_ms(started),
+        )
+        .await
+        .map_err(failed(owner, migration));
     }
-    let mut tx = conn.begin().await?;
-    sqlx::raw_sql(sql).execute(&mut *tx).await?;
-    ledger::insert(&mut tx, engine, migration, elapsed_ms(started)).await?;
-    tx.commit().await
+    let mut tx = conn.begin().await.map_err(failed(owner, migration))?;
+    sqlx::raw_sql(sql)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(owner, migration))?;
+    run_hook(&mut tx, owner, migration, hook).await?;
+    ledger::insert(
+        &mut tx,
+        engine,
+        migration,
+        ledger::APPLIED,
+        elapsed_ms(started),
+    )
+    .await
+    .map_err(failed(owner, migration))?;
+    tx.commit().await.map_err(failed(owner, migration))
+}
+
+async fn apply_tracked(
+    conn: &mut AnyConnection,
+    owner: &str,
+    migration: &Migration,
+    hook: &Hook,
+) -> Result<()> {
+    let engine = Engine::Mysql;
+    let started = Instant::now();
+    ledger::insert(conn, engine, migration, ledger::DIRTY, 0)
+        .await
+        .map_err(failed(owner, migration))?;
+    for statement in split::statements(&migration.sql) {
+        if let Err(source) = sqlx::raw_sql(AssertSqlSafe(statement.as_str()))
+            .execute(&mut *conn)
+            .await
+        {
+            let _ = ledger::mark_failed(conn, engine, migration.version, &statement).await;
+            return Err(Error::MigrationDirty(Box::new(DirtyFailure {
+                tenant: owner.to_owned(),
+                version: migration.version,
+                file: migration.path.clone(),
+                statement,
+                source,
+            })));
+        }
+    }
+    run_hook(conn, owner, migration, hook).await?;
+    ledger::mark_applied(
+        conn,
+        engine,
+        migration.version,
+        &hex::encode(&migration.checksum),
+        elapsed_ms(started),
+    )
+    .await
+    .map_err(failed(owner, migration))
 }
 
 fn elapsed_ms(started: Instant) -> i64 {

@@ -1,13 +1,15 @@
 //! Rolling a migration set out over many tenants: concurrent, one lock per tenant, going on
 //! past failures, ending in a report.
 
+use std::collections::BTreeMap;
+
 use futures::StreamExt;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::MigrationSet;
+use super::{MigrationSet, Run};
 use crate::Tenantry;
-use crate::catalog::{NewEvent, Status, Tenant};
+use crate::catalog::{Status, Strategy, Tenant};
 use crate::error::{Error, Result};
 
 /// What happened to one tenant.
@@ -122,109 +124,122 @@ impl Tenantry {
         progress: &(dyn Fn(&TenantReport) + Sync),
     ) -> Result<FleetReport> {
         let order: Vec<String> = tenants.iter().map(|t| t.id.to_string()).collect();
-        let mut reports: Vec<TenantReport> = futures::stream::iter(tenants)
-            .map(|tenant| {
+        // Shared tenants of one server form one unit: their pool is migrated once.
+        let mut units: Vec<Vec<Tenant>> = Vec::new();
+        let mut pools: BTreeMap<String, usize> = BTreeMap::new();
+        for tenant in tenants {
+            if tenant.strategy == Strategy::Shared && tenant.status.is_live() {
+                let server = tenant.server.to_string();
+                if let Some(&i) = pools.get(&server) {
+                    units[i].push(tenant);
+                    continue;
+                }
+                pools.insert(server, units.len());
+            }
+            units.push(vec![tenant]);
+        }
+        let mut reports: Vec<TenantReport> = futures::stream::iter(units)
+            .map(|unit| {
+                let lead = &unit[0];
                 let span =
-                    tracing::info_span!("migrate", tenant = %tenant.slug, tenant_id = %tenant.id);
+                    tracing::info_span!("migrate", tenant = %lead.slug, tenant_id = %lead.id);
                 async move {
-                    let outcome = self.migrate_one(&tenant, set).instrument(span).await;
-                    let report = TenantReport {
-                        tenant: tenant.slug.to_string(),
-                        id: tenant.id.to_string(),
-                        outcome,
-                    };
-                    progress(&report);
-                    report
+                    let reports = self.migrate_unit(&unit, set).instrument(span).await;
+                    for report in &reports {
+                        progress(report);
+                    }
+                    reports
                 }
             })
             .buffer_unordered(self.config.concurrency)
+            .flat_map(futures::stream::iter)
             .collect()
             .await;
         reports.sort_by_key(|r| order.iter().position(|id| *id == r.id));
         Ok(FleetReport { tenants: reports })
     }
 
-    /// Migrates one tenant and records the result in the catalog. Never returns an error:
-    /// every failure is this tenant's outcome, so a fleet run goes on.
-    async fn migrate_one(&self, tenant: &Tenant, set: &MigrationSet) -> Outcome {
-        if !tenant.status.is_live() {
-            return Outcome::Skipped {
-                reason: format!(
-                    "tenant is {}; run `tenantry tenant repair {}`",
-                    tenant.status, tenant.slug
-                ),
-            };
+    /// Migrates one unit (a tenant, or the live shared tenants of one server) and records the
+    /// result in the catalog. Never returns an error: every failure is the unit's outcome, so
+    /// a fleet run goes on.
+    async fn migrate_unit(&self, unit: &[Tenant], set: &MigrationSet) -> Vec<TenantReport> {
+        let report = |tenant: &Tenant, outcome: Outcome| TenantReport {
+            tenant: tenant.slug.to_string(),
+            id: tenant.id.to_string(),
+            outcome,
+        };
+        let Some(lead) = unit.first() else {
+            return Vec::new();
+        };
+        if !lead.status.is_live() {
+            let reason = format!(
+                "tenant is {}; run `tenantry tenant repair {}`",
+                lead.status, lead.slug
+            );
+            return vec![report(lead, Outcome::Skipped { reason })];
         }
-        let run = match self.place(tenant).await {
-            Ok(place) => self.run_migrations(&place, tenant, set, false).await,
+        let run = match self.migration_target(lead).await {
+            Ok(target) => self.run_migrations(target, set, false).await,
             Err(e) => Err(e),
         };
         let run = match run {
             Ok(run) => run,
             Err(Error::Locked { .. }) => {
-                return Outcome::Skipped {
-                    reason: "held by another runner".into(),
-                };
+                let reason = "held by another runner".to_owned();
+                return unit
+                    .iter()
+                    .map(|t| {
+                        report(
+                            t,
+                            Outcome::Skipped {
+                                reason: reason.clone(),
+                            },
+                        )
+                    })
+                    .collect();
             }
-            Err(e) => return self.record_failure(tenant, tenant.version, &e).await,
+            Err(e) => Run {
+                applied: Vec::new(),
+                version: lead.version,
+                error: Some(e),
+            },
         };
-        if let Some(e) = &run.error {
-            // Part of the set may have gone in before the failure: the ledger says how far.
-            return self.record_failure(tenant, run.version, e).await;
+        let mut error = run.error.as_ref().map(ToString::to_string);
+        if let Err(e) = self.record_run(lead, run.version, error.as_deref()).await {
+            error.get_or_insert(e.to_string());
         }
-        if let Err(e) = self
-            .catalog
-            .record_version(tenant.id, run.version, None)
-            .await
-        {
-            return Outcome::Failed {
-                version: run.version,
-                error: e.to_string(),
+        let mut reports = Vec::with_capacity(unit.len());
+        for tenant in unit {
+            let outcome = match &error {
+                Some(error) => {
+                    tracing::info!(tenant = %tenant.slug, %error, "migration failed");
+                    self.event(tenant, "migrate", "failed", None, Some(error.clone()))
+                        .await;
+                    Outcome::Failed {
+                        version: run.version,
+                        error: error.clone(),
+                    }
+                }
+                None if run.applied.is_empty() => Outcome::Current {
+                    version: run.version,
+                },
+                None => {
+                    let detail = format!(
+                        "{} -> {} (applied {:?})",
+                        tenant.version, run.version, run.applied
+                    );
+                    self.event(tenant, "migrate", "ok", Some(detail), None)
+                        .await;
+                    Outcome::Migrated {
+                        from: tenant.version,
+                        to: run.version,
+                        applied: run.applied.clone(),
+                    }
+                }
             };
+            reports.push(report(tenant, outcome));
         }
-        if run.applied.is_empty() {
-            return Outcome::Current {
-                version: run.version,
-            };
-        }
-        let _ = self
-            .catalog
-            .record(NewEvent {
-                tenant: Some(tenant),
-                action: "migrate",
-                outcome: "ok",
-                detail: Some(format!(
-                    "{} -> {} (applied {:?})",
-                    tenant.version, run.version, run.applied
-                )),
-                error: None,
-            })
-            .await;
-        Outcome::Migrated {
-            from: tenant.version,
-            to: run.version,
-            applied: run.applied,
-        }
-    }
-
-    async fn record_failure(&self, tenant: &Tenant, version: i64, e: &Error) -> Outcome {
-        let error = e.to_string();
-        tracing::info!(tenant = %tenant.slug, %error, "migration failed");
-        let _ = self
-            .catalog
-            .record_version(tenant.id, version, Some(&error))
-            .await;
-        let _ = self
-            .catalog
-            .record(NewEvent {
-                tenant: Some(tenant),
-                action: "migrate",
-                outcome: "failed",
-                detail: None,
-                error: Some(error.clone()),
-            })
-            .await;
-        Outcome::Failed { version, error }
+        reports
     }
 
     /// Every tenant that is not deleted, with how many migrations it has pending.

@@ -1,4 +1,5 @@
-//! The ledger each tenant's storage keeps of the migrations applied to it.
+//! The ledger each migrated unit (a tenant's storage, or a shared pool) keeps of the
+//! migrations applied to it.
 
 use sqlx::AnyConnection;
 use sqlx::Row;
@@ -10,23 +11,39 @@ use crate::engine::Engine;
 /// The ledger table's name in every tenant's storage.
 pub const TABLE: &str = "_tenantry_migrations";
 
+/// A row's state: applied, or started and not finished (engines without transactional DDL).
+pub const APPLIED: &str = "applied";
+pub const DIRTY: &str = "dirty";
+
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS _tenantry_migrations (
-    version       BIGINT       PRIMARY KEY,
-    description   VARCHAR(255) NOT NULL,
-    checksum      VARCHAR(96)  NOT NULL,
-    applied_at    VARCHAR(40)  NOT NULL,
-    execution_ms  BIGINT       NOT NULL
+    version          BIGINT       NOT NULL PRIMARY KEY,
+    description      VARCHAR(255) NOT NULL,
+    checksum         VARCHAR(96)  NOT NULL,
+    state            VARCHAR(8)   NOT NULL,
+    failed_statement TEXT,
+    applied_at       VARCHAR(40)  NOT NULL,
+    execution_ms     BIGINT       NOT NULL
 )";
 
-/// One applied migration, as the tenant's ledger records it.
+/// One migration in the ledger.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LedgerRow {
     pub version: i64,
     pub description: String,
     /// SHA-384 of the applied SQL, hex.
     pub checksum: String,
+    /// `applied` or `dirty`.
+    pub state: String,
+    /// For a dirty row, the statement that failed (none if the runner was stopped).
+    pub failed_statement: Option<String>,
     pub applied_at: String,
     pub execution_ms: i64,
+}
+
+impl LedgerRow {
+    pub fn is_applied(&self) -> bool {
+        self.state == APPLIED
+    }
 }
 
 pub async fn ensure(conn: &mut AnyConnection) -> sqlx::Result<()> {
@@ -37,7 +54,7 @@ pub async fn ensure(conn: &mut AnyConnection) -> sqlx::Result<()> {
 /// The ledger in version order.
 pub async fn read(conn: &mut AnyConnection) -> sqlx::Result<Vec<LedgerRow>> {
     let rows = sqlx::query(
-        "SELECT version, description, checksum, applied_at, execution_ms \
+        "SELECT version, description, checksum, state, failed_statement, applied_at, execution_ms \
          FROM _tenantry_migrations ORDER BY version",
     )
     .fetch_all(conn)
@@ -48,6 +65,8 @@ pub async fn read(conn: &mut AnyConnection) -> sqlx::Result<Vec<LedgerRow>> {
                 version: row.try_get("version")?,
                 description: row.try_get("description")?,
                 checksum: row.try_get("checksum")?,
+                state: row.try_get("state")?,
+                failed_statement: row.try_get("failed_statement")?,
                 applied_at: row.try_get("applied_at")?,
                 execution_ms: row.try_get("execution_ms")?,
             })
@@ -55,23 +74,88 @@ pub async fn read(conn: &mut AnyConnection) -> sqlx::Result<Vec<LedgerRow>> {
         .collect()
 }
 
-/// Records `migration` as applied; run inside the migration's own transaction.
+/// The highest applied version (0: none).
+pub fn version(rows: &[LedgerRow]) -> i64 {
+    rows.iter()
+        .filter(|r| r.is_applied())
+        .map(|r| r.version)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Records `migration` in `state`; for `applied`, inside the migration's own transaction.
 pub async fn insert(
     conn: &mut AnyConnection,
     engine: Engine,
     migration: &Migration,
+    state: &str,
     execution_ms: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(engine.sql(
-        "INSERT INTO _tenantry_migrations (version, description, checksum, applied_at, execution_ms) \
-         VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO _tenantry_migrations \
+         (version, description, checksum, state, applied_at, execution_ms) \
+         VALUES (?, ?, ?, ?, ?, ?)",
     ))
     .bind(migration.version)
     .bind(&migration.description)
     .bind(hex::encode(&migration.checksum))
+    .bind(state)
     .bind(now())
     .bind(execution_ms)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Marks a dirty row applied (after its last statement, or by an operator who finished it).
+pub async fn mark_applied(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    version: i64,
+    checksum: &str,
+    execution_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(engine.sql(
+        "UPDATE _tenantry_migrations SET state = 'applied', failed_statement = NULL, \
+         checksum = ?, applied_at = ?, execution_ms = ? WHERE version = ?",
+    ))
+    .bind(checksum)
+    .bind(now())
+    .bind(execution_ms)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the statement a dirty migration stopped at.
+pub async fn mark_failed(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    version: i64,
+    statement: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        engine.sql("UPDATE _tenantry_migrations SET failed_statement = ? WHERE version = ?"),
+    )
+    .bind(statement)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a dirty row so the migration runs again from its first statement.
+pub async fn forget_dirty(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    version: i64,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        engine.sql("DELETE FROM _tenantry_migrations WHERE version = ? AND state = 'dirty'"),
+    )
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -29,7 +29,11 @@ pub async fn verify(
     check_ledger(tenant, &applied, set)?;
     let missing: Vec<String> = set
         .iter()
-        .filter(|m| !applied.iter().any(|row| row.version == m.version))
+        .filter(|m| {
+            !applied
+                .iter()
+                .any(|row| row.version == m.version && row.is_applied())
+        })
         .map(|m| m.version.to_string())
         .collect();
     if !missing.is_empty() {

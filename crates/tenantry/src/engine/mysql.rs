@@ -1,0 +1,94 @@
+//! MySQL and MariaDB: one database per tenant on a server, named locks per tenant, one login
+//! user per tenant. DDL is not transactional here, so migrations record their progress.
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use crate::engine::Engine;
+use crate::ident::{RoleName, StorageName};
+
+/// Base tables of the current database.
+pub const LIST_TABLES: &str = "SELECT CAST(table_name AS CHAR) AS name FROM information_schema.tables \
+     WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'";
+
+/// Creates database `db` unless it exists.
+pub async fn create_database(admin: &mut AnyConnection, db: &StorageName) -> sqlx::Result<()> {
+    let ddl = format!(
+        "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4",
+        Engine::Mysql.quote(db)
+    );
+    sqlx::raw_sql(AssertSqlSafe(ddl)).execute(admin).await?;
+    Ok(())
+}
+
+pub async fn drop_database(admin: &mut AnyConnection, db: &StorageName) -> sqlx::Result<()> {
+    let ddl = format!("DROP DATABASE IF EXISTS {}", Engine::Mysql.quote(db));
+    sqlx::raw_sql(AssertSqlSafe(ddl)).execute(admin).await?;
+    Ok(())
+}
+
+pub async fn database_exists(admin: &mut AnyConnection, db: &StorageName) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+    )
+    .bind(db.as_str())
+    .fetch_one(admin)
+    .await?;
+    Ok(n > 0)
+}
+
+/// `'name'@'%'`: an account name built from a validated role name.
+fn account(role: &RoleName) -> String {
+    format!("'{}'@'%'", role.as_str())
+}
+
+/// Creates the tenant's user (or resets its password) with rights on its database only:
+/// no global privileges, so it cannot create databases or users.
+pub async fn ensure_user(
+    admin: &mut AnyConnection,
+    role: &RoleName,
+    password: &crate::crypto::Password,
+    db: &StorageName,
+) -> sqlx::Result<()> {
+    let account = account(role);
+    let statements = [
+        format!(
+            "CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{}'",
+            password.as_str()
+        ),
+        format!("ALTER USER {account} IDENTIFIED BY '{}'", password.as_str()),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE \
+             ON {}.* TO {account}",
+            Engine::Mysql.quote(db)
+        ),
+    ];
+    for sql in statements {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *admin)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn drop_user(admin: &mut AnyConnection, role: &RoleName) -> sqlx::Result<()> {
+    let sql = format!("DROP USER IF EXISTS {}", account(role));
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(())
+}
+
+/// Takes the named lock `name` if it is free; held by the session until released or closed.
+pub async fn try_lock(conn: &mut AnyConnection, name: &str) -> sqlx::Result<bool> {
+    let got: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")
+        .bind(name)
+        .fetch_one(conn)
+        .await?;
+    Ok(got == Some(1))
+}
+
+pub async fn unlock(conn: &mut AnyConnection, name: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT RELEASE_LOCK(?)")
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

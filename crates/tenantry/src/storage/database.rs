@@ -1,0 +1,156 @@
+//! The database strategy: a tenant's own SQLite file, PostgreSQL database or MySQL database,
+//! reached at run time through its own login role (PostgreSQL, MySQL).
+
+use sqlx::AnyConnection;
+
+use super::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
+use crate::Tenantry;
+use crate::catalog::Tenant;
+use crate::engine::{self, Engine, mysql, postgres, sqlite};
+use crate::error::{Error, Result};
+use crate::ident::SqlName;
+
+pub(super) async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {
+    let slug = tenant.slug.as_str();
+    match place {
+        Place::SqliteDir(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| Error::StorageFile {
+                tenant: slug.to_owned(),
+                action: "create the directory",
+                path: dir.clone(),
+                source,
+            })?;
+            // Opening with mode=rwc creates the file.
+            let path = sqlite::file_path(dir, &tenant.storage);
+            connect_as_admin(slug, &sqlite::url(&path))
+                .await
+                .map(std::mem::drop)
+        }
+        Place::Server { engine, .. } => {
+            let mut admin = place.admin_at(None).await?;
+            let (role, password) = t.issue_credentials(tenant).await?;
+            match engine {
+                Engine::Postgres => {
+                    postgres::create_database(&mut admin, &tenant.storage)
+                        .await
+                        .map_err(Error::storage(slug, "create its database"))?;
+                    postgres::ensure_role(&mut admin, &role, &password, None)
+                        .await
+                        .map_err(Error::storage(slug, "create its role"))?;
+                    postgres::grant_database(&mut admin, &tenant.storage, &role)
+                        .await
+                        .map_err(Error::storage(slug, "grant its role its database"))
+                }
+                Engine::Mysql => {
+                    mysql::create_database(&mut admin, &tenant.storage)
+                        .await
+                        .map_err(Error::storage(slug, "create its database"))?;
+                    mysql::ensure_user(&mut admin, &role, &password, &tenant.storage)
+                        .await
+                        .map_err(Error::storage(slug, "create its user"))
+                }
+                Engine::Sqlite => Ok(()),
+            }
+        }
+    }
+}
+
+pub(super) async fn target(place: &Place, tenant: &Tenant) -> Result<MigrationTarget> {
+    let slug = tenant.slug.to_string();
+    let (conn, lock, hook) = match place {
+        Place::SqliteDir(dir) => {
+            let url = sqlite::url(&sqlite::file_path(dir, &tenant.storage));
+            let lock = LockSpec::File(sqlite::lock_path(dir, &tenant.storage));
+            (connect_as_admin(&slug, &url).await?, lock, Hook::None)
+        }
+        Place::Server { engine, url, .. } => {
+            let url = engine::url_with(url, Some(tenant.storage.as_str()), None)?;
+            let conn = connect_as_admin(&slug, &url).await?;
+            match engine {
+                Engine::Postgres => {
+                    let hook = match &tenant.role {
+                        Some(role) => Hook::Grant {
+                            schema: SqlName::new("schema", "public")?,
+                            role: role.clone(),
+                        },
+                        None => Hook::None,
+                    };
+                    (conn, LockSpec::Advisory(tenant.id.lock_key()), hook)
+                }
+                _ => (
+                    conn,
+                    LockSpec::Named(format!("tenantry:{}", tenant.storage)),
+                    Hook::None,
+                ),
+            }
+        }
+    };
+    Ok(MigrationTarget {
+        owner: slug,
+        engine: place.engine(),
+        conn,
+        lock,
+        hook,
+    })
+}
+
+pub(super) async fn drop(place: &Place, tenant: &Tenant) -> Result<()> {
+    let slug = tenant.slug.as_str();
+    match place {
+        Place::SqliteDir(dir) => {
+            for path in sqlite::all_files(dir, &tenant.storage) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(Error::StorageFile {
+                            tenant: slug.to_owned(),
+                            action: "remove",
+                            path,
+                            source,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        Place::Server { engine, .. } => {
+            let mut admin = place.admin_at(None).await?;
+            let role = tenant.id.role_name();
+            match engine {
+                Engine::Postgres => {
+                    postgres::drop_database(&mut admin, &tenant.storage)
+                        .await
+                        .map_err(Error::storage(slug, "drop its database"))?;
+                    postgres::drop_role(&mut admin, &role)
+                        .await
+                        .map_err(Error::storage(slug, "drop its role"))
+                }
+                Engine::Mysql => {
+                    mysql::drop_database(&mut admin, &tenant.storage)
+                        .await
+                        .map_err(Error::storage(slug, "drop its database"))?;
+                    mysql::drop_user(&mut admin, &role)
+                        .await
+                        .map_err(Error::storage(slug, "drop its user"))
+                }
+                Engine::Sqlite => Ok(()),
+            }
+        }
+    }
+}
+
+pub(super) async fn exists(place: &Place, tenant: &Tenant) -> Result<bool> {
+    let slug = tenant.slug.as_str();
+    match place {
+        Place::SqliteDir(dir) => Ok(sqlite::file_path(dir, &tenant.storage).exists()),
+        Place::Server { engine, .. } => {
+            let mut admin: AnyConnection = place.admin_at(None).await?;
+            let found = match engine {
+                Engine::Postgres => postgres::database_exists(&mut admin, &tenant.storage).await,
+                _ => mysql::database_exists(&mut admin, &tenant.storage).await,
+            };
+            found.map_err(Error::storage(slug, "look up its database"))
+        }
+    }
+}
