@@ -25,6 +25,53 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL catalog (a fresh database), tenants as databases on server `pg`.
     Postgres,
+    /// MariaDB/MySQL catalog (a fresh database), tenants as databases on server `my`.
+    Mysql,
+}
+
+impl Backend {
+    /// The backend a test module is named after (`sqlite`, `postgres`, `mysql`).
+    pub fn from_name(name: &str) -> Backend {
+        match name {
+            "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::Postgres,
+            "mysql" => Backend::Mysql,
+            other => panic!("no backend {other}"),
+        }
+    }
+
+    pub fn engine(self) -> tenantry::Engine {
+        match self {
+            Backend::Sqlite => tenantry::Engine::Sqlite,
+            Backend::Postgres => tenantry::Engine::Postgres,
+            Backend::Mysql => tenantry::Engine::Mysql,
+        }
+    }
+}
+
+/// The MySQL/MariaDB server tests use: `TENANTRY_TEST_MYSQL_URL`, or the local default.
+pub fn mysql_url() -> String {
+    std::env::var("TENANTRY_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/".to_owned())
+}
+
+/// The MySQL URL if the server answers; `None` (skip) if not, or a panic under CI.
+pub async fn require_mysql() -> Option<String> {
+    let url = mysql_url();
+    sqlx::any::install_default_drivers();
+    match sqlx::AnyConnection::connect(&url).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Some(url)
+        }
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set and MySQL/MariaDB at {url} is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: MySQL/MariaDB at {url} is unreachable: {e}");
+            None
+        }
+    }
 }
 
 /// The PostgreSQL server tests use: `TENANTRY_TEST_POSTGRES_URL`, or the local default.
@@ -75,6 +122,24 @@ pub async fn fresh_postgres_database(admin_url: &str, prefix: &str) -> (String, 
     (with_database(admin_url, &name), name)
 }
 
+/// Creates a fresh, uniquely named MySQL database and returns its URL.
+pub async fn fresh_mysql_database(admin_url: &str, prefix: &str) -> (String, String) {
+    let name = format!(
+        "{prefix}_{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    );
+    let mut admin = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .expect("connect to MySQL");
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("create test database");
+    (with_database(admin_url, &name), name)
+}
+
 /// Drops a database made by [`fresh_postgres_database`].
 pub async fn drop_postgres_database(admin_url: &str, name: &str) {
     if let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await {
@@ -95,7 +160,8 @@ pub struct Fixture {
     pub server: String,
     /// `--catalog` value for CLI runs (None: the default SQLite file in the data dir).
     pub catalog_url: Option<String>,
-    pg: Option<(String, String)>,
+    /// The server's admin URL and the catalog database to drop at cleanup.
+    server_db: Option<(String, String)>,
 }
 
 impl Fixture {
@@ -104,11 +170,16 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let migrations = dir.path().join("migrations");
         tenantry::example::write_tenant_migrations(&migrations).expect("write example set");
-        let (catalog_url, pg) = match backend {
+        let (catalog_url, server_db) = match backend {
             Backend::Sqlite => (None, None),
             Backend::Postgres => {
                 let admin = require_postgres().await?;
                 let (url, name) = fresh_postgres_database(&admin, "tenantry_test_catalog").await;
+                (Some(url), Some((admin, name)))
+            }
+            Backend::Mysql => {
+                let admin = require_mysql().await?;
+                let (url, name) = fresh_mysql_database(&admin, "tenantry_test_catalog").await;
                 (Some(url), Some((admin, name)))
             }
         };
@@ -123,12 +194,16 @@ impl Fixture {
         tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)
             .expect("generate a master key");
         let tenantry = Tenantry::open(config).await.expect("open catalog");
-        let server = match &pg {
-            None => "local".to_owned(),
-            Some((admin, _)) => {
+        let server = match (&server_db, backend) {
+            (Some((admin, _)), Backend::Postgres) => {
                 tenantry.add_server("pg", admin).await.expect("add server");
                 "pg".to_owned()
             }
+            (Some((admin, _)), Backend::Mysql) => {
+                tenantry.add_server("my", admin).await.expect("add server");
+                "my".to_owned()
+            }
+            _ => "local".to_owned(),
         };
         Some(Fixture {
             backend,
@@ -136,7 +211,7 @@ impl Fixture {
             tenantry,
             server,
             catalog_url,
-            pg,
+            server_db,
         })
     }
 
@@ -157,6 +232,22 @@ impl Fixture {
         let path = self.migrations_dir().join(name);
         std::fs::write(&path, sql).expect("write migration");
         path
+    }
+
+    /// Creates a tenant on the fixture's server with a strategy.
+    pub async fn create_with(
+        &self,
+        slug: &str,
+        strategy: tenantry::Strategy,
+    ) -> tenantry::Result<Tenant> {
+        self.tenantry
+            .create_tenant(NewTenant {
+                slug: slug.to_owned(),
+                server: Some(self.server.clone()),
+                strategy: Some(strategy),
+                ..NewTenant::default()
+            })
+            .await
     }
 
     /// Creates a tenant on the fixture's server.
@@ -182,11 +273,7 @@ impl Fixture {
             .connect_storage(tenant)
             .await
             .expect("connect");
-        let engine = match self.backend {
-            Backend::Sqlite => tenantry::Engine::Sqlite,
-            Backend::Postgres => tenantry::Engine::Postgres,
-        };
-        let rows = sqlx::query(engine.list_tables_sql())
+        let rows = sqlx::query(self.backend.engine().list_tables_sql())
             .fetch_all(&mut conn)
             .await
             .expect("list tables");
@@ -239,15 +326,18 @@ impl Fixture {
                 .join("tenants")
                 .join(format!("{}.db", tenant.storage))
                 .exists(),
-            Backend::Postgres => {
-                let admin = &self.pg.as_ref().expect("pg").0;
+            Backend::Postgres | Backend::Mysql => {
+                let admin = &self.server_db.as_ref().expect("server").0;
                 let mut conn = sqlx::AnyConnection::connect(admin).await.expect("connect");
-                let n: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
-                        .bind(tenant.storage.as_str())
-                        .fetch_one(&mut conn)
-                        .await
-                        .expect("query");
+                let sql = match self.backend {
+                    Backend::Postgres => "SELECT COUNT(*) FROM pg_database WHERE datname = $1",
+                    _ => "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+                };
+                let n: i64 = sqlx::query_scalar(sql)
+                    .bind(tenant.storage.as_str())
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("query");
                 n > 0
             }
         }
@@ -276,8 +366,17 @@ impl Fixture {
             }
         }
         self.tenantry.catalog().close().await;
-        if let Some((admin, name)) = &self.pg {
-            drop_postgres_database(admin, name).await;
+        match (&self.server_db, self.backend) {
+            (Some((admin, name)), Backend::Postgres) => drop_postgres_database(admin, name).await,
+            (Some((admin, name)), Backend::Mysql) => {
+                if let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await {
+                    let _ =
+                        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                            .execute(&mut conn)
+                            .await;
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -286,23 +385,54 @@ fn path_arg(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Writes `#[tokio::test]` functions running an `async fn(Backend)` on each backend.
+/// Writes `#[tokio::test]` functions running an `async fn(Backend)` on SQLite, PostgreSQL
+/// and MySQL/MariaDB.
 #[macro_export]
 macro_rules! on_each_backend {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::on_backends!([sqlite, postgres, mysql] [$($name),*]);
+    };
+}
+
+/// The same on the engines with transactional DDL only (SQLite, PostgreSQL), in a module
+/// `transactional_ddl`.
+#[macro_export]
+macro_rules! on_transactional_backends {
+    ($($name:ident),* $(,)?) => {
+        mod transactional_ddl {
+            $crate::backend_module!(nested sqlite [$($name),*]);
+            $crate::backend_module!(nested postgres [$($name),*]);
+        }
+    };
+}
+
+/// One test module per listed backend, each with one test per listed function.
+#[macro_export]
+macro_rules! on_backends {
+    ([$($backend:ident),*] $names:tt) => {
+        $( $crate::backend_module!(top $backend $names); )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! backend_module {
+    (top $backend:ident [$($name:ident),*]) => {
+        mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::Backend::Sqlite).await;
+                    super::$name($crate::Backend::from_name(stringify!($backend))).await;
                 }
             )*
         }
-        mod postgres {
+    };
+    (nested $backend:ident [$($name:ident),*]) => {
+        mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::Backend::Postgres).await;
+                    super::super::$name($crate::Backend::from_name(stringify!($backend))).await;
                 }
             )*
         }
