@@ -162,6 +162,8 @@ pub struct Fixture {
     pub catalog_url: Option<String>,
     /// The server's admin URL and the catalog database to drop at cleanup.
     server_db: Option<(String, String)>,
+    /// PostgreSQL: the test's own server database (schema and shared tenants live there).
+    pg_server_db: Option<String>,
 }
 
 impl Fixture {
@@ -194,9 +196,12 @@ impl Fixture {
         tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)
             .expect("generate a master key");
         let tenantry = Tenantry::open(config).await.expect("open catalog");
+        let mut pg_server_db = None;
         let server = match (&server_db, backend) {
             (Some((admin, _)), Backend::Postgres) => {
-                tenantry.add_server("pg", admin).await.expect("add server");
+                let (url, name) = fresh_postgres_database(admin, "tenantry_test_server").await;
+                pg_server_db = Some(name);
+                tenantry.add_server("pg", &url).await.expect("add server");
                 "pg".to_owned()
             }
             (Some((admin, _)), Backend::Mysql) => {
@@ -212,6 +217,7 @@ impl Fixture {
             server,
             catalog_url,
             server_db,
+            pg_server_db,
         })
     }
 
@@ -360,6 +366,10 @@ impl Fixture {
 
     /// Drops every tenant's storage and the catalog database.
     pub async fn cleanup(self) {
+        let pool_role = match self.tenantry.catalog().shared_pool(&self.server).await {
+            Ok(Some(pool)) => Some(pool.role.to_string()),
+            _ => None,
+        };
         if let Ok(tenants) = self.tenantry.catalog().tenants().await {
             for t in tenants {
                 let _ = self.tenantry.delete_tenant(t.slug.as_str(), true).await;
@@ -367,7 +377,20 @@ impl Fixture {
         }
         self.tenantry.catalog().close().await;
         match (&self.server_db, self.backend) {
-            (Some((admin, name)), Backend::Postgres) => drop_postgres_database(admin, name).await,
+            (Some((admin, name)), Backend::Postgres) => {
+                drop_postgres_database(admin, name).await;
+                if let Some(server) = &self.pg_server_db {
+                    drop_postgres_database(admin, server).await;
+                }
+                // The shared pool's role outlives the databases; drop it too.
+                if let (Some(role), Ok(mut conn)) =
+                    (&pool_role, sqlx::AnyConnection::connect(admin).await)
+                {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{role}\"")))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
             (Some((admin, name)), Backend::Mysql) => {
                 if let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await {
                     let _ =

@@ -219,17 +219,18 @@ async fn setup(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
     .execute(&mut *tx)
     .await
     .map_err(storage("store the context key"))?;
-    // The pool id is a ULID, validated when read from the catalog: safe to write into DDL.
+    // A context verifies under any pool key stored here, so catalogs that share a server
+    // database do not lock each other out; tenant ids are unique, so a context still admits
+    // one tenant's rows only.
     let verifier = format!(
         "CREATE OR REPLACE FUNCTION {PRIVATE_SCHEMA}.current_tenant() RETURNS text
          LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-           SELECT CASE
-             WHEN encode(sha256(k.k_opad || sha256(k.k_ipad
-                    || convert_to(split_part(s.v, ':', 1), 'UTF8'))), 'hex') = split_part(s.v, ':', 2)
-             THEN split_part(s.v, ':', 1) END
-           FROM (SELECT current_setting('{CONTEXT_SETTING}', true) AS v) AS s,
-                {PRIVATE_SCHEMA}.context_key AS k
-           WHERE k.pool = '{pool_id}' AND s.v IS NOT NULL AND s.v <> ''
+           SELECT split_part(s.v, ':', 1)
+           FROM (SELECT current_setting('{CONTEXT_SETTING}', true) AS v) AS s
+           WHERE s.v IS NOT NULL AND s.v <> '' AND EXISTS (
+             SELECT 1 FROM {PRIVATE_SCHEMA}.context_key AS k
+             WHERE encode(sha256(k.k_opad || sha256(k.k_ipad
+                     || convert_to(split_part(s.v, ':', 1), 'UTF8'))), 'hex') = split_part(s.v, ':', 2))
          $fn$;
          REVOKE ALL ON FUNCTION {PRIVATE_SCHEMA}.current_tenant() FROM PUBLIC;"
     );
