@@ -44,6 +44,11 @@ impl Tenantry {
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
         let place = crate::storage::Place::of(&server, &self.config.data_dir);
         place.check_strategy(strategy, server.name.as_str())?;
+        if let crate::storage::Place::Server { .. } = place {
+            // Its credentials will be sealed with the master key: refuse now, before any
+            // row exists, if there is none.
+            self.master_key()?;
+        }
         place.check_reachable().await?;
         let id = TenantId::generate();
         let at = now();
