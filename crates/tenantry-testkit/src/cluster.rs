@@ -10,12 +10,24 @@ pub struct TempCluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// The superuser's password when the cluster checks passwords.
+    password: Option<String>,
 }
 
 impl TempCluster {
     /// Creates and starts a cluster with trust authentication. `None` when PostgreSQL's
     /// server binaries are not installed, unless `CI` is set (then it panics).
     pub fn start() -> Option<TempCluster> {
+        Self::start_with(None)
+    }
+
+    /// Creates and starts a cluster that checks passwords (scram-sha-256) for every login;
+    /// the superuser `postgres` gets `password`.
+    pub fn start_with_password(password: &str) -> Option<TempCluster> {
+        Self::start_with(Some(password.to_owned()))
+    }
+
+    fn start_with(password: Option<String>) -> Option<TempCluster> {
         let Some(bin) = server_bin_dir() else {
             if std::env::var_os("CI").is_some() {
                 panic!(
@@ -35,29 +47,42 @@ impl TempCluster {
         ));
         run(as_postgres(&["mkdir", "-p", path(&dir)]), "mkdir");
         let initdb = bin.join("initdb");
-        run(
-            as_postgres(&[
-                path(&initdb),
-                "-D",
-                &format!("{}/data", path(&dir)),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ]),
-            "initdb",
-        );
-        let cluster = TempCluster { dir, bin, port };
+        let data = format!("{}/data", path(&dir));
+        let pwfile = format!("{}/pwfile", path(&dir));
+        let mut args = vec![
+            path(&initdb),
+            "-D",
+            &data,
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ];
+        match &password {
+            Some(pw) => {
+                std::fs::write(&pwfile, format!("{pw}\n")).expect("write pwfile");
+                args.extend(["-A", "scram-sha-256", "--pwfile", &pwfile]);
+            }
+            None => args.extend(["-A", "trust"]),
+        }
+        run(as_postgres(&args), "initdb");
+        let cluster = TempCluster {
+            dir,
+            bin,
+            port,
+            password,
+        };
         cluster.resume();
         Some(cluster)
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        match &self.password {
+            Some(pw) => format!("postgres://postgres:{pw}@127.0.0.1:{}/postgres", self.port),
+            None => format!("postgres://postgres@127.0.0.1:{}/postgres", self.port),
+        }
     }
 
     /// Stops the server at once, dropping every connection (the server "goes away").

@@ -7,11 +7,22 @@ use tenantry_testkit::{Backend, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_fleet_migrates_together_and_the_shared_pool_once() {
-    let Some(fx) = Fixture::new(Backend::Postgres).await else { return };
-    fx.create_with("own-db", Strategy::Database).await.expect("database");
-    fx.create_with("own-schema", Strategy::Schema).await.expect("schema");
-    let shared_a = fx.create_with("shared-a", Strategy::Shared).await.expect("shared");
-    fx.create_with("shared-b", Strategy::Shared).await.expect("shared");
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    fx.create_with("own-db", Strategy::Database)
+        .await
+        .expect("database");
+    fx.create_with("own-schema", Strategy::Schema)
+        .await
+        .expect("schema");
+    let shared_a = fx
+        .create_with("shared-a", Strategy::Shared)
+        .await
+        .expect("shared");
+    fx.create_with("shared-b", Strategy::Shared)
+        .await
+        .expect("shared");
     fx.write_migration(
         "20250101000009_add_budget.sql",
         "ALTER TABLE campaigns ADD COLUMN budget_cents BIGINT NOT NULL DEFAULT 0;",
@@ -27,11 +38,21 @@ async fn a_mixed_fleet_migrates_together_and_the_shared_pool_once() {
     // One ledger for the pool, each migration in it once.
     let ledger = fx.ledger(&shared_a).await;
     assert_eq!(ledger.len(), 9);
-    let pool = fx.tenantry.catalog().shared_pool("pg").await.expect("lookup").expect("pool");
+    let pool = fx
+        .tenantry
+        .catalog()
+        .shared_pool("pg")
+        .await
+        .expect("lookup")
+        .expect("pool");
     assert_eq!(pool.version, 20250101000009);
 
     // Every shared tenant table has row-level security enabled and forced.
-    let mut conn = fx.tenantry.connect_storage(&shared_a).await.expect("connect");
+    let mut conn = fx
+        .tenantry
+        .connect_storage(&shared_a)
+        .await
+        .expect("connect");
     let rows = sqlx::query(
         "SELECT c.relname::text AS name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -43,16 +64,26 @@ async fn a_mixed_fleet_migrates_together_and_the_shared_pool_once() {
     assert_eq!(rows.len(), 8);
     for row in rows {
         let name: String = row.get("name");
-        assert!(row.get::<bool, _>("enabled") && row.get::<bool, _>("forced"), "{name}");
+        assert!(
+            row.get::<bool, _>("enabled") && row.get::<bool, _>("forced"),
+            "{name}"
+        );
     }
     fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_table_without_the_tenant_column_fails_unless_declared_global() {
-    let Some(fx) = Fixture::new(Backend::Postgres).await else { return };
-    fx.create_with("own-db", Strategy::Database).await.expect("database");
-    let shared = fx.create_with("shared-a", Strategy::Shared).await.expect("shared");
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    fx.create_with("own-db", Strategy::Database)
+        .await
+        .expect("database");
+    let shared = fx
+        .create_with("shared-a", Strategy::Shared)
+        .await
+        .expect("shared");
     fx.write_migration(
         "20250101000009_countries.sql",
         "CREATE TABLE countries (code VARCHAR(2) PRIMARY KEY, name VARCHAR(64) NOT NULL);\n\
@@ -63,8 +94,15 @@ async fn a_shared_table_without_the_tenant_column_fails_unless_declared_global()
     let failed: Vec<_> = report.failed().collect();
     assert_eq!(failed.len(), 1, "{report:?}");
     assert_eq!(failed[0].0, "shared-a");
-    assert!(failed[0].1.contains("countries") && failed[0].1.contains("tenant_id"), "{}", failed[0].1);
-    assert!(!fx.tables(&shared).await.contains("countries"), "rolled back, never unprotected");
+    assert!(
+        failed[0].1.contains("countries") && failed[0].1.contains("tenant_id"),
+        "{}",
+        failed[0].1
+    );
+    assert!(
+        !fx.tables(&shared).await.contains("countries"),
+        "rolled back, never unprotected"
+    );
     assert_eq!(fx.tenant("shared-a").await.version, 20250101000008);
     assert_eq!(fx.tenant("own-db").await.version, 20250101000009);
 
@@ -82,21 +120,40 @@ async fn a_shared_table_without_the_tenant_column_fails_unless_declared_global()
     assert!(report.is_success(), "{report:?}");
     let pool = tenantry.tenant_pool("shared-a").await.expect("pool");
     let mut tx = pool.begin().await.expect("begin");
-    let rows = tx.run_script("SELECT name FROM countries").await.expect("read");
+    let rows = tx
+        .run_script("SELECT name FROM countries")
+        .await
+        .expect("read");
     assert_eq!(rows.len(), 1);
     tx.rollback().await.expect("rollback");
     let mut tx = pool.begin().await.expect("begin");
-    assert!(tx.run_script("INSERT INTO countries VALUES ('xx', 'Nowhere')").await.is_err());
+    assert!(
+        tx.run_script("INSERT INTO countries VALUES ('xx', 'Nowhere')")
+            .await
+            .is_err()
+    );
     fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_tenants_fail_closed_and_deletion_removes_exactly_their_rows() {
-    let Some(fx) = Fixture::new(Backend::Postgres).await else { return };
-    let a = fx.create_with("shared-a", Strategy::Shared).await.expect("a");
-    let b = fx.create_with("shared-b", Strategy::Shared).await.expect("b");
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    let a = fx
+        .create_with("shared-a", Strategy::Shared)
+        .await
+        .expect("a");
+    let b = fx
+        .create_with("shared-b", Strategy::Shared)
+        .await
+        .expect("b");
     for (t, n) in [(&a, 3), (&b, 2)] {
-        let pool = fx.tenantry.tenant_pool(t.slug.as_str()).await.expect("pool");
+        let pool = fx
+            .tenantry
+            .tenant_pool(t.slug.as_str())
+            .await
+            .expect("pool");
         let mut tx = pool.begin().await.expect("begin");
         for i in 0..n {
             let sql = format!(
@@ -125,7 +182,12 @@ async fn shared_tenants_fail_closed_and_deletion_removes_exactly_their_rows() {
     assert!(insert.is_err(), "no context, no write");
     drop(conn);
 
-    let deleted = fx.tenantry.delete_tenant("shared-a", false).await.expect("delete").expect("row");
+    let deleted = fx
+        .tenantry
+        .delete_tenant("shared-a", false)
+        .await
+        .expect("delete")
+        .expect("row");
     assert_eq!(deleted.status, Status::Deleted);
     let mut admin = fx.tenantry.connect_storage(&b).await.expect("connect");
     for (id, expected) in [(a.id.to_string(), 0), (b.id.to_string(), 2)] {
@@ -146,30 +208,52 @@ async fn shared_tenants_fail_closed_and_deletion_removes_exactly_their_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strategies_an_engine_cannot_provide_are_refused_saying_what_is_supported() {
     for backend in [Backend::Sqlite, Backend::Mysql] {
-        let Some(fx) = Fixture::new(backend).await else { return };
+        let Some(fx) = Fixture::new(backend).await else {
+            return;
+        };
         for strategy in [Strategy::Schema, Strategy::Shared] {
             let err = fx.create_with("nope", strategy).await.expect_err("refused");
             assert!(matches!(err, Error::StrategyUnsupported { .. }), "{err}");
             assert!(err.to_string().contains("support"), "{err}");
         }
-        assert!(fx.tenantry.catalog().tenants().await.expect("list").is_empty());
+        assert!(
+            fx.tenantry
+                .catalog()
+                .tenants()
+                .await
+                .expect("list")
+                .is_empty()
+        );
         fx.cleanup().await;
     }
-    assert!(matches!("sharded".parse::<Strategy>(), Err(Error::UnknownStrategy { .. })));
+    assert!(matches!(
+        "sharded".parse::<Strategy>(),
+        Err(Error::UnknownStrategy { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_pool_failure_is_reported_for_every_shared_tenant() {
-    let Some(fx) = Fixture::new(Backend::Postgres).await else { return };
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
     for slug in ["s1", "s2", "s3"] {
-        fx.create_with(slug, Strategy::Shared).await.expect("create");
+        fx.create_with(slug, Strategy::Shared)
+            .await
+            .expect("create");
     }
     fx.write_migration("20250101000009_broken.sql", "SELEC 1;");
     let set = fx.tenantry.migrations().expect("migrations");
     let report = fx.tenantry.migrate_all(&set, &|_| {}).await.expect("run");
     assert_eq!(report.failed().count(), 3);
     for r in &report.tenants {
-        assert!(matches!(r.outcome, Outcome::Failed { version: 20250101000008, .. }));
+        assert!(matches!(
+            r.outcome,
+            Outcome::Failed {
+                version: 20250101000008,
+                ..
+            }
+        ));
     }
     fx.cleanup().await;
 }
