@@ -171,3 +171,69 @@ async fn json_output_has_the_documented_fields() {
     assert!(human.contains("acme") && human.contains("SLUG"), "{human}");
     fx.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_on_postgres_shows_a_mixed_fleet_and_leaves_nothing_behind_on_rerun() {
+    let Some(admin) = tenantry_testkit::require_postgres().await else {
+        return;
+    };
+    let (server, server_db) =
+        tenantry_testkit::fresh_postgres_database(&admin, "tenantry_test_demo").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 0..2 {
+        let out = bare(dir.path())
+            .args(["demo", "--server", &server])
+            .output()
+            .expect("run demo");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "round {round}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for needle in [
+            "┆ database ┆ pg",
+            "┆ schema   ┆ pg",
+            "┆ shared   ┆ pg",
+            "initech, after claiming hooli's id without its signature, sees: [{\"n\":0}]",
+        ] {
+            assert!(
+                text.contains(needle),
+                "round {round}: demo output lacks {needle:?}:\n{text}"
+            );
+        }
+    }
+    // Clean up what the second round made, through the demo's own catalog.
+    let config = tenantry::Settings {
+        data_dir: Some(dir.path().join("tenantry-demo/data")),
+        migrations: Some(dir.path().join("tenantry-demo/migrations/tenant")),
+        ..tenantry::Settings::default()
+    }
+    .resolve();
+    let t = tenantry::Tenantry::open(config)
+        .await
+        .expect("open demo catalog");
+    let tenants = t.catalog().tenants().await.expect("tenants");
+    assert_eq!(
+        tenants.len(),
+        6,
+        "the rerun replaced the first round's tenants"
+    );
+    for tenant in tenants {
+        t.delete_tenant(tenant.slug.as_str(), true)
+            .await
+            .expect("delete");
+    }
+    t.remove_server("pg")
+        .await
+        .expect("remove the server and its shared pool");
+    assert!(
+        t.catalog()
+            .shared_pool("pg")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    t.catalog().close().await;
+    tenantry_testkit::drop_postgres_database(&admin, &server_db).await;
+}

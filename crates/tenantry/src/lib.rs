@@ -106,6 +106,30 @@ impl Tenantry {
         Ok(self.migration_target(tenant).await?.conn)
     }
 
+    /// Removes a server no live tenant is placed on, with its shared pool if it has one
+    /// (tables, key, role), and the records of its deleted tenants.
+    pub async fn remove_server(&self, name: &str) -> Result<()> {
+        let server = self.catalog.server(name).await?;
+        let live = self
+            .catalog
+            .tenants()
+            .await?
+            .iter()
+            .filter(|t| t.server.as_str() == name && t.status != Status::Deleted)
+            .count();
+        if live > 0 {
+            return Err(Error::ServerInUse {
+                name: name.to_owned(),
+                tenants: live as i64,
+            });
+        }
+        if let Some(pool) = self.catalog.shared_pool(name).await? {
+            let place = Place::of(&server, &self.config.data_dir);
+            storage::shared::drop_pool(self, &place, &pool).await?;
+        }
+        self.catalog.remove_server(name).await
+    }
+
     /// Where a tenant's storage lives.
     pub(crate) async fn place(&self, tenant: &Tenant) -> Result<Place> {
         let server = self.catalog.server(tenant.server.as_str()).await?;

@@ -36,7 +36,7 @@ pub async fn run(tenantry: &Tenantry, cmd: ServerCommand) -> anyhow::Result<Exit
             }
         }
         ServerCommand::Remove { name } => {
-            tenantry.catalog().remove_server(&name).await?;
+            tenantry.remove_server(&name).await?;
             println!("server {name} removed");
         }
     }

@@ -120,6 +120,16 @@ impl Catalog {
         Ok(())
     }
 
+    /// Forgets a shared pool (after its objects were dropped).
+    pub async fn delete_shared_pool(&self, id: Ulid) -> Result<()> {
+        sqlx::query(self.engine.sql("DELETE FROM tenantry_pools WHERE id = ?"))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(Error::catalog("delete a shared pool"))?;
+        Ok(())
+    }
+
     /// Records the version the pool's ledger says, and its last error.
     pub async fn record_pool_version(
         &self,

@@ -129,11 +129,19 @@ impl Catalog {
                 tenants,
             });
         }
-        sqlx::query(self.engine.sql(
-            "DELETE FROM tenantry_servers WHERE name = ? AND NOT EXISTS \
-             (SELECT 1 FROM tenantry_tenants WHERE server = ?)",
-        ))
+        // Deleted tenants' records go with the server.
+        sqlx::query(
+            self.engine
+                .sql("DELETE FROM tenantry_tenants WHERE server = ? AND status = 'deleted'"),
+        )
         .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("purge a server's deleted tenants"))?;
+        sqlx::query(
+            self.engine
+                .sql("DELETE FROM tenantry_servers WHERE name = ?"),
+        )
         .bind(name)
         .execute(&self.pool)
         .await

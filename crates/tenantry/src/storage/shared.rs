@@ -411,3 +411,27 @@ pub(super) async fn has_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Re
     }
     Ok(false)
 }
+
+/// Removes a server's shared pool: its tables (with any rows left), its key, its role and its
+/// catalog row. Refused while the server has shared tenants that are not deleted.
+pub(crate) async fn drop_pool(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
+    let owner = format!("shared pool on {}", pool.server);
+    let mut admin = place.admin_at(None).await?;
+    let sql = format!(
+        "DROP SCHEMA IF EXISTS {SHARED_SCHEMA} CASCADE;
+         DO $$ BEGIN
+           IF to_regclass('{PRIVATE_SCHEMA}.context_key') IS NOT NULL THEN
+             DELETE FROM {PRIVATE_SCHEMA}.context_key WHERE pool = '{}';
+           END IF;
+         END $$;",
+        pool.id
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut admin)
+        .await
+        .map_err(Error::storage(&owner, "drop its tables"))?;
+    postgres::drop_role(&mut admin, &pool.role)
+        .await
+        .map_err(Error::storage(&owner, "drop its role"))?;
+    t.catalog.delete_shared_pool(pool.id).await
+}
