@@ -62,6 +62,11 @@ async fn check(backend: Backend, strategy: Strategy) {
     seed(&fx, &b, &[("b1", "B-secret-1"), ("b2", "B-secret-2")]).await;
     let before = rows_of(&fx, &b).await;
     assert_eq!(before.len(), 2);
+    if backend == Backend::Postgres {
+        // Fill the planner statistics, so reading them is a real attempt.
+        let mut admin = fx.tenantry.connect_storage(&b).await.expect("connect");
+        sqlx::raw_sql("ANALYZE campaigns").execute(&mut admin).await.expect("analyze");
+    }
 
     let attempts = attempts(&fx, backend, strategy, &a, &b).await;
     let a_pool = fx.tenantry.tenant_pool("tenant-a").await.expect("A's pool");
@@ -278,6 +283,7 @@ async fn attempts(
             attempt("CREATE ROLE", "CREATE ROLE evil LOGIN SUPERUSER"),
             attempt("CREATE DATABASE", "CREATE DATABASE tenantry_evil"),
             attempt("dblink", "CREATE EXTENSION dblink"),
+            attempt("planner statistics", "SELECT concat(most_common_vals::text, histogram_bounds::text) AS name FROM pg_stats WHERE tablename = 'campaigns'"),
         ]);
         for role in all_roles(fx, b).await {
             let important = [
