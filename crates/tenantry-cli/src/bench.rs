@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use tenantry::{NewTenant, Settings, Tenantry};
+use tenantry::crypto::MasterKey;
+use tenantry::{NewTenant, Settings, Strategy, Tenantry};
 
 use crate::output;
 
 #[derive(Debug, Serialize)]
 struct Figures {
     engine: String,
+    strategy: String,
     tenants: usize,
     concurrency: usize,
     create_total_s: f64,
@@ -30,6 +32,7 @@ struct Figures {
 pub async fn run(
     tenants: usize,
     server: Option<String>,
+    strategy: Strategy,
     concurrency: usize,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -37,7 +40,7 @@ pub async fn run(
         "tenantry-bench-{}",
         ulid::Ulid::new().to_string().to_ascii_lowercase()
     ));
-    let result = measure(&dir, tenants, server, concurrency).await;
+    let result = measure(&dir, tenants, server, strategy, concurrency).await;
     let _ = std::fs::remove_dir_all(&dir);
     let figures = result?;
     if json {
@@ -60,6 +63,7 @@ async fn measure(
     dir: &std::path::Path,
     tenants: usize,
     server: Option<String>,
+    strategy: Strategy,
     concurrency: usize,
 ) -> anyhow::Result<Figures> {
     let migrations: PathBuf = dir.join("migrations");
@@ -71,6 +75,7 @@ async fn measure(
         ..Settings::default()
     }
     .resolve();
+    MasterKey::generate_if_missing(&config.master_key_file)?;
     let t = Tenantry::open(config).await?;
     let server_name = match &server {
         Some(url) => {
@@ -88,6 +93,7 @@ async fn measure(
         t.create_tenant(NewTenant {
             slug: format!("bench{i:05}"),
             server: Some(server_name.clone()),
+            strategy: Some(strategy),
             ..NewTenant::default()
         })
         .await
@@ -120,10 +126,14 @@ async fn measure(
         t.delete_tenant(&format!("bench{i:05}"), true).await?;
     }
     let delete_total = started.elapsed();
+    if server.is_some() {
+        t.remove_server(&server_name).await?;
+    }
     t.catalog().close().await;
 
     Ok(Figures {
         engine,
+        strategy: strategy.to_string(),
         tenants,
         concurrency,
         create_total_s: secs(create_total),

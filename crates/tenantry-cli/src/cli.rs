@@ -107,9 +107,12 @@ pub enum Command {
         /// How many tenants to create.
         #[arg(long, default_value_t = 50)]
         tenants: usize,
-        /// A PostgreSQL server URL to place the tenants on [default: the local SQLite server]
+        /// A PostgreSQL or MySQL server URL to place the tenants on [default: the local SQLite server]
         #[arg(long, value_name = "URL")]
         server: Option<String>,
+        /// database | schema | shared
+        #[arg(long, default_value = "database")]
+        strategy: String,
         #[arg(long)]
         json: bool,
     },

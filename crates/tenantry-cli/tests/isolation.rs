@@ -65,7 +65,10 @@ async fn check(backend: Backend, strategy: Strategy) {
     if backend == Backend::Postgres {
         // Fill the planner statistics, so reading them is a real attempt.
         let mut admin = fx.tenantry.connect_storage(&b).await.expect("connect");
-        sqlx::raw_sql("ANALYZE campaigns").execute(&mut admin).await.expect("analyze");
+        sqlx::raw_sql("ANALYZE campaigns")
+            .execute(&mut admin)
+            .await
+            .expect("analyze");
     }
 
     let attempts = attempts(&fx, backend, strategy, &a, &b).await;

@@ -19,10 +19,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             tenants,
             server,
+            strategy,
             json,
         } => {
             let concurrency = cli.global.concurrency.unwrap_or(4);
-            return bench::run(tenants, server, concurrency, json).await;
+            let strategy: tenantry::Strategy = strategy.parse()?;
+            return bench::run(tenants, server, strategy, concurrency, json).await;
         }
         _ => {}
     }
