@@ -202,7 +202,9 @@ pub enum MigrateCommand {
     /// Settle a dirty migration (MySQL) after fixing the database by hand.
     Resolve {
         slug: String,
-        version: i64,
+        /// The dirty migration's version.
+        #[arg(value_name = "VERSION")]
+        migration: i64,
         /// You finished the migration by hand: record it as applied.
         #[arg(long, conflicts_with = "retry", required_unless_present = "retry")]
         applied: bool,
@@ -222,4 +224,13 @@ pub struct EventsArgs {
     pub limit: i64,
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

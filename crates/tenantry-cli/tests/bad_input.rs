@@ -205,3 +205,76 @@ async fn migrate_all_with_a_failing_tenant_exits_non_zero_and_names_it(backend: 
     }
     fx.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_or_unavailable_strategies_are_refused_saying_what_is_supported() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    fails(
+        &fx,
+        &["tenant", "create", "acme", "--strategy", "sharded"],
+        "unknown strategy",
+    );
+    for strategy in ["schema", "shared"] {
+        let err = fails(
+            &fx,
+            &["tenant", "create", "acme", "--strategy", strategy],
+            "not available",
+        );
+        assert!(err.contains("need a PostgreSQL server"), "{err}");
+    }
+    std::fs::write(
+        fx.dir.path().join("tenantry.toml"),
+        "default_strategy = \"sharded\"\n",
+    )
+    .expect("write config");
+    fails(&fx, &["tenant", "list"], "unknown strategy");
+    std::fs::remove_file(fx.dir.path().join("tenantry.toml")).expect("remove");
+    assert!(tenants(&fx).is_empty(), "no tenant was created");
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dirty_mysql_migration_is_settled_from_the_command_line() {
+    let Some(fx) = Fixture::new(Backend::Mysql).await else {
+        return;
+    };
+    ok(&fx, &["tenant", "create", "acme", "--server", "my"]);
+    fx.write_migration(
+        "20250101000009_tags.sql",
+        "CREATE TABLE tags (id INT);\nCREATE TABLEE oops (id INT);",
+    );
+    let out = run(&fx, &["migrate", "--all"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("CREATE TABLEE oops"),
+        "{}",
+        stdout(&out)
+    );
+    let status = ok(&fx, &["migrate", "status"]);
+    assert!(status.contains("20250101000009"), "{status}");
+    fails(
+        &fx,
+        &["migrate", "resolve", "acme", "20250101000009"],
+        "--applied",
+    );
+    fails(
+        &fx,
+        &["migrate", "resolve", "acme", "20250101000008", "--retry"],
+        "not dirty",
+    );
+
+    let acme = fx.tenant("acme").await;
+    fx.execute(&acme, "DROP TABLE tags").await;
+    fx.write_migration("20250101000009_tags.sql", "CREATE TABLE tags (id INT);");
+    let said = ok(
+        &fx,
+        &["migrate", "resolve", "acme", "20250101000009", "--retry"],
+    );
+    assert!(said.contains("forgotten"), "{said}");
+    let out = ok(&fx, &["migrate", "--tenant", "acme"]);
+    assert!(out.contains("1 migrated"), "{out}");
+    assert_eq!(fx.tenant("acme").await.version, 20250101000009);
+    fx.cleanup().await;
+}

@@ -22,7 +22,7 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
         }
         Some(MigrateCommand::Resolve {
             slug,
-            version,
+            migration: version,
             applied,
             retry: _,
         }) => {
