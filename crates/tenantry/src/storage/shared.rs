@@ -322,45 +322,90 @@ async fn tenant_tables(
         .collect()
 }
 
-/// Deletes the tenant's rows from every shared table in one transaction, and proves none
-/// are left before committing.
-pub(super) async fn delete_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {
-    let slug = tenant.slug.as_str();
+/// Sets the tenant context for the rest of the transaction on `conn`.
+pub(crate) async fn set_context(conn: &mut AnyConnection, token: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(CONTEXT_SETTING)
+        .bind(token)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What a row-level operation on one shared tenant needs: an admin connection, the tenant's
+/// context, and its tables (qualified) with the quoted tenant column.
+struct RowScope {
+    admin: AnyConnection,
+    token: String,
+    tables: Vec<(SqlName, String)>,
+    column: String,
+}
+
+async fn row_scope(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<Option<RowScope>> {
     let Some(pool) = t.catalog.shared_pool(tenant.server.as_str()).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let token = context_token(&context_key(t, &pool)?, tenant);
     let mut admin = place.admin_at(None).await?;
-    let tables = tenant_tables(t, &mut admin, slug).await?;
-    let column = t.config.tenant_column.clone();
-    let mut tx = admin
+    let pg = Engine::Postgres;
+    let tables = tenant_tables(t, &mut admin, tenant.slug.as_str())
+        .await?
+        .into_iter()
+        .map(|table| {
+            let qualified = format!("{}.{}", pg.quote(&shared_schema()), pg.quote(&table));
+            (table, qualified)
+        })
+        .collect();
+    let column = pg.quote(&SqlName::new("tenant column", &t.config.tenant_column)?);
+    Ok(Some(RowScope {
+        admin,
+        token,
+        tables,
+        column,
+    }))
+}
+
+async fn count_rows(
+    conn: &mut AnyConnection,
+    qualified: &str,
+    column: &str,
+    tenant: &Tenant,
+) -> Result<i64> {
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM {qualified} WHERE ({column})::text = $1"
+    )))
+    .bind(tenant.id.to_string())
+    .fetch_one(conn)
+    .await
+    .map_err(Error::storage(tenant.slug.as_str(), "count its rows"))
+}
+
+/// Deletes the tenant's rows from every shared table in one transaction, and proves none
+/// are left before committing. Runs under the tenant's own context, so it holds whether or
+/// not the administrator is subject to row-level security.
+pub(super) async fn delete_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {
+    let slug = tenant.slug.as_str();
+    let Some(mut scope) = row_scope(t, place, tenant).await? else {
+        return Ok(());
+    };
+    let mut tx = scope
+        .admin
         .begin()
         .await
         .map_err(Error::storage(slug, "begin deletion"))?;
-    sqlx::query("SELECT set_config($1, $2, true)")
-        .bind(CONTEXT_SETTING)
-        .bind(&token)
-        .execute(&mut *tx)
+    set_context(&mut tx, &scope.token)
         .await
         .map_err(Error::storage(slug, "set its context"))?;
-    let pg = Engine::Postgres;
-    let col = pg.quote(&SqlName::new("tenant column", &column)?);
-    for table in &tables {
-        let qualified = format!("{}.{}", pg.quote(&shared_schema()), pg.quote(table));
+    for (table, qualified) in &scope.tables {
+        let column = &scope.column;
         sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {qualified} WHERE ({col})::text = $1"
+            "DELETE FROM {qualified} WHERE ({column})::text = $1"
         )))
         .bind(tenant.id.to_string())
         .execute(&mut *tx)
         .await
         .map_err(Error::storage(slug, "delete its rows"))?;
-        let left: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {qualified} WHERE ({col})::text = $1"
-        )))
-        .bind(tenant.id.to_string())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::storage(slug, "count its rows"))?;
+        let left = count_rows(&mut tx, qualified, column, tenant).await?;
         if left != 0 {
             return Err(Error::VerifyFailed {
                 tenant: slug.to_owned(),
@@ -376,36 +421,19 @@ pub(super) async fn delete_rows(t: &Tenantry, place: &Place, tenant: &Tenant) ->
 /// Whether any shared table still holds a row of the tenant.
 pub(super) async fn has_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<bool> {
     let slug = tenant.slug.as_str();
-    let Some(pool) = t.catalog.shared_pool(tenant.server.as_str()).await? else {
+    let Some(mut scope) = row_scope(t, place, tenant).await? else {
         return Ok(false);
     };
-    let token = context_token(&context_key(t, &pool)?, tenant);
-    let mut admin = place.admin_at(None).await?;
-    let tables = tenant_tables(t, &mut admin, slug).await?;
-    let pg = Engine::Postgres;
-    let col = pg.quote(&SqlName::new("tenant column", &t.config.tenant_column)?);
-    // Counted under the tenant's own context, so the answer holds whether or not the
-    // administrator is subject to row-level security.
-    let mut tx = admin
+    let mut tx = scope
+        .admin
         .begin()
         .await
         .map_err(Error::storage(slug, "begin a count"))?;
-    sqlx::query("SELECT set_config($1, $2, true)")
-        .bind(CONTEXT_SETTING)
-        .bind(&token)
-        .execute(&mut *tx)
+    set_context(&mut tx, &scope.token)
         .await
         .map_err(Error::storage(slug, "set its context"))?;
-    for table in tables {
-        let qualified = format!("{}.{}", pg.quote(&shared_schema()), pg.quote(&table));
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {qualified} WHERE ({col})::text = $1"
-        )))
-        .bind(tenant.id.to_string())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::storage(slug, "count its rows"))?;
-        if n > 0 {
+    for (_, qualified) in &scope.tables {
+        if count_rows(&mut tx, qualified, &scope.column, tenant).await? > 0 {
             return Ok(true);
         }
     }
