@@ -68,6 +68,37 @@ async fn a_role_whose_password_stopped_working_is_a_clear_error_and_repair_fixes
     ok(&fx, &["tenant", "repair", "acme-database"]);
     let out = ok(&fx, &["sql", "acme-database", "--json", "SELECT 1 AS one"]);
     assert!(out.contains("\"one\": 1"), "{out}");
+    assert_eq!(
+        fx.tenant("acme-database").await.role_secret,
+        Some(sealed),
+        "the sealed password was restored, not replaced"
+    );
+
+    // The same for the shared pool's runtime role.
+    let pool = fx
+        .tenantry
+        .catalog()
+        .shared_pool("checked")
+        .await
+        .expect("lookup")
+        .expect("pool");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER ROLE \"{}\" PASSWORD 'changed'",
+        pool.role
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("alter role");
+    fails(
+        &fx,
+        &["sql", "acme-shared", "SELECT 1 AS one"],
+        "cannot log in",
+    );
+    ok(&fx, &["tenant", "repair", "acme-shared"]);
+    ok(
+        &fx,
+        &["sql", "acme-shared", "SELECT COUNT(*) AS n FROM campaigns"],
+    );
     fx.cleanup().await;
     drop(cluster);
 }

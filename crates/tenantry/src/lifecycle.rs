@@ -90,16 +90,11 @@ impl Tenantry {
             Status::Deleting => self.finish_delete(tenant).await,
             Status::Active | Status::Suspended => {
                 let set = self.migrations()?;
-                // Re-provisioning resets the login role's password, so a role whose
-                // password stopped working is fixed here.
+                // Re-provisioning sets the login role's password back to the one sealed in
+                // the catalog (for shared tenants: the pool's), so a role whose password was
+                // changed behind Tenantry's back works again.
                 self.provision_storage(&tenant).await?;
                 self.forget_pool(&tenant).await;
-                if tenant.strategy == Strategy::Shared {
-                    let place = self.place(&tenant).await?;
-                    if let Some(pool) = self.catalog.shared_pool(tenant.server.as_str()).await? {
-                        crate::storage::shared::rotate(self, &place, &pool).await?;
-                    }
-                }
                 let tenant = self.catalog.tenant(slug).await?;
                 let target = self.migration_target(&tenant).await?;
                 let run = self.run_migrations(target, &set, true).await?;

@@ -105,21 +105,6 @@ impl Catalog {
         }
     }
 
-    /// Replaces a pool's sealed role password (after a rotation).
-    pub async fn set_pool_secret(&self, id: Ulid, sealed: &str) -> Result<()> {
-        sqlx::query(
-            self.engine
-                .sql("UPDATE tenantry_pools SET role_secret = ?, updated_at = ? WHERE id = ?"),
-        )
-        .bind(sealed)
-        .bind(now())
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::catalog("record a shared pool's credentials"))?;
-        Ok(())
-    }
-
     /// Forgets a shared pool (after its objects were dropped).
     pub async fn delete_shared_pool(&self, id: Ulid) -> Result<()> {
         sqlx::query(self.engine.sql("DELETE FROM tenantry_pools WHERE id = ?"))

@@ -290,10 +290,18 @@ impl Tenantry {
         }
     }
 
-    /// A fresh password for the tenant's role, sealed into the catalog first.
+    /// The tenant role's password: the one sealed in the catalog, or for a tenant without
+    /// one, a fresh password sealed into the catalog first. Provisioning sets the role to
+    /// this password, so it also restores a password changed behind Tenantry's back.
     pub(crate) async fn issue_credentials(&self, tenant: &Tenant) -> Result<(RoleName, Password)> {
         let key = self.master_key()?;
         let role = tenant.id.role_name();
+        if let Some(sealed) = &tenant.role_secret {
+            let plain = key.open(sealed, &format!("tenant {:?}", tenant.slug.as_str()))?;
+            if let Some(password) = Password::parse(plain) {
+                return Ok((role, password));
+            }
+        }
         let password = Password::generate();
         self.catalog
             .set_credentials(tenant.id, &role, &key.seal(password.as_str()))

@@ -257,21 +257,6 @@ fn pool_lock_key(pool: &SharedPool) -> i64 {
     (pool.id.0 as u64) as i64
 }
 
-/// Rotates the pool role's password (sealed into the catalog first).
-pub(crate) async fn rotate(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
-    let password = Password::generate();
-    t.catalog
-        .set_pool_secret(pool.id, &t.master_key()?.seal(password.as_str()))
-        .await?;
-    let mut admin = place.admin_at(None).await?;
-    postgres::ensure_role(&mut admin, &pool.role, &password, Some(&shared_schema()))
-        .await
-        .map_err(Error::storage(
-            &format!("shared pool on {}", pool.server),
-            "reset its role",
-        ))
-}
-
 pub(crate) fn policy(t: &Tenantry, pool: &SharedPool) -> Result<RlsPolicy> {
     Ok(RlsPolicy {
         server: pool.server.to_string(),
