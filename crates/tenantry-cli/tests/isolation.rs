@@ -29,6 +29,11 @@ async fn postgres_shared_tables_with_row_level_security() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_per_tenant() {
+    check(Backend::Sqlite, Strategy::Database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_database_per_tenant() {
     check(Backend::Mysql, Strategy::Database).await;
 }
@@ -155,8 +160,8 @@ async fn seed(fx: &Fixture, tenant: &Tenant, rows: &[(&str, &str)]) {
 async fn rows_of(fx: &Fixture, b: &Tenant) -> Vec<(String, String)> {
     let mut conn = fx.tenantry.connect_storage(b).await.expect("connect");
     let sql = match fx.backend {
-        Backend::Mysql => "SELECT id, name FROM campaigns WHERE tenant_id = ? ORDER BY id",
-        _ => "SELECT id, name FROM campaigns WHERE tenant_id = $1 ORDER BY id",
+        Backend::Postgres => "SELECT id, name FROM campaigns WHERE tenant_id = $1 ORDER BY id",
+        _ => "SELECT id, name FROM campaigns WHERE tenant_id = ? ORDER BY id",
     };
     sqlx::query(sql)
         .bind(b.id.to_string())
@@ -198,7 +203,22 @@ async fn attempts(
     let b_store = b.storage.to_string();
     let b_role = b.id.role_name().to_string();
     let mut list = Vec::new();
-    if backend == Backend::Mysql {
+    if backend == Backend::Sqlite {
+        let b_file = fx.data_dir().join("tenants").join(format!("{b_store}.db"));
+        let b_file = b_file.display();
+        list.extend([
+            attempt("ATTACH B's file", format!("ATTACH DATABASE '{b_file}' AS b; SELECT * FROM b.campaigns")),
+            attempt("ATTACH B's file by URI", format!("ATTACH DATABASE 'file:{b_file}?mode=ro' AS b; SELECT * FROM b.campaigns")),
+            attempt("VACUUM INTO B's file", format!("VACUUM INTO '{b_file}'")),
+            attempt("insert a row carrying B's id", format!("INSERT INTO campaigns (id, tenant_id, name) VALUES ('forged', '{b_id}', 'forged'); {read}")),
+            attempt("update without WHERE", format!("UPDATE campaigns SET name = 'pwned'; {read}")),
+            attempt("delete without WHERE", format!("DELETE FROM campaigns; {read}")),
+            attempt("load_extension", "SELECT load_extension('/nonexistent')"),
+            attempt("RESET ALL", format!("RESET ALL; {read}")),
+            attempt("SET ROLE", format!("SET ROLE postgres; {read}")),
+            attempt("DISCARD ALL", format!("DISCARD ALL; {read}")),
+        ]);
+    } else if backend == Backend::Mysql {
         list.extend([
             attempt(
                 "B's table by qualified name",

@@ -170,6 +170,7 @@ impl Tenantry {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max)
                     .acquire_timeout(timeout)
+                    .after_connect(|conn, _| Box::pin(forbid_attach(conn)))
                     .connect_with(options)
                     .await
                     .map_err(Error::storage(slug, "open its database file"))?;
@@ -330,6 +331,19 @@ impl TenantTx {
             TenantTx::Sqlite(tx) => tx.rollback().await,
         }
     }
+}
+
+/// Lets a tenant's SQLite connection attach no other database file: without this, SQL on the
+/// connection could `ATTACH` any file the process can read, other tenants' included.
+async fn forbid_attach(conn: &mut sqlx::SqliteConnection) -> std::result::Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle();
+    // SAFETY: `db` is the open connection's handle, valid while `handle` holds the lock;
+    // `sqlite3_limit` only reads and sets a per-connection limit.
+    unsafe {
+        libsqlite3_sys::sqlite3_limit(db.as_ptr(), libsqlite3_sys::SQLITE_LIMIT_ATTACHED, 0);
+    }
+    Ok(())
 }
 
 /// Collects the rows of the last statement of a multi-statement stream.
