@@ -115,6 +115,15 @@ pub enum Error {
     #[error(transparent)]
     MigrationDirty(Box<DirtyFailure>),
 
+    #[error("{tenant}: migration {version} ({file}) was rolled back: {reason}")]
+    MigrationRefused {
+        tenant: String,
+        version: i64,
+        file: PathBuf,
+        #[source]
+        reason: Box<Error>,
+    },
+
     #[error("tenant {tenant:?}: verification failed: {detail}")]
     VerifyFailed { tenant: String, detail: String },
 

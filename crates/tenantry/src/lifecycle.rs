@@ -118,13 +118,26 @@ impl Tenantry {
 
     async fn provision(&self, tenant: Tenant, set: &MigrationSet) -> Result<Tenant> {
         let tenant = if tenant.status == Status::Failed {
-            self.catalog
+            match self
+                .catalog
                 .transition(tenant.id, &[Status::Failed], Status::Provisioning, None)
                 .await?
-                .unwrap_or(tenant)
+            {
+                Some(moved) => moved,
+                // Someone else moved it first (a delete, or another resume): re-read.
+                None => self.catalog.tenant(tenant.slug.as_str()).await?,
+            }
         } else {
             tenant
         };
+        if tenant.status != Status::Provisioning {
+            return Err(Error::InvalidTransition {
+                slug: tenant.slug.to_string(),
+                status: tenant.status,
+                action: "provision",
+                hint: "; another command changed it meanwhile",
+            });
+        }
         let result = async {
             self.provision_storage(&tenant).await?;
             // Provisioning recorded the tenant's role: read it back.
@@ -149,21 +162,39 @@ impl Tenantry {
                     .await;
                 match active {
                     Some(t) => Ok(t),
-                    // Another runner finished it first.
-                    None => self.catalog.tenant(tenant.slug.as_str()).await,
+                    None => {
+                        // Another runner finished it first, or it was deleted meanwhile.
+                        let now = self.catalog.tenant(tenant.slug.as_str()).await?;
+                        if now.status == Status::Active {
+                            Ok(now)
+                        } else {
+                            Err(Error::InvalidTransition {
+                                slug: now.slug.to_string(),
+                                status: now.status,
+                                action: "activate",
+                                hint: "; another command changed it while it was being provisioned",
+                            })
+                        }
+                    }
                 }
             }
             Err(e @ Error::Locked { .. }) => Err(e),
             Err(e) => {
                 let error = e.to_string();
-                self.catalog
+                if let Err(catalog) = self
+                    .catalog
                     .transition(
                         tenant.id,
                         &[Status::Provisioning],
                         Status::Failed,
                         Some(&error),
                     )
-                    .await?;
+                    .await
+                {
+                    // The provisioning error is the one to report; the row stays
+                    // `provisioning`, which `repair` resumes just the same.
+                    tracing::error!(tenant = %tenant.slug, error = %catalog, "could not record the failure");
+                }
                 self.event(&tenant, "tenant.create", "failed", None, Some(error))
                     .await;
                 Err(e)
@@ -235,11 +266,19 @@ impl Tenantry {
             }
             tenant
         } else {
+            if tenant.status == Status::Provisioning {
+                // A create may be running: deleting under it could leave storage behind.
+                return Err(Error::InvalidTransition {
+                    slug: slug.to_owned(),
+                    status: tenant.status,
+                    action: "delete",
+                    hint: "; wait for the running create, or run `tenantry tenant repair` after a killed one, then delete",
+                });
+            }
             let from = [
                 Status::Active,
                 Status::Suspended,
                 Status::Failed,
-                Status::Provisioning,
                 Status::Deleting,
             ];
             let Some(deleting) = self

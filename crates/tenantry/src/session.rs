@@ -6,8 +6,9 @@
 //!   reach only its database or schema;
 //! - shared: the pool logs in as the server's shared-pool role, and each transaction sets the
 //!   tenant context transaction-locally (`set_config(…, true)`), so it ends with the unit of
-//!   work; a connection going back to the pool is also `RESET ALL`, so it carries nothing of
-//!   its previous tenant;
+//!   work; a connection going back to the pool is also `RESET ALL` and `DISCARD TEMP`, so it
+//!   carries nothing of its previous tenant (and `pg_temp` comes last in the role's search
+//!   path, so a temporary table cannot shadow a shared one);
 //! - SQLite files: the pool opens that tenant's file only.
 
 use std::collections::HashMap;
@@ -222,7 +223,11 @@ impl Tenantry {
                     .acquire_timeout(timeout)
                     .after_release(|conn, _| {
                         Box::pin(async move {
-                            sqlx::raw_sql("RESET ALL").execute(&mut *conn).await?;
+                            // Settings back to the role's defaults, and no temporary table
+                            // left for the next tenant on this connection.
+                            sqlx::raw_sql("RESET ALL; DISCARD TEMP")
+                                .execute(&mut *conn)
+                                .await?;
                             Ok(true)
                         })
                     })

@@ -327,8 +327,9 @@ impl Catalog {
         Ok(())
     }
 
-    /// Records the version of a server's shared pool on every shared tenant of that server
-    /// that is not deleted (they share one ledger).
+    /// Records the version of a server's shared pool on every live (active or suspended)
+    /// shared tenant of that server: they share one ledger. Tenants being provisioned or
+    /// failed keep their own record.
     pub async fn record_shared_version(
         &self,
         server: &str,
@@ -337,7 +338,7 @@ impl Catalog {
     ) -> Result<()> {
         sqlx::query(self.engine.sql(
             "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? \
-             WHERE server = ? AND strategy = 'shared' AND status <> 'deleted'",
+             WHERE server = ? AND strategy = 'shared' AND status IN ('active', 'suspended')",
         ))
         .bind(version)
         .bind(last_error.map(str::to_owned))
@@ -351,11 +352,13 @@ impl Catalog {
         Ok(())
     }
 
-    /// Stores a tenant's runtime role and its sealed password. Written before the role is
-    /// created or its password changed, so the catalog always knows the credential in force.
+    /// Stores a tenant's runtime role and its sealed password unless it has one already.
+    /// Written before the role is created, so the catalog always knows the credential in
+    /// force; when two runners race, the first one's password wins and the other re-reads it.
     pub async fn set_credentials(&self, id: TenantId, role: &RoleName, sealed: &str) -> Result<()> {
         sqlx::query(self.engine.sql(
-            "UPDATE tenantry_tenants SET role_name = ?, role_secret = ?, updated_at = ? WHERE id = ?",
+            "UPDATE tenantry_tenants SET role_name = ?, role_secret = ?, updated_at = ? \
+             WHERE id = ? AND role_secret IS NULL",
         ))
         .bind(role.as_str())
         .bind(sealed)
@@ -380,7 +383,7 @@ impl Catalog {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn tenant_by_id(&self, id: TenantId) -> Result<Tenant> {
+    pub(crate) async fn tenant_by_id(&self, id: TenantId) -> Result<Tenant> {
         let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants WHERE id = ?");
         let row = sqlx::query(self.engine.sql(sql))
             .bind(id.to_string())

@@ -155,6 +155,24 @@ pub fn url_with(
         url: redact_url(server_url),
         reason: e.to_string(),
     })?;
+    // Query parameters win over the URL's own parts in the drivers: drop those that would
+    // override the database or the login chosen here.
+    let overriding: &[&str] = match (database.is_some(), login.is_some()) {
+        (_, true) => &["user", "password", "dbname", "database", "options"],
+        (true, false) => &["dbname", "database"],
+        (false, false) => &[],
+    };
+    if !overriding.is_empty() && url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !overriding.contains(&k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+    }
     if let Some(db) = database {
         url.set_path(&format!("/{db}"));
     }
@@ -233,6 +251,19 @@ mod tests {
             Engine::from_url("postgresql://h/db").ok(),
             Some(Engine::Postgres)
         );
+    }
+
+    #[test]
+    fn query_parameters_cannot_override_the_tenant_login_or_database() {
+        let url = url_with(
+            "postgres://admin:pw@h/app?user=admin&password=pw&dbname=app&sslmode=require",
+            Some("tenant_x"),
+            Some(("t_x", "secret")),
+        )
+        .expect("url");
+        assert_eq!(url, "postgres://t_x:secret@h/tenant_x?sslmode=require");
+        let admin = url_with("postgres://h/app?dbname=app", Some("tenant_x"), None).expect("url");
+        assert_eq!(admin, "postgres://h/tenant_x");
     }
 
     #[test]

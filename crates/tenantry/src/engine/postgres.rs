@@ -81,7 +81,8 @@ pub async fn unlock(conn: &mut AnyConnection, key: i64) -> sqlx::Result<()> {
 
 /// Creates a login role for a tenant or pool (or resets its password), with no rights beyond
 /// logging in: no superuser, no CREATEDB/CREATEROLE, no BYPASSRLS, member of no role.
-/// With `search_path`, logins start in that schema.
+/// With `search_path`, logins start in that schema, with `pg_temp` after it, so a temporary
+/// table can never shadow one of the schema's tables.
 pub async fn ensure_role(
     admin: &mut AnyConnection,
     role: &RoleName,
@@ -101,7 +102,7 @@ pub async fn ensure_role(
     )];
     if let Some(schema) = search_path {
         statements.push(format!(
-            "ALTER ROLE {quoted} SET search_path = {}",
+            "ALTER ROLE {quoted} SET search_path = {}, pg_temp",
             Engine::Postgres.quote(schema)
         ));
     }

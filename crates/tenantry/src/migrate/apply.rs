@@ -2,9 +2,10 @@
 //! migration exactly once.
 //!
 //! Where DDL is transactional (PostgreSQL, SQLite) a migration, its hook and its ledger row
-//! commit together or not at all. On MySQL a migration is recorded `dirty` before its first
-//! statement and `applied` after its last, one statement at a time, so one that stops halfway
-//! is reported as dirty with the statement that failed, never as applied.
+//! commit together or not at all. On MySQL, and for a `-- no-transaction` file anywhere, a
+//! migration is recorded `dirty` before its first statement and `applied` after its last, so
+//! one that stops halfway is reported as dirty with the statement that failed, never as
+//! applied.
 
 use std::time::Instant;
 
@@ -70,11 +71,10 @@ pub async fn apply_pending(
         if applied.iter().any(|row| row.version == migration.version) {
             continue;
         }
-        match engine {
-            Engine::Mysql => apply_tracked(conn, owner, migration, hook).await?,
-            Engine::Postgres | Engine::Sqlite => {
-                apply_atomic(conn, engine, owner, migration, hook).await?
-            }
+        if engine == Engine::Mysql || migration.no_transaction {
+            apply_tracked(conn, engine, owner, migration, hook).await?;
+        } else {
+            apply_atomic(conn, engine, owner, migration, hook).await?;
         }
         tracing::info!(owner, version = migration.version, "applied migration");
         done.push(migration.version);
@@ -103,7 +103,12 @@ async fn run_hook(
     match hook.run(conn).await {
         Ok(()) => Ok(()),
         Err(HookError::Sql(e)) => Err(failed(owner, migration)(e)),
-        Err(HookError::Refused(e)) => Err(e),
+        Err(HookError::Refused(e)) => Err(Error::MigrationRefused {
+            tenant: owner.to_owned(),
+            version: migration.version,
+            file: migration.path.clone(),
+            reason: Box::new(e),
+        }),
     }
 }
 
@@ -116,22 +121,6 @@ async fn apply_atomic(
 ) -> Result<()> {
     let started = Instant::now();
     let sql = AssertSqlSafe(migration.sql.as_str());
-    if migration.no_transaction {
-        sqlx::raw_sql(sql)
-            .execute(&mut *conn)
-            .await
-            .map_err(failed(owner, migration))?;
-        run_hook(conn, owner, migration, hook).await?;
-        return ledger::insert(
-            conn,
-            engine,
-            migration,
-            ledger::APPLIED,
-            elapsed_ms(started),
-        )
-        .await
-        .map_err(failed(owner, migration));
-    }
     let mut tx = conn.begin().await.map_err(failed(owner, migration))?;
     sqlx::raw_sql(sql)
         .execute(&mut *tx)
@@ -150,18 +139,24 @@ async fn apply_atomic(
     tx.commit().await.map_err(failed(owner, migration))
 }
 
+/// Records the migration dirty, runs it outside a transaction (statement by statement on
+/// MySQL, whole on engines that run a `-- no-transaction` file), then marks it applied.
 async fn apply_tracked(
     conn: &mut AnyConnection,
+    engine: Engine,
     owner: &str,
     migration: &Migration,
     hook: &Hook,
 ) -> Result<()> {
-    let engine = Engine::Mysql;
     let started = Instant::now();
     ledger::insert(conn, engine, migration, ledger::DIRTY, 0)
         .await
         .map_err(failed(owner, migration))?;
-    for statement in split::statements(&migration.sql) {
+    let statements = match engine {
+        Engine::Mysql => split::statements(&migration.sql),
+        Engine::Postgres | Engine::Sqlite => vec![migration.sql.clone()],
+    };
+    for statement in statements {
         if let Err(source) = sqlx::raw_sql(AssertSqlSafe(statement.as_str()))
             .execute(&mut *conn)
             .await
@@ -177,7 +172,7 @@ async fn apply_tracked(
         }
     }
     run_hook(conn, owner, migration, hook).await?;
-    ledger::mark_applied(
+    let marked = ledger::mark_applied(
         conn,
         engine,
         migration.version,
@@ -185,7 +180,17 @@ async fn apply_tracked(
         elapsed_ms(started),
     )
     .await
-    .map_err(failed(owner, migration))
+    .map_err(failed(owner, migration))?;
+    if !marked {
+        return Err(Error::VerifyFailed {
+            tenant: owner.to_owned(),
+            detail: format!(
+                "migration {} ran, but its dirty ledger row was removed meanwhile; check the storage, then run `tenantry migrate resolve`",
+                migration.version
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn elapsed_ms(started: Instant) -> i64 {

@@ -108,16 +108,17 @@ pub async fn insert(
 }
 
 /// Marks a dirty row applied (after its last statement, or by an operator who finished it).
+/// Returns whether the row was there to mark: `false` means someone forgot it meanwhile.
 pub async fn mark_applied(
     conn: &mut AnyConnection,
     engine: Engine,
     version: i64,
     checksum: &str,
     execution_ms: i64,
-) -> sqlx::Result<()> {
-    sqlx::query(engine.sql(
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(engine.sql(
         "UPDATE _tenantry_migrations SET state = 'applied', failed_statement = NULL, \
-         checksum = ?, applied_at = ?, execution_ms = ? WHERE version = ?",
+         checksum = ?, applied_at = ?, execution_ms = ? WHERE version = ? AND state = 'dirty'",
     ))
     .bind(checksum)
     .bind(now())
@@ -125,7 +126,7 @@ pub async fn mark_applied(
     .bind(version)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records the statement a dirty migration stopped at.

@@ -73,7 +73,7 @@ impl Tenantry {
             run.error = verify::verify(&mut conn, engine, &owner, set).await.err();
         }
         let ledger = ledger::read(&mut conn).await;
-        held.release(&mut conn).await;
+        held.release(&owner, &mut conn).await;
         let _ = conn.close().await;
         run.version =
             ledger::version(&ledger.map_err(Error::storage(&owner, "read the migration ledger"))?);
@@ -94,10 +94,9 @@ impl Tenantry {
                     .record_pool_version(pool.id, version, error)
                     .await?;
             }
-            return self
-                .catalog
+            self.catalog
                 .record_shared_version(tenant.server.as_str(), version, error)
-                .await;
+                .await?;
         }
         self.catalog.record_version(tenant.id, version, error).await
     }
@@ -109,6 +108,47 @@ impl Tenantry {
         let tenant = self.catalog.tenant(slug).await?;
         let set = self.migrations()?;
         let mut target = self.migration_target(&tenant).await?;
+        // A runner still working on the migration also shows it dirty: settle it only under
+        // the lock.
+        let Some(held) = target
+            .lock
+            .acquire(&target.owner, &mut target.conn, self.config.lock_wait)
+            .await?
+        else {
+            return Err(Error::Locked {
+                tenant: target.owner,
+            });
+        };
+        let result = self
+            .settle_dirty(&mut target, &tenant, &set, version, applied)
+            .await;
+        held.release(&target.owner, &mut target.conn).await;
+        result?;
+        let outcome = if applied {
+            "marked applied"
+        } else {
+            "forgotten, to retry"
+        };
+        self.event(
+            &tenant,
+            "migrate.resolve",
+            "ok",
+            Some(format!("{version} {outcome}")),
+            None,
+        )
+        .await;
+        self.catalog.tenant(slug).await
+    }
+
+    async fn settle_dirty(
+        &self,
+        target: &mut MigrationTarget,
+        tenant: &Tenant,
+        set: &MigrationSet,
+        version: i64,
+        applied: bool,
+    ) -> Result<()> {
+        let slug = tenant.slug.as_str();
         let rows = ledger::read(&mut target.conn)
             .await
             .map_err(Error::storage(slug, "read the migration ledger"))?;
@@ -141,21 +181,6 @@ impl Tenantry {
         let rows = ledger::read(&mut target.conn)
             .await
             .map_err(Error::storage(slug, "read the migration ledger"))?;
-        self.record_run(&tenant, ledger::version(&rows), None)
-            .await?;
-        let outcome = if applied {
-            "marked applied"
-        } else {
-            "forgotten, to retry"
-        };
-        self.event(
-            &tenant,
-            "migrate.resolve",
-            "ok",
-            Some(format!("{version} {outcome}")),
-            None,
-        )
-        .await;
-        self.catalog.tenant(slug).await
+        self.record_run(tenant, ledger::version(&rows), None).await
     }
 }

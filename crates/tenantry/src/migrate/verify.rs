@@ -67,38 +67,68 @@ pub async fn verify(
     Ok(())
 }
 
-/// The tables a migration set leaves behind, read from its `CREATE TABLE`, `DROP TABLE` and
-/// `ALTER TABLE … RENAME TO` statements in order. Names are lowercased and unqualified.
+/// The tables a migration set leaves behind, read from its `CREATE TABLE`, `DROP TABLE`,
+/// `ALTER TABLE … RENAME TO` and `RENAME TABLE` statements in order. Names are lowercased
+/// and unqualified; text in quotes, comments and dollar-quoted bodies is skipped.
 pub fn expected_tables(set: &MigrationSet) -> BTreeSet<String> {
     let mut tables = BTreeSet::new();
     for migration in set.iter() {
         let words = words(&migration.sql);
+        let at = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
         let mut i = 0;
         while i < words.len() {
-            let at = |k: usize| words.get(i + k).map(String::as_str).unwrap_or("");
-            match (at(0), at(1)) {
+            match (at(i), at(i + 1)) {
                 ("create", "table") => {
-                    let mut k = 2;
+                    let mut k = i + 2;
                     if at(k) == "if" {
                         k += 3; // if not exists
                     }
                     if !at(k).is_empty() {
                         tables.insert(unqualified(at(k)));
                     }
-                    i += k;
+                    i = k + 1;
                 }
                 ("drop", "table") => {
-                    let mut k = 2;
+                    let mut k = i + 2;
                     if at(k) == "if" {
                         k += 2; // if exists
                     }
-                    tables.remove(&unqualified(at(k)));
-                    i += k;
+                    loop {
+                        tables.remove(&unqualified(at(k)));
+                        if at(k + 1) != "," {
+                            break;
+                        }
+                        k += 2;
+                    }
+                    i = k + 1;
                 }
-                ("alter", "table") if at(3) == "rename" && at(4) == "to" => {
-                    tables.remove(&unqualified(at(2)));
-                    tables.insert(unqualified(at(5)));
-                    i += 5;
+                ("alter", "table") => {
+                    let mut k = i + 2;
+                    if at(k) == "if" {
+                        k += 2; // if exists
+                    }
+                    if at(k) == "only" {
+                        k += 1;
+                    }
+                    if at(k + 1) == "rename" && at(k + 2) == "to" {
+                        tables.remove(&unqualified(at(k)));
+                        tables.insert(unqualified(at(k + 3)));
+                        k += 3;
+                    }
+                    i = k + 1;
+                }
+                ("rename", "table") => {
+                    // MySQL: RENAME TABLE a TO b [, c TO d]
+                    let mut k = i + 2;
+                    while at(k + 1) == "to" {
+                        tables.remove(&unqualified(at(k)));
+                        tables.insert(unqualified(at(k + 2)));
+                        if at(k + 3) != "," {
+                            break;
+                        }
+                        k += 4;
+                    }
+                    i = k + 1;
                 }
                 _ => i += 1,
             }
@@ -111,52 +141,84 @@ fn unqualified(name: &str) -> String {
     name.rsplit('.').next().unwrap_or(name).to_owned()
 }
 
-/// Lowercased words of SQL text with comments removed and quotes stripped from identifiers;
-/// punctuation other than `.` separates words.
+/// Lowercased words of SQL text, with `,` and `;` as words of their own; comments, string
+/// literals (with doubled or escaped quotes) and dollar-quoted bodies removed; quotes
+/// stripped from identifiers.
 fn words(sql: &str) -> Vec<String> {
+    let chars: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
     let mut word = String::new();
-    let mut chars = sql.chars().peekable();
     let flush = |word: &mut String, out: &mut Vec<String>| {
         if !word.is_empty() {
             out.push(std::mem::take(word));
         }
     };
-    while let Some(c) = chars.next() {
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
         match c {
-            '-' if chars.peek() == Some(&'-') => {
+            '-' if next == Some('-') => {
                 flush(&mut word, &mut out);
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
                 }
             }
-            '/' if chars.peek() == Some(&'*') => {
+            '/' if next == Some('*') => {
                 flush(&mut word, &mut out);
-                chars.next();
-                let mut prev = ' ';
-                for c in chars.by_ref() {
-                    if prev == '*' && c == '/' {
-                        break;
-                    }
-                    prev = c;
+                i += 2;
+                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                    i += 1;
                 }
+                i += 1;
             }
             '\'' => {
                 flush(&mut word, &mut out);
-                for c in chars.by_ref() {
-                    if c == '\'' {
-                        break;
+                i += 1;
+                while i < chars.len() {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    } else if chars[i] == '\'' {
+                        if chars.get(i + 1) == Some(&'\'') {
+                            i += 1;
+                        } else {
+                            break;
+                        }
                     }
+                    i += 1;
+                }
+            }
+            '$' if word.is_empty() => {
+                // A dollar quote: $tag$ … $tag$ (the tag may be empty).
+                let tag_end = chars[i + 1..]
+                    .iter()
+                    .position(|&d| !(d.is_alphanumeric() || d == '_'))
+                    .map(|p| i + 1 + p);
+                match tag_end {
+                    Some(end) if chars[end] == '$' => {
+                        let tag: String = chars[i..=end].iter().collect();
+                        let body_start = end + 1;
+                        let rest: String = chars[body_start..].iter().collect();
+                        let skip = rest.find(&tag).map_or(rest.chars().count(), |p| {
+                            rest[..p].chars().count() + tag.chars().count()
+                        });
+                        i = body_start + skip;
+                        continue;
+                    }
+                    _ => word.push(c),
                 }
             }
             '"' | '`' => {}
+            ',' | ';' => {
+                flush(&mut word, &mut out);
+                out.push(c.to_string());
+            }
             c if c.is_alphanumeric() || c == '_' || c == '.' || c == '$' => {
                 word.extend(c.to_lowercase());
             }
             _ => flush(&mut word, &mut out),
         }
+        i += 1;
     }
     flush(&mut word, &mut out);
     out
@@ -174,6 +236,31 @@ mod tests {
         let set = MigrationSet::load(dir.path()).expect("load");
         let got: Vec<String> = expected_tables(&set).into_iter().collect();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn follows_lists_guards_mysql_renames_and_skips_bodies() {
+        check(
+            &[
+                (
+                    "1_a.sql",
+                    "CREATE TABLE a (x TEXT DEFAULT 'it''s; create table nope'); CREATE TABLE b (x INT); CREATE TABLE c (x INT);",
+                ),
+                (
+                    "2_b.sql",
+                    "DROP TABLE a, b; ALTER TABLE IF EXISTS ONLY c RENAME TO d;",
+                ),
+                (
+                    "3_c.sql",
+                    "CREATE TABLE e (x INT); RENAME TABLE e TO f, d TO g;",
+                ),
+                (
+                    "4_d.sql",
+                    "CREATE FUNCTION mk() RETURNS void AS $body$ BEGIN CREATE TABLE ghost (x INT); END $body$ LANGUAGE plpgsql; CREATE TABLE h (x INT);",
+                ),
+            ],
+            &["f", "g", "h"],
+        );
     }
 
     #[test]

@@ -151,7 +151,10 @@ impl LockSpec {
         conn: &mut AnyConnection,
         wait: Duration,
     ) -> Result<Option<TenantLock>> {
-        let deadline = Instant::now() + wait;
+        // A wait too long to represent means "as long as it takes" (a day).
+        let deadline = Instant::now()
+            .checked_add(wait)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         let mut pause = Duration::from_millis(20);
         loop {
             let taken = match self {
@@ -183,7 +186,7 @@ impl LockSpec {
 
 impl TenantLock {
     /// Releases the lock on the connection that took it.
-    pub async fn release(self, conn: &mut AnyConnection) {
+    pub async fn release(self, owner: &str, conn: &mut AnyConnection) {
         let result = match self {
             TenantLock::Advisory(key) => postgres::unlock(conn, key).await,
             TenantLock::Named(name) => mysql::unlock(conn, &name).await,
@@ -194,7 +197,7 @@ impl TenantLock {
         };
         if let Err(e) = result {
             // The lock goes with the connection, which the caller closes.
-            tracing::warn!(error = %e, "unlock failed");
+            tracing::warn!(owner, error = %e, "unlock failed");
         }
     }
 }
@@ -296,16 +299,27 @@ impl Tenantry {
     pub(crate) async fn issue_credentials(&self, tenant: &Tenant) -> Result<(RoleName, Password)> {
         let key = self.master_key()?;
         let role = tenant.id.role_name();
-        if let Some(sealed) = &tenant.role_secret {
-            let plain = key.open(sealed, &format!("tenant {:?}", tenant.slug.as_str()))?;
-            if let Some(password) = Password::parse(plain) {
-                return Ok((role, password));
+        let what = format!("tenant {:?}", tenant.slug.as_str());
+        let sealed = match &tenant.role_secret {
+            Some(sealed) => sealed.clone(),
+            None => {
+                let fresh = key.seal(Password::generate().as_str());
+                self.catalog
+                    .set_credentials(tenant.id, &role, &fresh)
+                    .await?;
+                // Another runner may have stored its own first: the catalog's is the one.
+                self.catalog
+                    .tenant_by_id(tenant.id)
+                    .await?
+                    .role_secret
+                    .unwrap_or(fresh)
             }
-        }
-        let password = Password::generate();
-        self.catalog
-            .set_credentials(tenant.id, &role, &key.seal(password.as_str()))
-            .await?;
+        };
+        let password =
+            Password::parse(key.open(&sealed, &what)?).ok_or_else(|| Error::CorruptCatalog {
+                field: "tenants.role_secret",
+                value: what.clone(),
+            })?;
         Ok((role, password))
     }
 }

@@ -120,7 +120,7 @@ pub(crate) async fn ensure_pool(t: &Tenantry, place: &Place) -> Result<SharedPoo
         return Err(Error::StrategyUnsupported {
             strategy: "shared".into(),
             engine: "sqlite".into(),
-            server: "local".into(),
+            server: place_name(place),
             supported: "the shared strategy needs a PostgreSQL server",
         });
     };
@@ -143,6 +143,13 @@ pub(crate) async fn ensure_pool(t: &Tenantry, place: &Place) -> Result<SharedPoo
     let pool = t.catalog.insert_shared_pool(&fresh).await?;
     setup(t, place, &pool).await?;
     Ok(pool)
+}
+
+fn place_name(place: &Place) -> String {
+    match place {
+        Place::SqliteDir(dir) => dir.display().to_string(),
+        Place::Server { name, .. } => name.clone(),
+    }
 }
 
 /// The pool's decrypted context key.
@@ -189,7 +196,7 @@ async fn setup(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
     let mut admin = place.admin_at(None).await?;
     let mut tx = admin.begin().await.map_err(storage("begin setup"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(pool_lock_key(pool))
+        .bind(pool_lock_key(pool) ^ 1)
         .execute(&mut *tx)
         .await
         .map_err(storage("lock the pool"))?;
@@ -253,6 +260,8 @@ async fn setup(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
     tx.commit().await.map_err(storage("commit setup"))
 }
 
+/// The pool's migration lock key (its setup uses this key with the last bit flipped, so a
+/// setup never waits for a whole migration run).
 fn pool_lock_key(pool: &SharedPool) -> i64 {
     (pool.id.0 as u64) as i64
 }
@@ -430,11 +439,16 @@ pub(super) async fn has_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Re
 pub(crate) async fn drop_pool(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
     let owner = format!("shared pool on {}", pool.server);
     let mut admin = place.admin_at(None).await?;
+    // Other catalogs may keep pools in the same database: the tables go only with the last key.
     let sql = format!(
-        "DROP SCHEMA IF EXISTS {SHARED_SCHEMA} CASCADE;
-         DO $$ BEGIN
+        "DO $$ BEGIN
            IF to_regclass('{PRIVATE_SCHEMA}.context_key') IS NOT NULL THEN
              DELETE FROM {PRIVATE_SCHEMA}.context_key WHERE pool = '{}';
+             IF NOT EXISTS (SELECT 1 FROM {PRIVATE_SCHEMA}.context_key) THEN
+               DROP SCHEMA IF EXISTS {SHARED_SCHEMA} CASCADE;
+             END IF;
+           ELSE
+             DROP SCHEMA IF EXISTS {SHARED_SCHEMA} CASCADE;
            END IF;
          END $$;",
         pool.id
