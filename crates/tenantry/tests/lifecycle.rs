@@ -202,3 +202,34 @@ async fn physical_names_derive_from_the_id_not_the_slug(backend: Backend) {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Deleting a tenant while it is being provisioned is refused: the running create could
+/// otherwise re-create storage that no record would own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provisioning_tenant_cannot_be_deleted_until_repaired() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    fx.create("acme").await.expect("create");
+    let acme = fx.tenant("acme").await;
+    // As a killed create leaves it.
+    fx.tenantry
+        .catalog()
+        .transition(acme.id, &[Status::Active], Status::Provisioning, None)
+        .await
+        .expect("transition");
+    let err = fx
+        .tenantry
+        .delete_tenant("acme", false)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("repair"), "{err}");
+    assert!(fx.storage_exists(&acme).await);
+    fx.tenantry.repair_tenant("acme").await.expect("repair");
+    fx.tenantry
+        .delete_tenant("acme", true)
+        .await
+        .expect("delete");
+    assert!(!fx.storage_exists(&acme).await);
+    fx.cleanup().await;
+}

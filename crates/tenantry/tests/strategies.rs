@@ -257,3 +257,100 @@ async fn a_shared_pool_failure_is_reported_for_every_shared_tenant() {
     }
     fx.cleanup().await;
 }
+
+/// A temporary table one tenant leaves on a pooled connection cannot capture the next
+/// tenant's writes: `pg_temp` comes last in the pool role's search path, and connections are
+/// `DISCARD TEMP`ed on release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_table_cannot_capture_another_shared_tenants_rows() {
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    let a = fx
+        .create_with("shared-a", Strategy::Shared)
+        .await
+        .expect("a");
+    let b = fx
+        .create_with("shared-b", Strategy::Shared)
+        .await
+        .expect("b");
+    // One connection for the whole pool, so B gets the very connection A used.
+    let settings = Settings {
+        data_dir: Some(fx.data_dir()),
+        migrations: Some(fx.migrations_dir()),
+        catalog: fx.catalog_url.clone(),
+        pool_max_connections: Some(1),
+        ..Settings::default()
+    };
+    let tenantry = Tenantry::open(settings.resolve()).await.expect("open");
+    let a_pool = tenantry.tenant_pool("shared-a").await.expect("a pool");
+    let mut tx = a_pool.begin().await.expect("begin");
+    tx.run_script(
+        "CREATE TEMP TABLE campaigns (id TEXT, tenant_id TEXT, name TEXT); \
+         CREATE TEMP TABLE trap (name TEXT)",
+    )
+    .await
+    .expect("A creates temporary tables");
+    tx.commit().await.expect("commit");
+
+    let b_pool = tenantry.tenant_pool("shared-b").await.expect("b pool");
+    let mut tx = b_pool.begin().await.expect("begin");
+    let trap = tx.run_script("SELECT name FROM trap").await;
+    assert!(trap.is_err(), "A's temporary table is gone for B");
+    tx.rollback().await.expect("rollback");
+    let mut tx = b_pool.begin().await.expect("begin");
+    tx.run_script(&format!(
+        "INSERT INTO campaigns (id, tenant_id, name) VALUES ('b1', '{}', 'B-secret')",
+        b.id
+    ))
+    .await
+    .expect("B writes");
+    tx.commit().await.expect("commit");
+
+    let mut admin = fx.tenantry.connect_storage(&a).await.expect("connect");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM campaigns WHERE tenant_id = $1")
+        .bind(b.id.to_string())
+        .fetch_one(&mut admin)
+        .await
+        .expect("count");
+    assert_eq!(n, 1, "B's row landed in the shared table");
+    fx.cleanup().await;
+}
+
+/// A `-- no-transaction` migration that fails is recorded dirty, not lost: it can be
+/// settled like a MySQL one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_no_transaction_migration_is_dirty_and_can_be_settled() {
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    fx.create("acme").await.expect("create");
+    fx.write_migration(
+        "20250101000009_index.sql",
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY campaigns_by_nam ON campaignz (name);",
+    );
+    let set = fx.tenantry.migrations().expect("migrations");
+    let report = fx.tenantry.migrate_all(&set, &|_| {}).await.expect("run");
+    assert_eq!(report.failed().count(), 1);
+    let acme = fx.tenant("acme").await;
+    let ledger = fx.ledger(&acme).await;
+    assert!(
+        ledger
+            .iter()
+            .any(|r| r.version == 20250101000009 && r.state == "dirty")
+    );
+
+    fx.write_migration(
+        "20250101000009_index.sql",
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY campaigns_by_name ON campaigns (name);",
+    );
+    fx.tenantry
+        .resolve_dirty("acme", 20250101000009, false)
+        .await
+        .expect("resolve");
+    let set = fx.tenantry.migrations().expect("migrations");
+    let report = fx.tenantry.migrate_all(&set, &|_| {}).await.expect("run");
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(fx.tenant("acme").await.version, 20250101000009);
+    fx.cleanup().await;
+}
