@@ -57,21 +57,7 @@ pub fn mysql_url() -> String {
 
 /// The MySQL URL if the server answers; `None` (skip) if not, or a panic under CI.
 pub async fn require_mysql() -> Option<String> {
-    let url = mysql_url();
-    sqlx::any::install_default_drivers();
-    match sqlx::AnyConnection::connect(&url).await {
-        Ok(conn) => {
-            let _ = conn.close().await;
-            Some(url)
-        }
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set and MySQL/MariaDB at {url} is unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: MySQL/MariaDB at {url} is unreachable: {e}");
-            None
-        }
-    }
+    require("MySQL/MariaDB", mysql_url()).await
 }
 
 /// The PostgreSQL server tests use: `TENANTRY_TEST_POSTGRES_URL`, or the local default.
@@ -82,7 +68,11 @@ pub fn postgres_url() -> String {
 
 /// The PostgreSQL URL if the server answers; `None` (skip) if not, or a panic under CI.
 pub async fn require_postgres() -> Option<String> {
-    let url = postgres_url();
+    require("PostgreSQL", postgres_url()).await
+}
+
+/// `url` if its server answers; `None` (skip) if not, or a panic under CI.
+async fn require(what: &str, url: String) -> Option<String> {
     sqlx::any::install_default_drivers();
     match sqlx::AnyConnection::connect(&url).await {
         Ok(conn) => {
@@ -90,10 +80,10 @@ pub async fn require_postgres() -> Option<String> {
             Some(url)
         }
         Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set and PostgreSQL at {url} is unreachable: {e}")
+            panic!("CI is set and {what} at {url} is unreachable: {e}")
         }
         Err(e) => {
-            eprintln!("skipping: PostgreSQL at {url} is unreachable: {e}");
+            eprintln!("skipping: {what} at {url} is unreachable: {e}");
             None
         }
     }
@@ -219,6 +209,18 @@ impl Fixture {
             server_db,
             pg_server_db,
         })
+    }
+
+    /// Another `Tenantry` on this fixture's catalog, data and migrations, with `settings`
+    /// layered on top (e.g. a different pool size or global tables).
+    pub async fn reopen(&self, settings: Settings) -> Tenantry {
+        let settings = settings.over(Settings {
+            data_dir: Some(self.data_dir()),
+            migrations: Some(self.migrations_dir()),
+            catalog: self.catalog_url.clone(),
+            ..Settings::default()
+        });
+        Tenantry::open(settings.resolve()).await.expect("reopen")
     }
 
     pub fn config(&self) -> &Config {

@@ -302,17 +302,11 @@ impl TenantTx {
         match self {
             TenantTx::Postgres(tx) => {
                 let rows = last_rows(sqlx::raw_sql(sql).fetch_many(&mut **tx)).await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| text_row(r, |t| t.name().to_owned()))
-                    .collect())
+                Ok(rows.iter().map(text_row).collect())
             }
             TenantTx::Mysql(tx) => {
                 let rows = last_rows(sqlx::raw_sql(sql).fetch_many(&mut **tx)).await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| text_row(r, |t| t.name().to_owned()))
-                    .collect())
+                Ok(rows.iter().map(text_row).collect())
             }
             TenantTx::Sqlite(tx) => {
                 let rows = last_rows(sqlx::raw_sql(sql).fetch_many(&mut **tx)).await?;
@@ -382,10 +376,7 @@ async fn last_rows<R, Q>(
 
 /// A row from a text-protocol result (PostgreSQL simple query, MySQL text protocol): every
 /// value arrives as text, typed back to JSON numbers and booleans by its column type.
-fn text_row<R: Row>(
-    row: &R,
-    type_name: impl Fn(&<R::Database as sqlx::Database>::TypeInfo) -> String,
-) -> Map<String, Value>
+fn text_row<R: Row>(row: &R) -> Map<String, Value>
 where
     for<'r> String: sqlx::Decode<'r, R::Database>,
     usize: sqlx::ColumnIndex<R>,
@@ -397,7 +388,7 @@ where
             Value::Null
         } else {
             match row.try_get_unchecked::<String, _>(i) {
-                Ok(text) => typed(&type_name(column.type_info()).to_ascii_uppercase(), text),
+                Ok(text) => typed(&column.type_info().name().to_ascii_uppercase(), text),
                 Err(_) => Value::String("(binary)".into()),
             }
         };

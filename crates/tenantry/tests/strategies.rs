@@ -2,7 +2,7 @@
 //! pool migrated once, every shared table protected, deletion by rows.
 
 use sqlx::Row;
-use tenantry::{Error, Outcome, Settings, Status, Strategy, Tenantry};
+use tenantry::{Error, Outcome, Settings, Status, Strategy};
 use tenantry_testkit::{Backend, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,15 +107,12 @@ async fn a_shared_table_without_the_tenant_column_fails_unless_declared_global()
     assert_eq!(fx.tenant("own-db").await.version, 20250101000009);
 
     // Declared global: migrated, readable by every tenant, writable by none.
-    let config = Settings {
-        shared_global_tables: Some(vec!["countries".into()]),
-        ..Settings::default()
-    };
-    let mut settings = config;
-    settings.data_dir = Some(fx.data_dir());
-    settings.migrations = Some(fx.migrations_dir());
-    settings.catalog = fx.catalog_url.clone();
-    let tenantry = Tenantry::open(settings.resolve()).await.expect("open");
+    let tenantry = fx
+        .reopen(Settings {
+            shared_global_tables: Some(vec!["countries".into()]),
+            ..Settings::default()
+        })
+        .await;
     let report = tenantry.migrate_all(&set, &|_| {}).await.expect("run");
     assert!(report.is_success(), "{report:?}");
     let pool = tenantry.tenant_pool("shared-a").await.expect("pool");
@@ -275,14 +272,12 @@ async fn a_temporary_table_cannot_capture_another_shared_tenants_rows() {
         .await
         .expect("b");
     // One connection for the whole pool, so B gets the very connection A used.
-    let settings = Settings {
-        data_dir: Some(fx.data_dir()),
-        migrations: Some(fx.migrations_dir()),
-        catalog: fx.catalog_url.clone(),
-        pool_max_connections: Some(1),
-        ..Settings::default()
-    };
-    let tenantry = Tenantry::open(settings.resolve()).await.expect("open");
+    let tenantry = fx
+        .reopen(Settings {
+            pool_max_connections: Some(1),
+            ..Settings::default()
+        })
+        .await;
     let a_pool = tenantry.tenant_pool("shared-a").await.expect("a pool");
     let mut tx = a_pool.begin().await.expect("begin");
     tx.run_script(
