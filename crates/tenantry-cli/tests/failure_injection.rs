@@ -50,6 +50,46 @@ async fn wait_for_ledger(fx: &Fixture, slug: &str, rows: usize) {
     }
 }
 
+/// Waits until a runner holds the tenant `acme` inside the slow migration: on PostgreSQL its
+/// `pg_sleep` is running; on SQLite its lock file is taken.
+async fn wait_until_inside_slow_migration(fx: &Fixture, backend: Backend) {
+    let acme = fx.tenant("acme").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let inside = match backend {
+            Backend::Postgres => {
+                let mut admin = fx.tenantry.connect_storage(&acme).await.expect("connect");
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()",
+                )
+                .fetch_one(&mut admin)
+                .await
+                .expect("query");
+                n > 0
+            }
+            _ => {
+                let lock = fx
+                    .data_dir()
+                    .join("tenants")
+                    .join(format!("{}.lock", acme.storage));
+                lock.exists()
+                    && tenantry::engine::sqlite::try_lock(&lock)
+                        .expect("lock file")
+                        .is_none()
+            }
+        };
+        if inside {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the runner never reached the slow migration"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn a_create_killed_mid_migration_is_never_active_and_repair_completes_it(backend: Backend) {
     let Some(fx) = Fixture::new(backend).await else {
         return;
