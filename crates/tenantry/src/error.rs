@@ -195,6 +195,14 @@ pub enum Error {
         column: String,
     },
 
+    #[error("catalog: cannot {action} (tenant {tenant}): {source}")]
+    TenantCatalog {
+        tenant: String,
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+
     #[error("catalog holds an unexpected value {value:?} in {field}")]
     CorruptCatalog { field: &'static str, value: String },
 }
@@ -203,6 +211,19 @@ impl Error {
     /// Wraps a catalog query error with what was being done.
     pub(crate) fn catalog(action: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
         move |source| Error::Catalog { action, source }
+    }
+
+    /// Wraps a catalog query error about one tenant with its id and what was being done.
+    pub(crate) fn tenant_catalog(
+        tenant: impl std::fmt::Display,
+        action: &'static str,
+    ) -> impl FnOnce(sqlx::Error) -> Error {
+        let tenant = tenant.to_string();
+        move |source| Error::TenantCatalog {
+            tenant,
+            action,
+            source,
+        }
     }
 
     /// Wraps a tenant storage error with the tenant and what was being done.

@@ -299,7 +299,7 @@ impl Catalog {
             .bind(status.as_str())
             .execute(&self.pool)
             .await
-            .map_err(Error::catalog("change a tenant's status"))?;
+            .map_err(Error::tenant_catalog(id, "change a tenant's status"))?;
             if done.rows_affected() == 1 {
                 return self.tenant_by_id(id).await.map(Some);
             }
@@ -323,7 +323,7 @@ impl Catalog {
         .bind(id.to_string())
         .execute(&self.pool)
         .await
-        .map_err(Error::catalog("record a tenant's version"))?;
+        .map_err(Error::tenant_catalog(id, "record a tenant's version"))?;
         Ok(())
     }
 
@@ -366,7 +366,7 @@ impl Catalog {
         .bind(id.to_string())
         .execute(&self.pool)
         .await
-        .map_err(Error::catalog("record a tenant's credentials"))?;
+        .map_err(Error::tenant_catalog(id, "record a tenant's credentials"))?;
         Ok(())
     }
 
@@ -379,7 +379,7 @@ impl Catalog {
         .bind(id.to_string())
         .execute(&self.pool)
         .await
-        .map_err(Error::catalog("purge a tenant"))?;
+        .map_err(Error::tenant_catalog(id, "purge a tenant"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -389,7 +389,7 @@ impl Catalog {
             .bind(id.to_string())
             .fetch_one(&self.pool)
             .await
-            .map_err(Error::catalog("read a tenant"))?;
+            .map_err(Error::tenant_catalog(id, "read a tenant"))?;
         Tenant::from_row(&row)
     }
 }
