@@ -135,8 +135,7 @@ async fn a_migrate_killed_mid_migration_keeps_the_tenant_serving_and_frees_its_l
         .args(["migrate", "--all"])
         .spawn()
         .expect("spawn");
-    // The runner is inside the slow migration once it has had time to start it.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until_inside_slow_migration(&fx, backend).await;
     child.kill().expect("kill");
     child.wait().expect("reap");
 
