@@ -24,7 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Column, Either, MySqlPool, PgPool, Row, SqlitePool, TypeInfo, ValueRef};
 
 use crate::Tenantry;
-use crate::catalog::{Status, Strategy, Tenant};
+use crate::catalog::{SharedPool, Status, Strategy, Tenant};
 use crate::crypto::Password;
 use crate::engine::{self, Engine, sqlite};
 use crate::error::{Error, Result};
@@ -101,26 +101,30 @@ impl Tenantry {
             });
         }
         let place = self.place(&tenant).await?;
-        let (key, context) = match tenant.strategy {
-            Strategy::Shared => {
-                let pool = self
-                    .catalog
+        let shared = match tenant.strategy {
+            Strategy::Shared => Some(
+                self.catalog
                     .shared_pool(tenant.server.as_str())
                     .await?
                     .ok_or_else(|| Error::VerifyFailed {
                         tenant: slug.to_owned(),
                         detail: "its server has no shared pool; run `tenantry tenant repair`"
                             .into(),
-                    })?;
-                let token = shared::context_token(&shared::context_key(self, &pool)?, &tenant);
+                    })?,
+            ),
+            _ => None,
+        };
+        let (key, context) = match &shared {
+            Some(pool) => {
+                let token = shared::context_token(&shared::context_key(self, pool)?, &tenant);
                 (format!("shared:{}", tenant.server), Some(token))
             }
-            _ => (tenant.id.to_string(), None),
+            None => (tenant.id.to_string(), None),
         };
         let pooled = match self.pools.get(&key) {
             Some(pooled) => pooled,
             None => {
-                let pooled = self.open_pool(&tenant, &place).await?;
+                let pooled = self.open_pool(&tenant, &place, shared.as_ref()).await?;
                 self.pools.put(key, pooled)
             }
         };
@@ -148,7 +152,12 @@ impl Tenantry {
         }
     }
 
-    async fn open_pool(&self, tenant: &Tenant, place: &Place) -> Result<Pooled> {
+    async fn open_pool(
+        &self,
+        tenant: &Tenant,
+        place: &Place,
+        shared: Option<&SharedPool>,
+    ) -> Result<Pooled> {
         let slug = tenant.slug.as_str();
         let max = self.config.pool_max_connections;
         let timeout = Duration::from_secs(10);
@@ -179,19 +188,10 @@ impl Tenantry {
             }
             Place::Server { engine, url, .. } => (url, *engine),
         };
-        let (role, sealed, database) = match tenant.strategy {
-            Strategy::Shared => {
-                let pool = self
-                    .catalog
-                    .shared_pool(tenant.server.as_str())
-                    .await?
-                    .ok_or_else(|| Error::VerifyFailed {
-                        tenant: slug.to_owned(),
-                        detail: "its server has no shared pool".into(),
-                    })?;
-                (pool.role, pool.role_secret, None)
-            }
-            strategy => {
+        let (role, sealed, database) = match shared {
+            Some(pool) => (pool.role.clone(), pool.role_secret.clone(), None),
+            None => {
+                let strategy = tenant.strategy;
                 let role = tenant.role.clone().ok_or_else(|| Error::VerifyFailed {
                     tenant: slug.to_owned(),
                     detail: "it has no login role; run `tenantry tenant repair`".into(),
