@@ -131,6 +131,12 @@ impl MasterKey {
             .map_err(|_| wrong())?;
         String::from_utf8(plain).map_err(|_| wrong())
     }
+
+    /// A value derived from the key for `purpose` (HMAC-SHA256, hex): stable across the
+    /// processes that share the key, and not computable by anyone who lacks it.
+    pub fn derive(&self, purpose: &str) -> String {
+        hmac_hex(&self.key, &format!("tenantry derive: {purpose}"))
+    }
 }
 
 /// A generated password: 64 hex characters, so it is safe wherever it must be written into

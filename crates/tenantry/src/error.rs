@@ -147,6 +147,31 @@ pub enum Error {
     #[error("tenant {tenant:?} is being migrated by another runner; it was left to that runner")]
     Locked { tenant: String },
 
+    /// A shared-pool migration left a key that does not lead with the tenant column.
+    #[error(
+        "shared pool on server {server:?}: table {table:?}, {constraint:?}: {problem}; {fix}, so that one tenant's rows can be neither found, tested nor pinned through another's"
+    )]
+    SharedKeyLint {
+        server: String,
+        table: String,
+        constraint: String,
+        problem: String,
+        fix: String,
+    },
+
+    /// Another process held the catalog's lock for the whole wait.
+    #[error(
+        "catalog: cannot {action}: another process held the catalog lock for {waited_secs} s; try again"
+    )]
+    CatalogBusy {
+        action: &'static str,
+        waited_secs: u64,
+    },
+
+    /// A server that is being removed takes no new tenant.
+    #[error("server {name:?} is being removed; it takes no new tenant")]
+    ServerRemoving { name: String },
+
     #[error("catalog: cannot {action}: {source}")]
     Catalog {
         action: &'static str,

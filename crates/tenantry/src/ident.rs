@@ -121,12 +121,6 @@ impl TenantId {
     pub fn role_name(&self) -> RoleName {
         RoleName(format!("t_{}", self.0.to_string().to_ascii_lowercase()))
     }
-
-    /// A stable 64-bit key for engine-level advisory locks on this tenant.
-    pub fn lock_key(&self) -> i64 {
-        // The low 64 bits of a ULID are random: distinct per tenant with overwhelming odds.
-        (self.0.0 as u64) as i64
-    }
 }
 
 impl fmt::Display for TenantId {

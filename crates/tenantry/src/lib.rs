@@ -107,25 +107,15 @@ impl Tenantry {
     }
 
     /// Removes a server no live tenant is placed on, with its shared pool if it has one
-    /// (tables, key, role), and the records of its deleted tenants.
+    /// (its database and role), and the records of its deleted tenants. From the moment the
+    /// removal starts, the server takes no new tenant.
     pub async fn remove_server(&self, name: &str) -> Result<()> {
         let server = self.catalog.server(name).await?;
-        let live = self
-            .catalog
-            .tenants()
-            .await?
-            .iter()
-            .filter(|t| t.server.as_str() == name && t.status != Status::Deleted)
-            .count();
-        if live > 0 {
-            return Err(Error::ServerInUse {
-                name: name.to_owned(),
-                tenants: live as i64,
-            });
-        }
+        self.catalog.begin_server_removal(name).await?;
         if let Some(pool) = self.catalog.shared_pool(name).await? {
             let place = Place::of(&server, &self.config.data_dir);
-            storage::shared::drop_pool(self, &place, &pool).await?;
+            storage::shared::drop_pool(&place, &pool).await?;
+            self.catalog.delete_shared_pool(pool.id).await?;
         }
         self.catalog.remove_server(name).await
     }
@@ -134,5 +124,25 @@ impl Tenantry {
     pub(crate) async fn place(&self, tenant: &Tenant) -> Result<Place> {
         let server = self.catalog.server(tenant.server.as_str()).await?;
         Ok(Place::of(&server, &self.config.data_dir))
+    }
+}
+
+impl Tenantry {
+    /// The advisory-lock key of a unit (`tenant:<id>`, `pool:<id>`, …), derived from the
+    /// master key: a tenant, which can see ids and role names, cannot compute it.
+    pub(crate) fn lock_key(&self, unit: &str) -> Result<i64> {
+        let derived = self.master_key()?.derive(&format!("lock {unit}"));
+        // 64 hex digits: the first 16 are 64 bits.
+        let bits = u64::from_str_radix(derived.get(..16).unwrap_or("0"), 16).unwrap_or(0);
+        Ok(bits as i64)
+    }
+
+    /// The named-lock name of a unit (MySQL), derived like [`Tenantry::lock_key`].
+    pub(crate) fn lock_name(&self, unit: &str) -> Result<String> {
+        let derived = self.master_key()?.derive(&format!("lock {unit}"));
+        Ok(format!(
+            "tenantry:{}",
+            derived.get(..40).unwrap_or(&derived)
+        ))
     }
 }

@@ -39,6 +39,8 @@ impl Tenantry {
                 }),
             };
         }
+        // A set whose applied files were edited would create a tenant unlike the fleet.
+        self.check_against_fleet(&set, slug.as_str()).await?;
         let server_name = req.server.as_deref().unwrap_or(&self.config.default_server);
         let server = self.catalog.server(server_name).await?;
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
@@ -72,6 +74,18 @@ impl Tenantry {
             deleted_at: None,
         };
         self.catalog.insert_tenant(&tenant).await?;
+        // A removal of the server that started meanwhile wins: it counts tenants after
+        // marking the server, this checks the server after inserting the row.
+        if !self
+            .catalog
+            .server_accepts_tenants(server.name.as_str())
+            .await?
+        {
+            self.catalog.discard_tenant(tenant.id).await?;
+            return Err(Error::ServerRemoving {
+                name: server.name.to_string(),
+            });
+        }
         self.event(&tenant, "tenant.create", "started", None, None)
             .await;
         self.provision(tenant, &set).await
@@ -96,14 +110,12 @@ impl Tenantry {
                 self.provision_storage(&tenant).await?;
                 self.forget_pool(&tenant).await;
                 let tenant = self.catalog.tenant(slug).await?;
-                let target = self.migration_target(&tenant).await?;
-                let run = self.run_migrations(target, &set, true).await?;
-                let error = run.error.as_ref().map(ToString::to_string);
-                self.record_run(&tenant, run.version, error.as_deref())
+                let live = [Status::Active, Status::Suspended];
+                self.verify_storage(&tenant, &set, &live).await?;
+                // Access as the status says (repair never lets a suspended tenant in).
+                let tenant = self.catalog.tenant(slug).await?;
+                self.set_access(&tenant, tenant.status == Status::Active)
                     .await?;
-                if let Some(e) = run.error {
-                    return Err(e);
-                }
                 self.event(&tenant, "tenant.repair", "ok", None, None).await;
                 self.catalog.tenant(slug).await
             }
@@ -142,13 +154,11 @@ impl Tenantry {
             self.provision_storage(&tenant).await?;
             // Provisioning recorded the tenant's role: read it back.
             let tenant = self.catalog.tenant(tenant.slug.as_str()).await?;
-            let target = self.migration_target(&tenant).await?;
-            let run = self.run_migrations(target, set, true).await?;
-            self.record_run(&tenant, run.version, None).await?;
-            match run.error {
-                Some(e) => Err(e),
-                None => Ok(run.version),
-            }
+            let version = self
+                .verify_storage(&tenant, set, &[Status::Provisioning])
+                .await?;
+            self.set_access(&tenant, true).await?;
+            Ok(version)
         }
         .await;
         match result {
@@ -202,53 +212,92 @@ impl Tenantry {
         }
     }
 
-    /// `active` → `suspended`.
+    /// `active` → `suspended`: from when this returns, no unit of work of the tenant
+    /// succeeds in any process (its login role may not log in and its open sessions are
+    /// ended; a shared tenant's context no longer verifies; an SQLite tenant's file is marked
+    /// revoked). If the revocation fails halfway, the tenant is suspended in the catalog and
+    /// `repair` applies the revocation again.
     pub async fn suspend_tenant(&self, slug: &str) -> Result<Tenant> {
-        self.simple_transition(
-            slug,
-            Status::Active,
-            Status::Suspended,
-            "suspend",
-            "tenant.suspend",
-        )
-        .await
-    }
-
-    /// `suspended` → `active`.
-    pub async fn resume_tenant(&self, slug: &str) -> Result<Tenant> {
-        self.simple_transition(
-            slug,
-            Status::Suspended,
-            Status::Active,
-            "resume",
-            "tenant.resume",
-        )
-        .await
-    }
-
-    async fn simple_transition(
-        &self,
-        slug: &str,
-        from: Status,
-        to: Status,
-        action: &'static str,
-        event: &'static str,
-    ) -> Result<Tenant> {
         let tenant = self.catalog.tenant(slug).await?;
         let moved = self
             .catalog
-            .transition(tenant.id, &[from], to, tenant.last_error.as_deref())
-            .await?;
-        let Some(moved) = moved else {
+            .transition(
+                tenant.id,
+                &[Status::Active],
+                Status::Suspended,
+                tenant.last_error.as_deref(),
+            )
+            .await?
+            .ok_or_else(|| Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: tenant.status,
+                action: "suspend",
+                hint: "",
+            })?;
+        self.forget_pool(&moved).await;
+        self.set_access(&moved, false).await?;
+        self.event(&moved, "tenant.suspend", "ok", None, None).await;
+        Ok(moved)
+    }
+
+    /// `suspended` → `active`, after checking its storage as `repair` does (ledger complete
+    /// with matching checksums, tables present; pending migrations applied).
+    pub async fn resume_tenant(&self, slug: &str) -> Result<Tenant> {
+        let tenant = self.catalog.tenant(slug).await?;
+        if tenant.status != Status::Suspended {
             return Err(Error::InvalidTransition {
                 slug: slug.to_owned(),
                 status: tenant.status,
-                action,
-                hint: "",
+                action: "resume",
+                hint: "; only a suspended tenant can be resumed",
+            });
+        }
+        let set = self.migrations()?;
+        self.verify_storage(&tenant, &set, &[Status::Suspended])
+            .await?;
+        self.set_access(&tenant, true).await?;
+        let moved = self
+            .catalog
+            .transition(
+                tenant.id,
+                &[Status::Suspended],
+                Status::Active,
+                tenant.last_error.as_deref(),
+            )
+            .await?;
+        let Some(moved) = moved else {
+            // Deleted (or changed) meanwhile: take the access back.
+            let now = self.catalog.tenant(slug).await?;
+            if now.status != Status::Active {
+                self.set_access(&now, false).await?;
+            }
+            return Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: now.status,
+                action: "resume",
+                hint: "; another command changed it meanwhile",
             });
         };
-        self.event(&moved, event, "ok", None, None).await;
+        self.event(&moved, "tenant.resume", "ok", None, None).await;
         Ok(moved)
+    }
+
+    /// Applies what is pending and proves the tenant's storage complete, under its lock,
+    /// while it is in one of `expect`. Returns the version its ledger records.
+    async fn verify_storage(
+        &self,
+        tenant: &Tenant,
+        set: &MigrationSet,
+        expect: &[Status],
+    ) -> Result<i64> {
+        let target = self.migration_target(tenant).await?;
+        let run = self
+            .run_migrations(target, set, true, tenant, expect)
+            .await?;
+        match run.error {
+            Some(e) => Err(e),
+            None => Ok(run.version),
+        }
     }
 
     /// Drops the tenant's storage and keeps its row as `deleted`; with `purge`, removes the
@@ -305,10 +354,22 @@ impl Tenantry {
         Ok(Some(deleted))
     }
 
+    /// Revokes access at once, then, under the tenant's lock (so no migration run is inside
+    /// its storage, and none that was waiting recreates it), drops its storage and proves it
+    /// gone.
     async fn finish_delete(&self, tenant: Tenant) -> Result<Tenant> {
         self.forget_pool(&tenant).await;
         let dropped = async {
-            self.drop_storage(&tenant).await?;
+            if self.storage_exists(&tenant).await? {
+                self.set_access(&tenant, false).await?;
+            }
+            let held = self.lock_for_delete(&tenant).await?;
+            let dropped = self.drop_storage(&tenant).await;
+            if let Some((owner, mut conn, lock)) = held {
+                lock.release(&owner, &mut conn).await;
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            dropped?;
             if self.storage_exists(&tenant).await? {
                 return Err(Error::VerifyFailed {
                     tenant: tenant.slug.to_string(),
@@ -340,6 +401,38 @@ impl Tenantry {
         match deleted {
             Some(t) => Ok(t),
             None => self.catalog.tenant(tenant.slug.as_str()).await,
+        }
+    }
+
+    /// The tenant's migration lock, for a delete: `None` when its storage is already gone
+    /// (nothing to exclude) or it is shared (its pool is migrated as one unit, and the
+    /// catalog never records a run on a deleting tenant).
+    async fn lock_for_delete(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<(String, sqlx::AnyConnection, crate::storage::TenantLock)>> {
+        if tenant.strategy == Strategy::Shared {
+            return Ok(None);
+        }
+        let mut target = match self.migration_target(tenant).await {
+            Ok(target) => target,
+            Err(e) => {
+                return if self.storage_exists(tenant).await? {
+                    Err(e)
+                } else {
+                    Ok(None)
+                };
+            }
+        };
+        match target
+            .lock
+            .acquire(&target.owner, &mut target.conn, self.config.lock_wait)
+            .await?
+        {
+            Some(lock) => Ok(Some((target.owner, target.conn, lock))),
+            None => Err(Error::Locked {
+                tenant: target.owner,
+            }),
         }
     }
 

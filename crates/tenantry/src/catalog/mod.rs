@@ -14,12 +14,14 @@ use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 
 mod events;
+mod fleet;
 mod pools;
 mod schema;
 mod servers;
 mod tenants;
 
 pub use events::{Event, NewEvent};
+pub use fleet::{FleetMigration, RunRecord};
 pub use pools::SharedPool;
 pub use servers::Server;
 pub use tenants::{Status, Strategy, Tenant};

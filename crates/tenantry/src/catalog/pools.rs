@@ -114,24 +114,4 @@ impl Catalog {
             .map_err(Error::catalog("delete a shared pool"))?;
         Ok(())
     }
-
-    /// Records the version the pool's ledger says, and its last error.
-    pub async fn record_pool_version(
-        &self,
-        id: Ulid,
-        version: i64,
-        last_error: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(self.engine.sql(
-            "UPDATE tenantry_pools SET version = ?, last_error = ?, updated_at = ? WHERE id = ?",
-        ))
-        .bind(version)
-        .bind(last_error.map(str::to_owned))
-        .bind(now())
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::catalog("record a shared pool's version"))?;
-        Ok(())
-    }
 }

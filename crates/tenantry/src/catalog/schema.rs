@@ -16,10 +16,11 @@ struct CatalogMigration {
     indexes: &'static [(&'static str, &'static str, &'static str)],
 }
 
-const MIGRATIONS: &[CatalogMigration] = &[CatalogMigration {
-    version: 1,
-    description: "servers, tenants, shared pools, events",
-    tables: "
+const MIGRATIONS: &[CatalogMigration] = &[
+    CatalogMigration {
+        version: 1,
+        description: "servers, tenants, shared pools, events",
+        tables: "
 CREATE TABLE IF NOT EXISTS tenantry_servers (
     name        VARCHAR(63)  NOT NULL PRIMARY KEY,
     engine      VARCHAR(16)  NOT NULL,
@@ -66,11 +67,26 @@ CREATE TABLE IF NOT EXISTS tenantry_events (
     error       TEXT
 )/*TABLE_OPTIONS*/;
 ",
-    indexes: &[
-        ("tenantry_tenants_server", "tenantry_tenants", "server"),
-        ("tenantry_events_tenant", "tenantry_events", "tenant_id, id"),
-    ],
-}];
+        indexes: &[
+            ("tenantry_tenants_server", "tenantry_tenants", "server"),
+            ("tenantry_events_tenant", "tenantry_events", "tenant_id, id"),
+        ],
+    },
+    CatalogMigration {
+        version: 3,
+        description: "server status, the fleet's applied migrations",
+        tables: "
+ALTER TABLE tenantry_servers ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT 'active';
+CREATE TABLE IF NOT EXISTS tenantry_fleet_migrations (
+    version     BIGINT       NOT NULL PRIMARY KEY,
+    description VARCHAR(255) NOT NULL,
+    checksum    VARCHAR(96)  NOT NULL,
+    applied_at  VARCHAR(40)  NOT NULL
+)/*TABLE_OPTIONS*/;
+",
+        indexes: &[],
+    },
+];
 
 /// MySQL's `ER_DUP_KEYNAME`: the index exists already.
 const MYSQL_DUPLICATE_INDEX: &str = "42000";
@@ -83,6 +99,8 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (
 
 /// A fixed advisory-lock key that serialises catalog migrations (PostgreSQL key, MySQL name).
 const PG_CATALOG_LOCK: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
+/// How long a process waits for another one's catalog migrations (MySQL's `GET_LOCK`).
+const CATALOG_LOCK_WAIT_SECS: u64 = 120;
 
 /// Applies pending catalog migrations. Safe to run from several processes at once: on
 /// PostgreSQL and MySQL they queue on an advisory lock; on SQLite the database's write lock serialises
@@ -96,21 +114,28 @@ pub(super) async fn migrate(catalog: &Catalog) -> Result<()> {
         .map_err(Error::catalog("connect"))?;
     let lock = match engine {
         Engine::Postgres => Some((
-            "SELECT pg_advisory_lock($1)",
+            "SELECT 1::int8 FROM (SELECT pg_advisory_lock($1)) AS l",
             "SELECT pg_advisory_unlock($1)",
         )),
         Engine::Mysql => Some((
-            "SELECT GET_LOCK(CAST(? AS CHAR), 120)",
+            "SELECT CAST(GET_LOCK(CAST(? AS CHAR), 120) AS SIGNED)",
             "SELECT RELEASE_LOCK(CAST(? AS CHAR))",
         )),
         Engine::Sqlite => None,
     };
     if let Some((take, _)) = lock {
-        sqlx::query(take)
+        // PostgreSQL waits (returns void); MySQL returns 1, or 0 after the timeout.
+        let taken: Option<i64> = sqlx::query_scalar(take)
             .bind(PG_CATALOG_LOCK)
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(Error::catalog("lock catalog migrations"))?;
+        if engine == Engine::Mysql && taken != Some(1) {
+            return Err(Error::CatalogBusy {
+                action: "migrate the catalog",
+                waited_secs: CATALOG_LOCK_WAIT_SECS,
+            });
+        }
     }
     let result = apply(&mut conn, engine).await;
     if let Some((_, release)) = lock {

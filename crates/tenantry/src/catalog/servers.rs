@@ -110,9 +110,52 @@ impl Catalog {
         rows.iter().map(Server::from_row).collect()
     }
 
-    /// Removes a server that no live tenant is placed on.
-    pub async fn remove_server(&self, name: &str) -> Result<()> {
+    /// Marks a server `removing` if no live tenant is placed on it: from then on it takes no
+    /// new tenant. A tenant being created at the same moment is caught by one side or the
+    /// other: its creator checks the server after inserting its row
+    /// ([`Catalog::server_accepts_tenants`]), and this counts tenants after marking.
+    pub async fn begin_server_removal(&self, name: &str) -> Result<()> {
         self.server(name).await?;
+        sqlx::query(self.engine.sql(
+            "UPDATE tenantry_servers SET status = 'removing' WHERE name = ? AND status = 'active'",
+        ))
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("mark a server removing"))?;
+        let tenants = self.live_tenants_on(name).await?;
+        if tenants > 0 {
+            sqlx::query(
+                self.engine
+                    .sql("UPDATE tenantry_servers SET status = 'active' WHERE name = ?"),
+            )
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::catalog("mark a server active"))?;
+            return Err(Error::ServerInUse {
+                name: name.to_owned(),
+                tenants,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a server takes new tenants (it is not being removed).
+    pub async fn server_accepts_tenants(&self, name: &str) -> Result<bool> {
+        let status: Option<String> = sqlx::query_scalar(
+            self.engine
+                .sql("SELECT status FROM tenantry_servers WHERE name = ?"),
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::catalog("look up a server"))?;
+        Ok(status.as_deref() == Some("active"))
+    }
+
+    /// How many tenants on the server are not deleted.
+    pub async fn live_tenants_on(&self, name: &str) -> Result<i64> {
         let row = sqlx::query(self.engine.sql(
             "SELECT COUNT(*) AS n FROM tenantry_tenants WHERE server = ? AND status <> 'deleted'",
         ))
@@ -120,15 +163,13 @@ impl Catalog {
         .fetch_one(&self.pool)
         .await
         .map_err(Error::catalog("count a server's tenants"))?;
-        let tenants: i64 = row
-            .try_get("n")
-            .map_err(Error::catalog("count a server's tenants"))?;
-        if tenants > 0 {
-            return Err(Error::ServerInUse {
-                name: name.to_owned(),
-                tenants,
-            });
-        }
+        row.try_get("n")
+            .map_err(Error::catalog("count a server's tenants"))
+    }
+
+    /// Removes a server marked by [`Catalog::begin_server_removal`], with its deleted
+    /// tenants' records.
+    pub async fn remove_server(&self, name: &str) -> Result<()> {
         // Deleted tenants' records go with the server.
         sqlx::query(
             self.engine
@@ -140,7 +181,7 @@ impl Catalog {
         .map_err(Error::catalog("purge a server's deleted tenants"))?;
         sqlx::query(
             self.engine
-                .sql("DELETE FROM tenantry_servers WHERE name = ?"),
+                .sql("DELETE FROM tenantry_servers WHERE name = ? AND status = 'removing'"),
         )
         .bind(name)
         .execute(&self.pool)

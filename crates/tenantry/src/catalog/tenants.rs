@@ -307,51 +307,6 @@ impl Catalog {
         Ok(None)
     }
 
-    /// Records the version the tenant's ledger now says, and its last error (or clears it).
-    pub async fn record_version(
-        &self,
-        id: TenantId,
-        version: i64,
-        last_error: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(self.engine.sql(
-            "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? WHERE id = ?",
-        ))
-        .bind(version)
-        .bind(last_error.map(str::to_owned))
-        .bind(now())
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::tenant_catalog(id, "record a tenant's version"))?;
-        Ok(())
-    }
-
-    /// Records the version of a server's shared pool on every live (active or suspended)
-    /// shared tenant of that server: they share one ledger. Tenants being provisioned or
-    /// failed keep their own record.
-    pub async fn record_shared_version(
-        &self,
-        server: &str,
-        version: i64,
-        last_error: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(self.engine.sql(
-            "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? \
-             WHERE server = ? AND strategy = 'shared' AND status IN ('active', 'suspended')",
-        ))
-        .bind(version)
-        .bind(last_error.map(str::to_owned))
-        .bind(now())
-        .bind(server)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::catalog(
-            "record a shared pool's version on its tenants",
-        ))?;
-        Ok(())
-    }
-
     /// Stores a tenant's runtime role and its sealed password unless it has one already.
     /// Written before the role is created, so the catalog always knows the credential in
     /// force; when two runners race, the first one's password wins and the other re-reads it.

@@ -92,3 +92,32 @@ pub async fn unlock(conn: &mut AnyConnection, name: &str) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Locks or unlocks the user's account: a locked account cannot log in.
+pub async fn set_login(
+    admin: &mut AnyConnection,
+    role: &RoleName,
+    login: bool,
+) -> sqlx::Result<()> {
+    let verb = if login { "UNLOCK" } else { "LOCK" };
+    let sql = format!("ALTER USER {} ACCOUNT {verb}", account(role));
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(())
+}
+
+/// Ends every session of the user.
+pub async fn terminate_role(admin: &mut AnyConnection, role: &RoleName) -> sqlx::Result<()> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT CAST(id AS SIGNED) FROM information_schema.processlist WHERE user = ?",
+    )
+    .bind(role.as_str())
+    .fetch_all(&mut *admin)
+    .await?;
+    for id in ids {
+        // A session may end by itself meanwhile (unknown thread id): that is the goal.
+        let _ = sqlx::raw_sql(AssertSqlSafe(format!("KILL CONNECTION {id}")))
+            .execute(&mut *admin)
+            .await;
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::crypto::Password;
 use crate::engine::Engine;
-use crate::ident::{RoleName, SqlName, StorageName};
+use crate::ident::{RoleName, SqlIdent, SqlName};
 
 /// Base tables of the current schema.
 pub const LIST_TABLES: &str = "SELECT table_name::text AS name FROM information_schema.tables \
@@ -16,9 +16,9 @@ const DUPLICATE_DATABASE: &str = "42P04";
 
 /// Creates database `db` unless it exists. An existing database of that name is ours: the
 /// name derives from a tenant id the catalog recorded before the database was created.
-pub async fn create_database(admin: &mut AnyConnection, db: &StorageName) -> sqlx::Result<()> {
+pub async fn create_database(admin: &mut AnyConnection, db: &impl SqlIdent) -> sqlx::Result<()> {
     let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
-        .bind(db.as_str())
+        .bind(db.ident())
         .fetch_one(&mut *admin)
         .await?;
     if exists > 0 {
@@ -32,7 +32,7 @@ pub async fn create_database(admin: &mut AnyConnection, db: &StorageName) -> sql
 }
 
 /// Drops database `db`, disconnecting its sessions; absent is fine.
-pub async fn drop_database(admin: &mut AnyConnection, db: &StorageName) -> sqlx::Result<()> {
+pub async fn drop_database(admin: &mut AnyConnection, db: &impl SqlIdent) -> sqlx::Result<()> {
     let ddl = format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
         Engine::Postgres.quote(db)
@@ -42,9 +42,9 @@ pub async fn drop_database(admin: &mut AnyConnection, db: &StorageName) -> sqlx:
 }
 
 /// Whether database `db` exists on the server.
-pub async fn database_exists(admin: &mut AnyConnection, db: &StorageName) -> sqlx::Result<bool> {
+pub async fn database_exists(admin: &mut AnyConnection, db: &impl SqlIdent) -> sqlx::Result<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
-        .bind(db.as_str())
+        .bind(db.ident())
         .fetch_one(admin)
         .await?;
     Ok(n > 0)
@@ -94,9 +94,15 @@ pub async fn ensure_role(
         .bind(role.as_str())
         .fetch_one(&mut *admin)
         .await?;
-    let verb = if exists > 0 { "ALTER" } else { "CREATE" };
+    // LOGIN only on creation: whether an existing role may log in is the tenant's access
+    // (suspended or not), which [`set_login`] alone changes.
+    let (verb, login) = if exists > 0 {
+        ("ALTER", "")
+    } else {
+        ("CREATE", "LOGIN ")
+    };
     let mut statements = vec![format!(
-        "{verb} ROLE {quoted} LOGIN PASSWORD '{}' NOSUPERUSER NOCREATEDB NOCREATEROLE \
+        "{verb} ROLE {quoted} {login}PASSWORD '{}' NOSUPERUSER NOCREATEDB NOCREATEROLE \
          NOREPLICATION NOBYPASSRLS NOINHERIT",
         password.as_str()
     )];
@@ -121,7 +127,7 @@ pub async fn ensure_role(
 /// Lets only `role` (and the administrator) connect to database `db`.
 pub async fn grant_database(
     admin: &mut AnyConnection,
-    db: &StorageName,
+    db: &impl SqlIdent,
     role: &RoleName,
 ) -> sqlx::Result<()> {
     let db = Engine::Postgres.quote(db);
@@ -210,5 +216,48 @@ pub async fn schema_exists(admin: &mut AnyConnection, schema: &SqlName) -> sqlx:
 pub async fn set_search_path(conn: &mut AnyConnection, schema: &SqlName) -> sqlx::Result<()> {
     let sql = format!("SET search_path TO {}", Engine::Postgres.quote(schema));
     sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
+    Ok(())
+}
+
+/// Ends every session of the connected database whose `application_name` is `name`.
+pub async fn terminate_application(admin: &mut AnyConnection, name: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .execute(admin)
+    .await?;
+    Ok(())
+}
+
+/// Lets `role` log in, or not. Sessions already open are not affected: see
+/// [`terminate_role`].
+pub async fn set_login(
+    admin: &mut AnyConnection,
+    role: &RoleName,
+    login: bool,
+) -> sqlx::Result<()> {
+    let verb = if login { "LOGIN" } else { "NOLOGIN" };
+    let sql = format!("ALTER ROLE {} {verb}", Engine::Postgres.quote(role));
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(())
+}
+
+/// Ends every session of `role` on the server, until none is left (a session that was
+/// authenticating while the first sweep ran is caught by the next).
+pub async fn terminate_role(admin: &mut AnyConnection, role: &RoleName) -> sqlx::Result<()> {
+    for _ in 0..50 {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1",
+        )
+        .bind(role.as_str())
+        .fetch_one(&mut *admin)
+        .await?;
+        if left == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     Ok(())
 }

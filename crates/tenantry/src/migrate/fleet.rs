@@ -178,9 +178,21 @@ impl Tenantry {
             );
             return vec![report(lead, Outcome::Skipped { reason })];
         }
+        let live = [Status::Active, Status::Suspended];
         let run = match self.migration_target(lead).await {
-            Ok(target) => self.run_migrations(target, set, false).await,
-            Err(e) => Err(e),
+            Ok(target) => self.run_migrations(target, set, false, lead, &live).await,
+            // Storage that cannot be opened: gone with a delete that ran meanwhile, or a
+            // server that is down.
+            Err(e) => match self.still_live(lead).await {
+                Ok(true) => Err(e),
+                Ok(false) => Err(Error::InvalidTransition {
+                    slug: lead.slug.to_string(),
+                    status: Status::Deleted,
+                    action: "migrate",
+                    hint: "",
+                }),
+                Err(catalog) => Err(catalog),
+            },
         };
         let run = match run {
             Ok(run) => run,
@@ -198,16 +210,24 @@ impl Tenantry {
                     })
                     .collect();
             }
-            Err(e) => Run {
-                applied: Vec::new(),
-                version: lead.version,
-                error: Some(e),
-            },
+            Err(Error::InvalidTransition { status, .. }) => {
+                let reason = format!("tenant is {status} now");
+                return vec![report(lead, Outcome::Skipped { reason })];
+            }
+            Err(e) => {
+                // Nothing ran: the tenant keeps its version, with the error on record.
+                let error = e.to_string();
+                if let Err(catalog) = self.record_run(lead, lead.version, Some(&error)).await {
+                    tracing::warn!(tenant = %lead.slug, error = %catalog, "could not record the failure");
+                }
+                Run {
+                    applied: Vec::new(),
+                    version: lead.version,
+                    error: Some(e),
+                }
+            }
         };
-        let mut error = run.error.as_ref().map(ToString::to_string);
-        if let Err(e) = self.record_run(lead, run.version, error.as_deref()).await {
-            error.get_or_insert(e.to_string());
-        }
+        let error = run.error.as_ref().map(ToString::to_string);
         let mut reports = Vec::with_capacity(unit.len());
         for tenant in unit {
             let outcome = match &error {
@@ -240,6 +260,11 @@ impl Tenantry {
             reports.push(report(tenant, outcome));
         }
         reports
+    }
+
+    /// Whether the tenant is still active or suspended in the catalog.
+    async fn still_live(&self, tenant: &Tenant) -> Result<bool> {
+        Ok(self.catalog.tenant_by_id(tenant.id).await?.status.is_live())
     }
 
     /// Every tenant that is not deleted, with how many migrations it has pending.

@@ -20,7 +20,7 @@ pub use source::{Migration, MigrationSet};
 use sqlx::Connection;
 
 use crate::Tenantry;
-use crate::catalog::{Strategy, Tenant};
+use crate::catalog::{FleetMigration, RunRecord, Status, Strategy, Tenant};
 use crate::error::{Error, Result};
 use crate::storage::MigrationTarget;
 
@@ -36,13 +36,19 @@ pub(crate) struct Run {
 }
 
 impl Tenantry {
-    /// Under the unit's lock: applies what is pending and, with `verify`, proves the storage
-    /// complete. `Err(Error::Locked)` if another runner kept the lock past the wait.
+    /// Under the unit's lock: checks that `tenant` is still in one of `expect` (a delete or
+    /// another command may have moved it while this run waited), applies what is pending
+    /// and, with `verify`, proves the storage complete, then records the result in the
+    /// catalog — all before the lock is released, so a slower runner can never overwrite a
+    /// newer result. `Err(Error::Locked)` if another runner kept the lock past the wait;
+    /// `Err(Error::InvalidTransition)` if the tenant moved.
     pub(crate) async fn run_migrations(
         &self,
         target: MigrationTarget,
         set: &MigrationSet,
         verify: bool,
+        tenant: &Tenant,
+        expect: &[Status],
     ) -> Result<Run> {
         let MigrationTarget {
             owner,
@@ -51,54 +57,124 @@ impl Tenantry {
             lock,
             hook,
         } = target;
-        let Some(held) = lock
-            .acquire(&owner, &mut conn, self.config.lock_wait)
-            .await?
-        else {
-            return Err(Error::Locked { tenant: owner });
+        let held = match lock.acquire(&owner, &mut conn, self.config.lock_wait).await {
+            Ok(Some(held)) => held,
+            Ok(None) => return Err(Error::Locked { tenant: owner }),
+            Err(e) => {
+                // A lock file that is gone: the tenant was deleted meanwhile.
+                self.still(tenant, expect).await?;
+                return Err(e);
+            }
         };
-        let mut run = match apply::apply_pending(&mut conn, engine, &owner, set, &hook).await {
-            Ok(applied) => Run {
-                applied,
-                version: 0,
-                error: None,
-            },
-            Err(e) => Run {
-                applied: Vec::new(),
-                version: 0,
-                error: Some(e),
-            },
-        };
-        if run.error.is_none() && verify {
-            run.error = verify::verify(&mut conn, engine, &owner, set).await.err();
+        let result = async {
+            self.still(tenant, expect).await?;
+            let mut run = match apply::apply_pending(&mut conn, engine, &owner, set, &hook).await {
+                Ok(applied) => Run {
+                    applied,
+                    version: 0,
+                    error: None,
+                },
+                Err(e) => Run {
+                    applied: Vec::new(),
+                    version: 0,
+                    error: Some(e),
+                },
+            };
+            if run.error.is_none() && verify {
+                run.error = verify::verify(&mut conn, engine, &owner, set).await.err();
+            }
+            let rows = ledger::read(&mut conn)
+                .await
+                .map_err(Error::storage(&owner, "read the migration ledger"))?;
+            run.version = ledger::version(&rows);
+            let error = run.error.as_ref().map(ToString::to_string);
+            self.record_run(tenant, run.version, error.as_deref())
+                .await?;
+            self.record_fleet(&rows).await?;
+            Ok(run)
         }
-        let ledger = ledger::read(&mut conn).await;
+        .await;
         held.release(&owner, &mut conn).await;
         let _ = conn.close().await;
-        run.version =
-            ledger::version(&ledger.map_err(Error::storage(&owner, "read the migration ledger"))?);
-        Ok(run)
+        result
     }
 
-    /// Records the result of a run on a tenant — on every tenant of the pool when the
-    /// tenant is shared, since they share one ledger.
+    /// `Ok` if the tenant is still in one of `expect`; shared tenants are migrated as their
+    /// pool, which is checked by its own lock.
+    async fn still(&self, tenant: &Tenant, expect: &[Status]) -> Result<()> {
+        if tenant.strategy == Strategy::Shared {
+            return Ok(());
+        }
+        let now = self.catalog.tenant_by_id(tenant.id).await?;
+        if expect.contains(&now.status) {
+            return Ok(());
+        }
+        Err(Error::InvalidTransition {
+            slug: now.slug.to_string(),
+            status: now.status,
+            action: "migrate",
+            hint: "; it changed while the run waited for its lock",
+        })
+    }
+
+    /// Records a run's version and error on the tenant — or, for a shared tenant, on its
+    /// pool and the pool's live tenants, which share one ledger — in one catalog write.
     pub(crate) async fn record_run(
         &self,
         tenant: &Tenant,
         version: i64,
         error: Option<&str>,
     ) -> Result<()> {
-        if tenant.strategy == Strategy::Shared {
-            if let Some(pool) = self.catalog.shared_pool(tenant.server.as_str()).await? {
-                self.catalog
-                    .record_pool_version(pool.id, version, error)
-                    .await?;
+        let record = match tenant.strategy {
+            Strategy::Shared => match self.catalog.shared_pool(tenant.server.as_str()).await? {
+                Some(pool) => RunRecord::Pool {
+                    pool: pool.id,
+                    server: tenant.server.as_str(),
+                    provisioning: (!tenant.status.is_live()).then_some(tenant.id),
+                },
+                None => RunRecord::Tenant(tenant.id),
+            },
+            _ => RunRecord::Tenant(tenant.id),
+        };
+        self.catalog.record_run(record, version, error).await
+    }
+
+    /// Remembers the checksum of every version in a unit's ledger, for creations to come.
+    async fn record_fleet(&self, rows: &[ledger::LedgerRow]) -> Result<()> {
+        let known = self.catalog.fleet_migrations().await?;
+        let fresh: Vec<FleetMigration> = rows
+            .iter()
+            .filter(|r| r.is_applied() && !known.iter().any(|k| k.version == r.version))
+            .map(|r| FleetMigration {
+                version: r.version,
+                description: r.description.clone(),
+                checksum: r.checksum.clone(),
+            })
+            .collect();
+        self.catalog.record_fleet_migrations(&fresh).await
+    }
+
+    /// Refuses a migration set that disagrees with what the fleet applied: an applied version
+    /// whose file changed or is gone. Creating a tenant from such a set would make it diverge
+    /// from every tenant created before.
+    pub(crate) async fn check_against_fleet(&self, set: &MigrationSet, slug: &str) -> Result<()> {
+        for applied in self.catalog.fleet_migrations().await? {
+            let Some(migration) = set.get(applied.version) else {
+                return Err(Error::MigrationMissing {
+                    tenant: slug.to_owned(),
+                    version: applied.version,
+                    description: applied.description,
+                });
+            };
+            if hex::encode(&migration.checksum) != applied.checksum {
+                return Err(Error::ChecksumMismatch {
+                    tenant: slug.to_owned(),
+                    version: applied.version,
+                    file: migration.path.clone(),
+                });
             }
-            self.catalog
-                .record_shared_version(tenant.server.as_str(), version, error)
-                .await?;
         }
-        self.catalog.record_version(tenant.id, version, error).await
+        Ok(())
     }
 
     /// Settles a dirty migration (MySQL) after an operator has looked at it: with `applied`,

@@ -20,9 +20,17 @@ pub(super) async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> R
                 path: dir.clone(),
                 source,
             })?;
-            // Opening with mode=rwc creates the file.
+            // Opening with mode=rwc creates the file; the lock file beside it is made here
+            // too, and only here.
             let path = sqlite::file_path(dir, &tenant.storage);
-            connect_as_admin(slug, &sqlite::url(&path))
+            let lock = sqlite::lock_path(dir, &tenant.storage);
+            sqlite::create_lock_file(&lock).map_err(|source| Error::StorageFile {
+                tenant: slug.to_owned(),
+                action: "create the lock file",
+                path: lock.clone(),
+                source,
+            })?;
+            connect_as_admin(slug, &sqlite::url_creating(&path))
                 .await
                 .map(std::mem::drop)
         }
@@ -55,11 +63,15 @@ pub(super) async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> R
     }
 }
 
-pub(super) async fn target(place: &Place, tenant: &Tenant) -> Result<MigrationTarget> {
+pub(super) async fn target(
+    t: &Tenantry,
+    place: &Place,
+    tenant: &Tenant,
+) -> Result<MigrationTarget> {
     let slug = tenant.slug.to_string();
     let (conn, lock, hook) = match place {
         Place::SqliteDir(dir) => {
-            let url = sqlite::url(&sqlite::file_path(dir, &tenant.storage));
+            let url = sqlite::url_existing(&sqlite::file_path(dir, &tenant.storage));
             let lock = LockSpec::File(sqlite::lock_path(dir, &tenant.storage));
             (connect_as_admin(&slug, &url).await?, lock, Hook::None)
         }
@@ -75,13 +87,13 @@ pub(super) async fn target(place: &Place, tenant: &Tenant) -> Result<MigrationTa
                         },
                         None => Hook::None,
                     };
-                    (conn, LockSpec::Advisory(tenant.id.lock_key()), hook)
+                    let key = t.lock_key(&format!("tenant:{}", tenant.id))?;
+                    (conn, LockSpec::Advisory(key), hook)
                 }
-                _ => (
-                    conn,
-                    LockSpec::Named(format!("tenantry:{}", tenant.storage)),
-                    Hook::None,
-                ),
+                _ => {
+                    let name = t.lock_name(&format!("tenant:{}", tenant.id))?;
+                    (conn, LockSpec::Named(name), Hook::None)
+                }
             }
         }
     };
@@ -151,6 +163,63 @@ pub(super) async fn exists(place: &Place, tenant: &Tenant) -> Result<bool> {
                 _ => mysql::database_exists(&mut admin, &tenant.storage).await,
             };
             found.map_err(Error::storage(slug, "look up its database"))
+        }
+    }
+}
+
+/// Lets the tenant's runtime connections in, or shuts them out (ending those open).
+pub(super) async fn set_access(place: &Place, tenant: &Tenant, allow: bool) -> Result<()> {
+    let slug = tenant.slug.as_str();
+    match place {
+        Place::SqliteDir(dir) => {
+            let marker = sqlite::revoked_path(dir, &tenant.storage);
+            let result = if allow {
+                match std::fs::remove_file(&marker) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    other => other,
+                }
+            } else {
+                std::fs::write(&marker, b"")
+            };
+            result.map_err(|source| Error::StorageFile {
+                tenant: slug.to_owned(),
+                action: if allow { "admit" } else { "revoke" },
+                path: marker,
+                source,
+            })
+        }
+        Place::Server { engine, .. } => {
+            let role = tenant.id.role_name();
+            let mut admin = place.admin_at(None).await?;
+            let action = if allow {
+                "let its role log in"
+            } else {
+                "stop its role logging in"
+            };
+            match engine {
+                Engine::Postgres => {
+                    postgres::set_login(&mut admin, &role, allow)
+                        .await
+                        .map_err(Error::storage(slug, action))?;
+                    if !allow {
+                        postgres::terminate_role(&mut admin, &role)
+                            .await
+                            .map_err(Error::storage(slug, "end its sessions"))?;
+                    }
+                }
+                Engine::Mysql => {
+                    mysql::set_login(&mut admin, &role, allow)
+                        .await
+                        .map_err(Error::storage(slug, action))?;
+                    if !allow {
+                        mysql::terminate_role(&mut admin, &role)
+                            .await
+                            .map_err(Error::storage(slug, "end its sessions"))?;
+                    }
+                }
+                Engine::Sqlite => {}
+            }
+            Ok(())
         }
     }
 }

@@ -38,6 +38,14 @@ pub enum Place {
 }
 
 impl Place {
+    /// The server's name, for messages.
+    pub fn name(&self) -> String {
+        match self {
+            Place::SqliteDir(dir) => dir.display().to_string(),
+            Place::Server { name, .. } => name.clone(),
+        }
+    }
+
     /// Resolves a server record; SQLite directories are relative to `data_dir`.
     pub fn of(server: &Server, data_dir: &std::path::Path) -> Place {
         match server.engine {
@@ -264,8 +272,8 @@ impl Tenantry {
     pub(crate) async fn migration_target(&self, tenant: &Tenant) -> Result<MigrationTarget> {
         let place = self.place(tenant).await?;
         match tenant.strategy {
-            Strategy::Database => database::target(&place, tenant).await,
-            Strategy::Schema => schema::target(&place, tenant).await,
+            Strategy::Database => database::target(self, &place, tenant).await,
+            Strategy::Schema => schema::target(self, &place, tenant).await,
             Strategy::Shared => {
                 let pool = shared::ensure_pool(self, &place).await?;
                 shared::target(self, &place, &pool).await
@@ -280,6 +288,28 @@ impl Tenantry {
             Strategy::Database => database::drop(&place, tenant).await,
             Strategy::Schema => schema::drop(&place, tenant).await,
             Strategy::Shared => shared::delete_rows(self, &place, tenant).await,
+        }
+    }
+
+    /// Lets the tenant's application connections in (`allow`), or shuts them out in every
+    /// process at once, ending those already open: its login role may log in or not
+    /// (database, schema), its context verifies or not (shared), a revocation marker beside
+    /// its file is absent or present (SQLite).
+    pub(crate) async fn set_access(&self, tenant: &Tenant, allow: bool) -> Result<()> {
+        let place = self.place(tenant).await?;
+        match tenant.strategy {
+            Strategy::Database => database::set_access(&place, tenant, allow).await,
+            Strategy::Schema => schema::set_access(&place, tenant, allow).await,
+            Strategy::Shared => {
+                let Some(pool) = self.catalog.shared_pool(tenant.server.as_str()).await? else {
+                    return Ok(());
+                };
+                if allow {
+                    shared::admit(&place, &pool, tenant).await
+                } else {
+                    shared::revoke(&place, &pool, tenant).await
+                }
+            }
         }
     }
 

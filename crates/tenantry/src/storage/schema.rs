@@ -26,7 +26,11 @@ pub(super) async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> R
         .map_err(Error::storage(slug, "create its role"))
 }
 
-pub(super) async fn target(place: &Place, tenant: &Tenant) -> Result<MigrationTarget> {
+pub(super) async fn target(
+    t: &Tenantry,
+    place: &Place,
+    tenant: &Tenant,
+) -> Result<MigrationTarget> {
     let slug = tenant.slug.to_string();
     let schema = schema_name(tenant)?;
     let Place::Server { url, .. } = place else {
@@ -49,7 +53,7 @@ pub(super) async fn target(place: &Place, tenant: &Tenant) -> Result<MigrationTa
         owner: slug,
         engine: place.engine(),
         conn,
-        lock: LockSpec::Advisory(tenant.id.lock_key()),
+        lock: LockSpec::Advisory(t.lock_key(&format!("tenant:{}", tenant.id))?),
         hook,
     })
 }
@@ -70,4 +74,20 @@ pub(super) async fn exists(place: &Place, tenant: &Tenant) -> Result<bool> {
     postgres::schema_exists(&mut admin, &schema_name(tenant)?)
         .await
         .map_err(Error::storage(tenant.slug.as_str(), "look up its schema"))
+}
+
+/// Lets the tenant's role log in, or not (ending its open sessions).
+pub(super) async fn set_access(place: &Place, tenant: &Tenant, allow: bool) -> Result<()> {
+    let slug = tenant.slug.as_str();
+    let role = tenant.id.role_name();
+    let mut admin = place.admin_at(None).await?;
+    postgres::set_login(&mut admin, &role, allow)
+        .await
+        .map_err(Error::storage(slug, "change whether its role may log in"))?;
+    if !allow {
+        postgres::terminate_role(&mut admin, &role)
+            .await
+            .map_err(Error::storage(slug, "end its sessions"))?;
+    }
+    Ok(())
 }
