@@ -368,13 +368,15 @@ impl Fixture {
 
     /// Drops every tenant's storage and the catalog database.
     pub async fn cleanup(self) {
-        let pool_role = match self.tenantry.catalog().shared_pool(&self.server).await {
-            Ok(Some(pool)) => Some(pool.role.to_string()),
-            _ => None,
-        };
         if let Ok(tenants) = self.tenantry.catalog().tenants().await {
             for t in tenants {
                 let _ = self.tenantry.delete_tenant(t.slug.as_str(), true).await;
+            }
+        }
+        // Servers go with their shared pools (each pool's database and role).
+        if let Ok(servers) = self.tenantry.catalog().servers().await {
+            for server in servers.iter().filter(|s| s.name.as_str() != "local") {
+                let _ = self.tenantry.remove_server(server.name.as_str()).await;
             }
         }
         self.tenantry.catalog().close().await;
@@ -383,14 +385,6 @@ impl Fixture {
                 drop_postgres_database(admin, name).await;
                 if let Some(server) = &self.pg_server_db {
                     drop_postgres_database(admin, server).await;
-                }
-                // The shared pool's role outlives the databases; drop it too.
-                if let (Some(role), Ok(mut conn)) =
-                    (&pool_role, sqlx::AnyConnection::connect(admin).await)
-                {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{role}\"")))
-                        .execute(&mut conn)
-                        .await;
                 }
             }
             (Some((admin, name)), Backend::Mysql) => {
