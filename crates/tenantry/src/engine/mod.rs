@@ -190,10 +190,12 @@ pub fn url_with(
 /// Whether an error is the server refusing a login (bad password, unknown role).
 pub fn is_auth_failure(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            Some("28P01") | Some("28000") | Some("42704")
-        ),
+        sqlx::Error::Database(db) => {
+            matches!(
+                db.code().as_deref(),
+                Some("28P01") | Some("28000") | Some("42704")
+            ) || mysql::is_account_locked(db.as_ref())
+        }
         _ => false,
     }
 }

@@ -121,3 +121,10 @@ pub async fn terminate_role(admin: &mut AnyConnection, role: &RoleName) -> sqlx:
     }
     Ok(())
 }
+
+/// Whether the server refused a login because the account is locked (MariaDB 4151, MySQL
+/// 3118): its tenant is suspended.
+pub fn is_account_locked(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|e| matches!(e.number(), 4151 | 3118))
+}

@@ -1,0 +1,132 @@
+//! Suspend and delete revoke access everywhere, at once: a second `Tenantry` (standing for
+//! another process) that already holds the tenant's pool, an idle connection and a unit of
+//! work in flight, can do nothing with them once `suspend` or `delete` has returned; `resume`
+//! restores access; other tenants are untouched.
+
+use tenantry::{Error, Settings, Status, Strategy, TenantPool, TenantTx, Tenantry};
+use tenantry_testkit::{Backend, Fixture};
+
+async fn count(tx: &mut TenantTx) -> Result<usize, sqlx::Error> {
+    Ok(tx.run_script("SELECT id FROM campaigns").await?.len())
+}
+
+/// A unit of work that must succeed.
+async fn works(pool: &TenantPool, tenant_id: &str, id: &str) {
+    let mut tx = pool.begin().await.expect("begin");
+    tx.run_script(&format!(
+        "INSERT INTO campaigns (id, tenant_id, name) VALUES ('{id}', '{tenant_id}', 'x')"
+    ))
+    .await
+    .expect("write");
+    tx.commit().await.expect("commit");
+}
+
+/// `begin` refused with the tenant's status.
+async fn refused(pool: &TenantPool, status: Status) {
+    match pool.begin().await {
+        Err(Error::InvalidTransition { status: s, .. }) if s == status => {}
+        other => panic!("expected a refusal as {status}, got {other:?}"),
+    }
+}
+
+async fn rows_of(fx: &Fixture, slug: &str) -> usize {
+    let tenant = fx.tenant(slug).await;
+    usize::try_from(
+        fx.scalar(
+            &tenant,
+            &format!(
+                "SELECT COUNT(*) FROM campaigns WHERE tenant_id = '{}'",
+                tenant.id
+            ),
+        )
+        .await,
+    )
+    .expect("count")
+}
+
+async fn suspend_and_delete_revoke_access_in_every_process(backend: Backend, strategy: Strategy) {
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
+    let acme = fx.create_with("acme", strategy).await.expect("acme");
+    let other = fx.create_with("other", strategy).await.expect("other");
+    let acme_id = acme.id.to_string();
+    // The other process, with its pool, an idle connection and a unit of work in flight.
+    let elsewhere: Tenantry = fx
+        .reopen(Settings {
+            pool_max_connections: Some(2),
+            ..Settings::default()
+        })
+        .await;
+    let pool = elsewhere.tenant_pool("acme").await.expect("pool");
+    works(&pool, &acme_id, "before").await;
+    let mut in_flight = pool.begin().await.expect("begin");
+    assert_eq!(count(&mut in_flight).await.expect("read"), 1);
+
+    fx.tenantry.suspend_tenant("acme").await.expect("suspend");
+
+    // The unit in flight can neither finish its work nor commit it.
+    let late = async {
+        in_flight
+            .run_script(&format!(
+                "INSERT INTO campaigns (id, tenant_id, name) VALUES ('late', '{acme_id}', 'x')"
+            ))
+            .await?;
+        in_flight.commit().await
+    }
+    .await;
+    assert!(late.is_err(), "a unit in flight committed after suspend");
+    assert_eq!(
+        rows_of(&fx, "acme").await,
+        1,
+        "nothing written after suspend"
+    );
+    refused(&pool, Status::Suspended).await;
+    assert!(matches!(
+        elsewhere.tenant_pool("acme").await,
+        Err(Error::InvalidTransition {
+            status: Status::Suspended,
+            ..
+        })
+    ));
+    // Other tenants, of the same pool when shared, are untouched.
+    let other_pool = elsewhere.tenant_pool("other").await.expect("other's pool");
+    works(&other_pool, &other.id.to_string(), "o1").await;
+
+    fx.tenantry.resume_tenant("acme").await.expect("resume");
+    works(&pool, &acme_id, "after-resume").await;
+
+    fx.tenantry
+        .delete_tenant("acme", false)
+        .await
+        .expect("delete");
+    refused(&pool, Status::Deleted).await;
+    works(&other_pool, &other.id.to_string(), "o2").await;
+    elsewhere.catalog().close().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_database() {
+    suspend_and_delete_revoke_access_in_every_process(Backend::Sqlite, Strategy::Database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_database() {
+    suspend_and_delete_revoke_access_in_every_process(Backend::Postgres, Strategy::Database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema() {
+    suspend_and_delete_revoke_access_in_every_process(Backend::Postgres, Strategy::Schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_shared() {
+    suspend_and_delete_revoke_access_in_every_process(Backend::Postgres, Strategy::Shared).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_database() {
+    suspend_and_delete_revoke_access_in_every_process(Backend::Mysql, Strategy::Database).await;
+}
