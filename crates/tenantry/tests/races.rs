@@ -53,7 +53,10 @@ async fn a_fleet_run_never_recreates_a_deleted_tenant() {
             .migrate_slugs(&set, &["acme".to_owned()], &|_| {})
             .await
     });
-    until("the run opened the tenant's file", async || open_here(&file)).await;
+    until("the run opened the tenant's file", async || {
+        open_here(&file)
+    })
+    .await;
     let deleter = fx.tenantry.clone();
     let delete = tokio::spawn(async move { deleter.delete_tenant("acme", false).await });
     until("the delete started", async || {
@@ -78,7 +81,10 @@ async fn a_fleet_run_never_recreates_a_deleted_tenant() {
         .collect();
     assert!(left.is_empty(), "files recreated: {left:?}");
     let row = fx.tenant("acme").await;
-    assert_eq!(row.version, 20250101000008, "no version written on the deleted row");
+    assert_eq!(
+        row.version, 20250101000008,
+        "no version written on the deleted row"
+    );
     assert_eq!(row.last_error, None);
     fx.cleanup().await;
 }
@@ -118,7 +124,6 @@ async fn creation_refuses_an_edited_applied_migration(backend: Backend) {
     fx.cleanup().await;
 }
 
-
 /// A shared tenant whose provisioning fails leaves the failure on record: on itself, on the
 /// pool and on the pool's live tenants (who share the failed ledger), never cleared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,10 +134,7 @@ async fn a_failed_shared_provisioning_keeps_its_error() {
     fx.create_with("live", Strategy::Shared)
         .await
         .expect("live");
-    fx.write_migration(
-        "20250101000009_broken.sql",
-        "SELECT no_such_function();",
-    );
+    fx.write_migration("20250101000009_broken.sql", "SELECT no_such_function();");
     let err = fx
         .create_with("new", Strategy::Shared)
         .await
@@ -140,7 +142,10 @@ async fn a_failed_shared_provisioning_keeps_its_error() {
     assert!(err.to_string().contains("no_such_function"), "{err}");
     let new = fx.tenant("new").await;
     assert_eq!(new.status, Status::Failed);
-    assert!(new.last_error.is_some_and(|e| e.contains("no_such_function")));
+    assert!(
+        new.last_error
+            .is_some_and(|e| e.contains("no_such_function"))
+    );
     let live = fx.tenant("live").await;
     assert_eq!(live.status, Status::Active);
     assert!(
@@ -156,7 +161,10 @@ async fn a_failed_shared_provisioning_keeps_its_error() {
         .await
         .expect("lookup")
         .expect("pool");
-    assert!(pool.last_error.is_some_and(|e| e.contains("no_such_function")));
+    assert!(
+        pool.last_error
+            .is_some_and(|e| e.contains("no_such_function"))
+    );
     fx.cleanup().await;
 }
 

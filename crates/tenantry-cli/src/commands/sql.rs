@@ -19,8 +19,15 @@ pub async fn run(
         Ok(rows) => rows,
         Err(e) => {
             let _ = tx.rollback().await;
+            let code = match &e {
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .map(|c| format!(" (SQLSTATE {c})"))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
             return Err(e).with_context(|| {
-                format!("tenant {slug:?}: the SQL failed; nothing was committed")
+                format!("tenant {slug:?}: the SQL failed{code}; nothing was committed")
             });
         }
     };
