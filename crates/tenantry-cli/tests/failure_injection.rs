@@ -4,6 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use sqlx::Connection;
+
 use common::{ok, run, stderr, stdout, tenantry};
 use tenantry::{NewTenant, Status};
 use tenantry_testkit::{Backend, Fixture, TempCluster, on_transactional_backends};
@@ -29,64 +31,57 @@ fn slow_sql(backend: Backend) -> &'static str {
     }
 }
 
-/// Waits until the tenant's ledger has `rows` rows: the runner is then inside the next one.
-async fn wait_for_ledger(fx: &Fixture, slug: &str, rows: usize) {
+/// Waits until a runner is inside the slow migration of tenant `slug`: on PostgreSQL, a
+/// session in that tenant's own database is sleeping in `pg_sleep`; on SQLite, the tenant's
+/// ledger holds the eight migrations before the slow one and its lock file is taken.
+async fn wait_until_inside_slow_migration(fx: &Fixture, backend: Backend, slug: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(Some(t)) = fx.tenantry.catalog().find_tenant(slug).await
-            && let Ok(mut conn) = fx.tenantry.connect_storage(&t).await
-            && let Ok(ledger) = tenantry::migrate::ledger::read(&mut conn).await
-            && ledger.len() >= rows
-        {
-            // Give the runner a moment to enter the slow statement.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        if inside_slow_migration(fx, backend, slug).await {
             return;
         }
         assert!(
             Instant::now() < deadline,
             "the runner never reached the slow migration"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Waits until a runner holds the tenant `acme` inside the slow migration: on PostgreSQL its
-/// `pg_sleep` is running; on SQLite its lock file is taken.
-async fn wait_until_inside_slow_migration(fx: &Fixture, backend: Backend) {
-    let acme = fx.tenant("acme").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let inside = match backend {
-            Backend::Postgres => {
-                let mut admin = fx.tenantry.connect_storage(&acme).await.expect("connect");
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()",
-                )
-                .fetch_one(&mut admin)
-                .await
-                .expect("query");
-                n > 0
-            }
-            _ => {
-                let lock = fx
-                    .data_dir()
-                    .join("tenants")
-                    .join(format!("{}.lock", acme.storage));
-                lock.exists()
-                    && tenantry::engine::sqlite::try_lock(&lock)
-                        .expect("lock file")
-                        .is_none()
-            }
-        };
-        if inside {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            return;
+async fn inside_slow_migration(fx: &Fixture, backend: Backend, slug: &str) -> bool {
+    let Ok(Some(tenant)) = fx.tenantry.catalog().find_tenant(slug).await else {
+        return false;
+    };
+    match backend {
+        Backend::Postgres => {
+            let Ok(mut admin) =
+                sqlx::PgConnection::connect(&tenantry_testkit::postgres_url()).await
+            else {
+                return false;
+            };
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'PgSleep'",
+            )
+            .bind(tenant.storage.as_str())
+            .fetch_one(&mut admin)
+            .await
+            .is_ok_and(|n| n > 0)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the runner never reached the slow migration"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        _ => {
+            let Ok(mut conn) = fx.tenantry.connect_storage(&tenant).await else {
+                return false;
+            };
+            let applied = tenantry::migrate::ledger::read(&mut conn)
+                .await
+                .map(|l| l.len())
+                .unwrap_or(0);
+            let lock = fx
+                .data_dir()
+                .join("tenants")
+                .join(format!("{}.lock", tenant.storage));
+            applied >= 8
+                && tenantry::engine::sqlite::try_lock(&lock).is_ok_and(|free| free.is_none())
+        }
     }
 }
 
@@ -99,7 +94,7 @@ async fn a_create_killed_mid_migration_is_never_active_and_repair_completes_it(b
         .args(["tenant", "create", "acme", "--server", &fx.server])
         .spawn()
         .expect("spawn");
-    wait_for_ledger(&fx, "acme", 8).await;
+    wait_until_inside_slow_migration(&fx, backend, "acme").await;
     child.kill().expect("kill");
     child.wait().expect("reap");
 
@@ -135,7 +130,7 @@ async fn a_migrate_killed_mid_migration_keeps_the_tenant_serving_and_frees_its_l
         .args(["migrate", "--all"])
         .spawn()
         .expect("spawn");
-    wait_until_inside_slow_migration(&fx, backend).await;
+    wait_until_inside_slow_migration(&fx, backend, "acme").await;
     child.kill().expect("kill");
     child.wait().expect("reap");
 
