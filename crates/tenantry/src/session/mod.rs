@@ -222,9 +222,16 @@ impl Tenantry {
                 pool,
                 password,
             };
-            let pg = open::postgres_shared(options, max, healer.clone())
-                .await
-                .map_err(login_failed)?;
+            let pg = match open::postgres_shared(options.clone(), max, healer.clone()).await {
+                // Any tenant's SQL can change the runtime role's password: put it back as
+                // the catalog says, once, and log in again.
+                Err(e) if engine::is_auth_failure(&e) => {
+                    healer.heal().await?;
+                    open::postgres_shared(options, max, healer.clone()).await
+                }
+                other => other,
+            }
+            .map_err(login_failed)?;
             return Ok(Pooled::Shared(pg, Arc::new(healer)));
         }
         let role = tenant.role.clone().ok_or_else(|| Error::VerifyFailed {
