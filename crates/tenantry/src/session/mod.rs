@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value};
 use sqlx::{AssertSqlSafe, MySqlPool, PgPool, Row, SqlitePool};
 
+use crate::Tenantry;
 use crate::catalog::{Catalog, Status, Strategy, Tenant};
 use crate::crypto::Password;
 use crate::engine::{self, Engine, sqlite};
 use crate::error::{Error, Result};
 use crate::storage::{Place, shared};
-use crate::{Tenantry, ident::TenantId};
 use open::Healer;
 
 /// Pools already opened, by tenant id (or `shared:<server>` for a shared pool).
@@ -281,23 +281,6 @@ fn not_served(tenant: &Tenant) -> Error {
     }
 }
 
-/// The SQL that opens a shared tenant's unit of work: the context, set transaction-locally,
-/// and whether it verifies. Simple protocol, with the context written as a literal, so no
-/// statement prepared on the connection can stand in for it; every function is qualified.
-fn enter_sql(token: &str, tenant: TenantId) -> Option<String> {
-    // A context is `<ULID>:<hex>`: nothing in it needs quoting.
-    if !token.chars().all(|c| c.is_ascii_alphanumeric() || c == ':') {
-        return None;
-    }
-    Some(format!(
-        "SELECT pg_catalog.set_config('{setting}', '{token}', true), \
-                pg_catalog.set_config('application_name', 'tenantry:{tenant}', true), \
-                {private}.current_tenant() IS NOT NULL AS admitted",
-        setting = shared::CONTEXT_SETTING,
-        private = shared::PRIVATE_SCHEMA,
-    ))
-}
-
 impl TenantPool {
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
@@ -340,11 +323,7 @@ impl TenantPool {
             Inner::Postgres(pool) => TenantTx::Postgres(pool.begin().await.map_err(begin)?),
             Inner::Shared { pool, token, .. } => {
                 let mut tx = pool.begin().await.map_err(begin)?;
-                let sql =
-                    enter_sql(token, self.tenant.id).ok_or_else(|| Error::CorruptCatalog {
-                        field: "pools.context_key",
-                        value: "(sealed)".into(),
-                    })?;
+                let sql = shared::enter_sql(token, &self.tenant)?;
                 let row = sqlx::raw_sql(AssertSqlSafe(sql))
                     .fetch_one(&mut *tx)
                     .await

@@ -13,7 +13,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::{admin, owner};
+use super::{CONTEXT_SETTING, PRIVATE_SCHEMA, admin, owner};
 use crate::catalog::{SharedPool, Tenant};
 use crate::crypto::Password;
 use crate::engine::{Engine, postgres};
@@ -72,6 +72,27 @@ pub(super) async fn reset_role_settings(
     }
     sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
     Ok(())
+}
+
+/// The one statement that enters a shared tenant's context for the rest of the transaction,
+/// and says whether it verifies (`admitted`): the context, set transaction-locally, and the
+/// unit's `application_name` (by which [`revoke`] finds it). Simple protocol, with the context
+/// written as a literal, so no statement prepared on the connection can stand in for it; every
+/// function is qualified.
+pub(crate) fn enter_sql(token: &str, tenant: &Tenant) -> Result<String> {
+    // A context is `<ULID>:<hex>`: nothing in it needs quoting.
+    if !token.chars().all(|c| c.is_ascii_alphanumeric() || c == ':') {
+        return Err(Error::CorruptCatalog {
+            field: "pools.context_key",
+            value: "(sealed)".into(),
+        });
+    }
+    Ok(format!(
+        "SELECT pg_catalog.set_config('{CONTEXT_SETTING}', '{token}', true), \
+                pg_catalog.set_config('application_name', '{app}', true), \
+                {PRIVATE_SCHEMA}.current_tenant() IS NOT NULL AS admitted",
+        app = application_name(tenant),
+    ))
 }
 
 /// The `application_name` of a shared tenant's units of work, by which [`revoke`] finds

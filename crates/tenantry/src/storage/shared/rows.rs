@@ -122,9 +122,7 @@ async fn enter(conn: &mut AnyConnection, tenant: &Tenant, token: &str) -> Result
     .map_err(Error::storage(slug, "enter its rows"))?
     .rows_affected()
         == 1;
-    sqlx::query("SELECT set_config($1, $2, true)")
-        .bind(super::CONTEXT_SETTING)
-        .bind(token)
+    sqlx::raw_sql(AssertSqlSafe(super::enter_sql(token, tenant)?))
         .execute(conn)
         .await
         .map_err(Error::storage(slug, "set its context"))?;
