@@ -49,6 +49,8 @@ pub struct Tenantry {
     config: Config,
     catalog: Catalog,
     pools: session::PoolCache,
+    /// Shared pools whose setup this process completed.
+    ready_pools: storage::shared::ReadyPools,
 }
 
 impl Tenantry {
@@ -59,6 +61,7 @@ impl Tenantry {
             config,
             catalog,
             pools: session::PoolCache::default(),
+            ready_pools: storage::shared::ReadyPools::default(),
         })
     }
 
@@ -115,6 +118,7 @@ impl Tenantry {
         if let Some(pool) = self.catalog.shared_pool(name).await? {
             let place = Place::of(&server, &self.config.data_dir);
             storage::shared::drop_pool(&place, &pool).await?;
+            self.ready_pools.remove(pool.id);
             self.catalog.delete_shared_pool(pool.id).await?;
         }
         self.catalog.remove_server(name).await

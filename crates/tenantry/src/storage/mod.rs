@@ -264,7 +264,7 @@ impl Tenantry {
         match tenant.strategy {
             Strategy::Database => database::provision(self, &place, tenant).await,
             Strategy::Schema => schema::provision(self, &place, tenant).await,
-            Strategy::Shared => shared::ensure_pool(self, &place).await.map(drop),
+            Strategy::Shared => shared::ensure_pool(self, &place, true).await.map(drop),
         }
     }
 
@@ -275,7 +275,7 @@ impl Tenantry {
             Strategy::Database => database::target(self, &place, tenant).await,
             Strategy::Schema => schema::target(self, &place, tenant).await,
             Strategy::Shared => {
-                let pool = shared::ensure_pool(self, &place).await?;
+                let pool = shared::ensure_pool(self, &place, false).await?;
                 shared::target(self, &place, &pool).await
             }
         }

@@ -65,10 +65,11 @@ pub(crate) fn owner(pool: &SharedPool) -> String {
     format!("shared pool on {}", pool.server)
 }
 
-/// The server's shared pool: its catalog row (created on first use) and, every time, its
-/// objects on the server, so a pool whose setup was interrupted is completed by the next
-/// caller.
-pub(crate) async fn ensure_pool(t: &Tenantry, place: &Place) -> Result<SharedPool> {
+/// The server's shared pool: its catalog row (created on first use) and its objects on the
+/// server, set up unless this process already completed that (`refresh` sets them up again
+/// regardless: provisioning and repair), so a pool whose setup was interrupted is completed
+/// by the next caller.
+pub(crate) async fn ensure_pool(t: &Tenantry, place: &Place, refresh: bool) -> Result<SharedPool> {
     let Place::Server { name, .. } = place else {
         return Err(Error::StrategyUnsupported {
             strategy: "shared".into(),
@@ -94,8 +95,35 @@ pub(crate) async fn ensure_pool(t: &Tenantry, place: &Place) -> Result<SharedPoo
             t.catalog.insert_shared_pool(&fresh).await?
         }
     };
-    setup(t, place, &pool).await?;
+    if refresh || !t.ready_pools.contains(pool.id) {
+        setup(t, place, &pool).await?;
+        t.ready_pools.insert(pool.id);
+    }
     Ok(pool)
+}
+
+/// The shared pools whose setup completed in this process: later calls skip it. A pool whose
+/// setup never completed (a row written, then a killed process) is never in it, so its next
+/// caller, in any process, completes it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadyPools(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<Ulid>>>);
+
+impl ReadyPools {
+    fn contains(&self, id: Ulid) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    fn insert(&self, id: Ulid) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+    }
+
+    /// Forgets a pool (after it was dropped).
+    pub(crate) fn remove(&self, id: Ulid) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
 }
 
 /// The pool's decrypted context key.
