@@ -76,7 +76,7 @@ async fn measure(
     }
     .resolve();
     MasterKey::generate_if_missing(&config.master_key_file)?;
-    let t = Tenantry::open(config).await?;
+    let t = Tenantry::open_or_create(config).await?;
     let server_name = match &server {
         Some(url) => {
             t.add_server("bench", url).await?;

@@ -51,15 +51,9 @@ pub struct Global {
     )]
     pub migrations: Option<PathBuf>,
 
-    /// Configuration file
-    #[arg(
-        long,
-        global = true,
-        env = "TENANTRY_CONFIG",
-        value_name = "FILE",
-        default_value = "tenantry.toml"
-    )]
-    pub config: PathBuf,
+    /// Configuration file; one named here must exist [default: ./tenantry.toml, if present]
+    #[arg(long, global = true, env = "TENANTRY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// How many tenants to migrate at once [default: 4]
     #[arg(long, global = true, env = "TENANTRY_CONCURRENCY", value_name = "N")]

@@ -77,7 +77,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
     );
     tenantry::example::write_tenant_migrations(&migrations)?;
     MasterKey::generate_if_missing(&config.master_key_file)?;
-    let t = Tenantry::open(config).await?;
+    let t = Tenantry::open_or_create(config).await?;
     let set = t.migrations()?;
     println!(
         "catalog: {}\nmigrations: {} files in {} (eight tenant tables, every one with a tenant_id column)",

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fails, ok, run, stdout, tenants};
+use common::{bare, fails, ok, run, stderr, stdout, tenants};
 use tenantry_testkit::{Backend, Fixture, on_each_backend};
 
 on_each_backend!(
@@ -277,4 +277,86 @@ async fn a_dirty_mysql_migration_is_settled_from_the_command_line() {
     assert!(out.contains("1 migrated"), "{out}");
     assert_eq!(fx.tenant("acme").await.version, 20250101000009);
     fx.cleanup().await;
+}
+
+/// Runs `tenantry <args>` in `dir`, expecting exit code 1 and `needle` on stderr.
+fn refused(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str], needle: &str) {
+    let out = bare(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "tenantry {args:?}: {}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(needle),
+        "tenantry {args:?}: stderr lacks {needle:?}:\n{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_mistyped_catalog_or_configuration_file_is_an_error_that_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no/such/dir/cat.db");
+    let url = format!("sqlite://{}", missing.display());
+    let said = format!(
+        "no catalog at {}; run `tenantry init` to create one",
+        missing.display()
+    );
+    for command in [
+        &["tenant", "list"][..],
+        &["server", "list"],
+        &["migrate", "status"],
+        &["events"],
+        &["tenant", "create", "acme"],
+    ] {
+        let mut args = vec!["--catalog", url.as_str()];
+        args.extend(command);
+        refused(dir.path(), &[], &args, &said);
+    }
+    assert!(!dir.path().join("no").exists(), "no directory was created");
+
+    // The default catalog in the data directory: the same.
+    refused(
+        dir.path(),
+        &[],
+        &["tenant", "list"],
+        "no catalog at tenantry-data/catalog.db",
+    );
+    assert!(!dir.path().join("tenantry-data").exists());
+
+    // A configuration file that was named must exist; the implicit ./tenantry.toml may not.
+    refused(
+        dir.path(),
+        &[],
+        &["--config", "nosuch.toml", "init"],
+        "nosuch.toml: no such file",
+    );
+    refused(
+        dir.path(),
+        &[("TENANTRY_CONFIG", "nosuch.toml")],
+        &["init"],
+        "nosuch.toml: no such file",
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+    assert!(entries.is_empty(), "nothing was created: {entries:?}");
+
+    // `init` creates the catalog it is pointed at; then the other commands find it.
+    let out = bare(dir.path())
+        .args(["--catalog", &url, "init"])
+        .output()
+        .expect("init");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(missing.is_file());
+    let out = bare(dir.path())
+        .args(["--catalog", &url, "tenant", "list"])
+        .output()
+        .expect("list");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no tenants yet"), "{}", stdout(&out));
 }

@@ -76,11 +76,20 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads a settings file; a missing file is an empty layer.
+    /// Reads a settings file that must exist: one named explicitly (`--config`,
+    /// `TENANTRY_CONFIG`), where a missing file is a mistake, not an empty layer.
     pub fn from_file(path: &Path) -> Result<Settings> {
+        Self::from_file_if_present(path)?.ok_or_else(|| Error::Config {
+            path: path.to_owned(),
+            reason: "no such file".into(),
+        })
+    }
+
+    /// Reads a settings file if it exists (`None` if not): the implicit `./tenantry.toml`.
+    pub fn from_file_if_present(path: &Path) -> Result<Option<Settings>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(Error::Config {
                     path: path.to_owned(),
@@ -88,7 +97,7 @@ impl Settings {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| Error::Config {
+        toml::from_str(&text).map(Some).map_err(|e| Error::Config {
             path: path.to_owned(),
             reason: e.to_string(),
         })
@@ -179,5 +188,17 @@ mod tests {
         std::fs::write(&path, "catalogue = 'x'\n").expect("write");
         let err = Settings::from_file(&path).expect_err("must refuse");
         assert!(err.to_string().contains("catalogue"), "{err}");
+    }
+
+    #[test]
+    fn a_named_file_must_exist_and_the_implicit_one_may_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nosuch.toml");
+        let err = Settings::from_file(&path).expect_err("must refuse");
+        assert!(
+            err.to_string().contains("nosuch.toml: no such file"),
+            "{err}"
+        );
+        assert!(matches!(Settings::from_file_if_present(&path), Ok(None)));
     }
 }

@@ -154,6 +154,11 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    #[error(
+        "no catalog at {path}; run `tenantry init` to create one (or check --catalog, --data-dir and TENANTRY_CATALOG_URL)"
+    )]
+    CatalogMissing { path: PathBuf },
+
     #[error("master key ({source_name}): {reason}")]
     MasterKey { source_name: String, reason: String },
 

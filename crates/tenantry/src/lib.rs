@@ -8,7 +8,7 @@
 //! # async fn demo() -> tenantry::Result<()> {
 //! use tenantry::{Config, NewTenant, Tenantry};
 //!
-//! let tenantry = Tenantry::open(Config::default()).await?;
+//! let tenantry = Tenantry::open_or_create(Config::default()).await?;
 //! let acme = tenantry
 //!     .create_tenant(NewTenant { slug: "acme".into(), ..NewTenant::default() })
 //!     .await?;
@@ -52,14 +52,27 @@ pub struct Tenantry {
 }
 
 impl Tenantry {
-    /// Opens (creating and migrating if needed) the configured catalog.
+    /// Opens the configured catalog, applying its pending catalog migrations. A missing
+    /// SQLite catalog file is an error ([`Error::CatalogMissing`]); see
+    /// [`Tenantry::open_or_create`].
     pub async fn open(config: Config) -> Result<Tenantry> {
         let catalog = Catalog::open(&config.catalog_url()).await?;
-        Ok(Tenantry {
+        Ok(Tenantry::with(config, catalog))
+    }
+
+    /// Opens the configured catalog, creating an SQLite catalog file (and the data directory)
+    /// that does not exist yet.
+    pub async fn open_or_create(config: Config) -> Result<Tenantry> {
+        let catalog = Catalog::open_or_create(&config.catalog_url()).await?;
+        Ok(Tenantry::with(config, catalog))
+    }
+
+    fn with(config: Config, catalog: Catalog) -> Tenantry {
+        Tenantry {
             config,
             catalog,
             pools: session::PoolCache::default(),
-        })
+        }
     }
 
     pub fn config(&self) -> &Config {

@@ -5,9 +5,11 @@ mod server;
 mod sql;
 mod tenant;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use tenantry::config::CONFIG_FILE;
 use tenantry::{Config, Settings, Tenantry};
 
 use crate::cli::{Cli, Command, Global};
@@ -29,9 +31,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let config = config(&cli.global)?;
-    let tenantry = Tenantry::open(config)
-        .await
-        .context("open the catalog (check --catalog / TENANTRY_CATALOG_URL)")?;
+    // Only `init` creates a catalog: elsewhere a missing one is a mistyped path.
+    let opened = match cli.command {
+        Command::Init => Tenantry::open_or_create(config).await,
+        _ => Tenantry::open(config).await,
+    };
+    let tenantry = opened.context("open the catalog")?;
     let code = match cli.command {
         Command::Init => init(&tenantry)?,
         Command::Tenant(cmd) => tenant::run(&tenantry, cmd).await?,
@@ -70,7 +75,11 @@ fn config(global: &Global) -> anyhow::Result<Config> {
         lock_wait_secs: global.lock_wait,
         ..Settings::default()
     };
-    let file = Settings::from_file(&global.config)?;
+    let file = match &global.config {
+        Some(path) => Settings::from_file(path)
+            .context("read the configuration file named by --config / TENANTRY_CONFIG")?,
+        None => Settings::from_file_if_present(Path::new(CONFIG_FILE))?.unwrap_or_default(),
+    };
     Ok(cli.over(file).try_resolve()?)
 }
 

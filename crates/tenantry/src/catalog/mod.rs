@@ -32,12 +32,23 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Connects to the catalog at `url` and applies any pending catalog migrations. For an
-    /// SQLite catalog, the file and its directory are created if missing.
+    /// Connects to an existing catalog at `url` and applies any pending catalog migrations.
+    /// An SQLite catalog file that does not exist is an error ([`Error::CatalogMissing`]):
+    /// nothing is created, so a mistyped path cannot silently start an empty catalog.
     pub async fn open(url: &str) -> Result<Catalog> {
+        Self::connect(url, Missing::Refuse).await
+    }
+
+    /// Like [`Catalog::open`], but creates an SQLite catalog file (and its directory) that
+    /// does not exist yet. For `tenantry init` and programs that set up their own catalog.
+    pub async fn open_or_create(url: &str) -> Result<Catalog> {
+        Self::connect(url, Missing::Create).await
+    }
+
+    async fn connect(url: &str, missing: Missing) -> Result<Catalog> {
         let engine = Engine::from_url(url)?;
         let url = match engine {
-            Engine::Sqlite => prepare_sqlite_url(url)?,
+            Engine::Sqlite => prepare_sqlite_url(url, missing)?,
             Engine::Postgres | Engine::Mysql => engine::driver_url(url).into_owned(),
         };
         sqlx::any::install_default_drivers();
@@ -77,7 +88,14 @@ pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn prepare_sqlite_url(url: &str) -> Result<String> {
+/// What to do about an SQLite catalog file that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    Refuse,
+    Create,
+}
+
+fn prepare_sqlite_url(url: &str, missing: Missing) -> Result<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -89,21 +107,33 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
             reason: "the catalog needs a file path".into(),
         });
     }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-            path: parent.to_owned(),
-            source,
-        })?;
-    }
+    let mode = match missing {
+        Missing::Refuse => {
+            if !Path::new(path).exists() {
+                return Err(Error::CatalogMissing { path: path.into() });
+            }
+            // The file exists: open it read-write, never create it (it may vanish meanwhile).
+            "mode=rw"
+        }
+        Missing::Create => {
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+            "mode=rwc"
+        }
+    };
     let query = if query.contains("mode=") {
         query.to_owned()
     } else if query.is_empty() {
-        "mode=rwc".to_owned()
+        mode.to_owned()
     } else {
-        format!("{query}&mode=rwc")
+        format!("{query}&{mode}")
     };
     Ok(format!("sqlite://{path}?{query}"))
 }
