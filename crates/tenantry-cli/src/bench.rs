@@ -54,7 +54,7 @@ pub async fn run(
                 table.add_row(vec![k.clone(), v.to_string()]);
             }
         }
-        println!("{table}");
+        outln!("{table}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,60 @@
-//! Rendering for people (tables) and for programs (JSON with stable field names).
+//! Rendering for people (tables) and for programs (JSON with stable field names), and the
+//! one way the CLI writes to standard output and standard error.
+
+use std::fmt;
+use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 use tenantry::{Event, FleetReport, Outcome, Server, StatusRow, Tenant};
 
+/// `println!` that never panics: writes a line to standard output and returns
+/// `anyhow::Result<()>`. A reader that went away (`tenantry tenant list | head -1`) becomes
+/// [`StdoutClosed`], which `main` turns into a quiet, successful exit.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that never panics: a standard error nobody reads is not worth failing for.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::err_line(format_args!($($arg)*))
+    };
+}
+
+/// Standard output was closed by its reader: the output is not wanted any more, which is
+/// not a failure.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Writes one line to standard output (see [`outln!`]).
+pub fn line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("write to standard output")),
+    }
+}
+
+/// Writes one line to standard error, ignoring failures (see [`errln!`]).
+pub fn err_line(args: fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 

@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if args.json {
                 output::json(&events)?;
             } else {
-                println!("{}", output::events(&events));
+                outln!("{}", output::events(&events))?;
             }
             ExitCode::SUCCESS
         }
@@ -86,34 +86,34 @@ fn config(global: &Global) -> anyhow::Result<Config> {
 fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
     let config = tenantry.config();
     match tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)? {
-        Some(path) => println!(
+        Some(path) => outln!(
             "master key: generated {} (mode 0600); it encrypts tenant credentials: back it up, \
              or set {} instead",
             path.display(),
             tenantry::crypto::MASTER_KEY_ENV
-        ),
+        )?,
         None => {
             let key = tenantry.master_key()?;
-            println!("master key: {} (loaded)", key.source);
+            outln!("master key: {} (loaded)", key.source)?;
         }
     }
-    println!(
+    outln!(
         "catalog ready: {} ({})",
         tenantry::engine::redact_url(&config.catalog_url()),
         tenantry.catalog().engine()
-    );
-    println!(
+    )?;
+    outln!(
         "data directory: {} (the `local` server keeps tenant files in its tenants/ folder)",
         config.data_dir.display()
-    );
+    )?;
     if config.migrations_dir.is_dir() {
         let set = tenantry.migrations()?;
-        println!(
+        outln!(
             "tenant migrations: {} ({} file(s), latest version {})",
             config.migrations_dir.display(),
             set.len(),
             set.latest()
-        );
+        )?;
     } else {
         std::fs::create_dir_all(&config.migrations_dir).with_context(|| {
             format!(
@@ -121,11 +121,11 @@ fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
                 config.migrations_dir.display()
             )
         })?;
-        println!(
+        outln!(
             "tenant migrations: created empty {}; add <VERSION>_<DESCRIPTION>.sql files there",
             config.migrations_dir.display()
-        );
+        )?;
     }
-    println!("next: tenantry tenant create <slug>");
+    outln!("next: tenantry tenant create <slug>")?;
     Ok(ExitCode::SUCCESS)
 }

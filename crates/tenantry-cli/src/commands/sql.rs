@@ -42,10 +42,10 @@ pub async fn run(
                     .collect::<Vec<_>>(),
             );
         }
-        println!("{table}");
-        println!("({} row(s))", rows.len());
+        outln!("{table}")?;
+        outln!("({} row(s))", rows.len())?;
     } else {
-        println!("(0 rows)");
+        outln!("(0 rows)")?;
     }
     Ok(ExitCode::SUCCESS)
 }
