@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<output::StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(e) => {
-            errln!("error: {e:#}");
+            errln!("error: {}", output::error_text(&e));
             ExitCode::FAILURE
         }
     }

@@ -47,6 +47,37 @@ pub fn line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
     }
 }
 
+/// An error and its causes, each said once. The library's errors already say what their
+/// sources said (so a fleet report or a log line is complete on its own): the chain stops at
+/// the first of them. Above it, a cause whose text an outer message already contains is not
+/// repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        // A database error straight from sqlx: its own text, once.
+        let database = cause
+            .downcast_ref::<sqlx::Error>()
+            .filter(|e| e.as_database_error().is_some());
+        let said = match database {
+            Some(e) => tenantry::error::said(e),
+            None => cause.to_string(),
+        };
+        if !text.contains(&said) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&said);
+        }
+        if database.is_some()
+            || cause.is::<tenantry::Error>()
+            || cause.is::<tenantry::error::DirtyFailure>()
+        {
+            break;
+        }
+    }
+    text
+}
+
 /// Writes one line to standard error, ignoring failures (see [`errln!`]).
 pub fn err_line(args: fmt::Arguments<'_>) {
     let mut err = std::io::stderr().lock();
@@ -213,4 +244,25 @@ pub fn fleet(report: &FleetReport) -> String {
         out.push_str(&format!("\n  failed: {tenant}: {error}"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::other("connection refused");
+        let wrapped = anyhow::Error::new(tenantry::Error::Io {
+            path: "x.db".into(),
+            source: io,
+        })
+        .context("open the catalog");
+        assert_eq!(
+            error_text(&wrapped),
+            "open the catalog: x.db: connection refused"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
+    }
 }

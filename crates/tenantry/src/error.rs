@@ -50,7 +50,7 @@ pub enum Error {
     #[error("no server {name:?}; `tenantry server list` shows the servers")]
     ServerNotFound { name: String },
 
-    #[error("server {name:?} ({url}) is unreachable: {source}")]
+    #[error("server {name:?} ({url}) is unreachable: {}", said(source))]
     ServerUnreachable {
         name: String,
         url: String,
@@ -102,11 +102,16 @@ pub enum Error {
         description: String,
     },
 
-    #[error("tenant {tenant:?}: migration {version} ({file}) failed: {source}")]
+    #[error(
+        "tenant {tenant:?}: migration {version} ({}) failed: {failure}",
+        at(file, failure.line)
+    )]
     MigrationFailed {
         tenant: String,
         version: i64,
         file: PathBuf,
+        /// Where in the file, and what the database said.
+        failure: Box<FailedAt>,
         #[source]
         source: sqlx::Error,
     },
@@ -127,7 +132,7 @@ pub enum Error {
     #[error("tenant {tenant:?}: verification failed: {detail}")]
     VerifyFailed { tenant: String, detail: String },
 
-    #[error("tenant {tenant:?}: cannot {action}: {source}")]
+    #[error("tenant {tenant:?}: cannot {action}: {}", said(source))]
     Storage {
         tenant: String,
         action: &'static str,
@@ -147,7 +152,7 @@ pub enum Error {
     #[error("tenant {tenant:?} is being migrated by another runner; it was left to that runner")]
     Locked { tenant: String },
 
-    #[error("catalog: cannot {action}: {source}")]
+    #[error("catalog: cannot {action}: {}", said(source))]
     Catalog {
         action: &'static str,
         #[source]
@@ -163,7 +168,8 @@ pub enum Error {
     MasterKey { source_name: String, reason: String },
 
     #[error(
-        "tenant {tenant:?}: its database role cannot log in ({source}); run `tenantry tenant repair {tenant}` to reset its credentials"
+        "tenant {tenant:?}: its database role cannot log in ({}); run `tenantry tenant repair {tenant}` to reset its credentials",
+        said(source)
     )]
     TenantCredentials {
         tenant: String,
@@ -200,7 +206,7 @@ pub enum Error {
         column: String,
     },
 
-    #[error("catalog: cannot {action} (tenant {tenant}): {source}")]
+    #[error("catalog: cannot {action} (tenant {tenant}): {}", said(source))]
     TenantCatalog {
         tenant: String,
         action: &'static str,
@@ -246,13 +252,57 @@ impl Error {
 /// statements before it stay applied and the ledger records the migration as dirty.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{tenant}: migration {version} ({file}) failed at statement {statement:?}: {source}; this engine's DDL is not transactional, so the statements before it stay applied and the migration is recorded as dirty (see README \"Dirty migrations\")"
+    "{tenant}: migration {version} ({}) failed at statement {statement:?}: {message}; this engine's DDL is not transactional, so the statements before it stay applied and the migration is recorded as dirty (see README \"Dirty migrations\")",
+    at(file, *line)
 )]
 pub struct DirtyFailure {
     pub tenant: String,
     pub version: i64,
     pub file: PathBuf,
+    /// The line of the file where it failed.
+    pub line: Option<usize>,
     pub statement: String,
+    /// What the database said.
+    pub message: String,
     #[source]
     pub source: sqlx::Error,
+}
+
+/// What a database error says, for a message: the database's own text without the line of
+/// the server's source file that sqlx appends for PostgreSQL (`… at line 1188`), which is
+/// no line of anything the reader wrote.
+pub fn said(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    }
+}
+
+/// `file:line`, or the file alone.
+fn at(file: &std::path::Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+/// Where in its file a migration failed, as far as the database says, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedAt {
+    /// The line of the migration file (1-based).
+    pub line: Option<usize>,
+    /// The statement that failed, shortened.
+    pub statement: Option<String>,
+    /// What the database said, without a line of the server's own source.
+    pub message: String,
+}
+
+impl std::fmt::Display for FailedAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        match &self.statement {
+            Some(statement) => write!(f, " in `{statement}`"),
+            None => Ok(()),
+        }
+    }
 }
