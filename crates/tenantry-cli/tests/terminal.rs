@@ -54,3 +54,58 @@ async fn a_closed_pipe_ends_a_command_quietly_and_successfully() {
     }
     fx.cleanup().await;
 }
+
+/// Runs `tenantry <args>` and returns everything it wrote, standard output then error.
+fn everything(fx: &Fixture, args: &[&str]) -> Vec<u8> {
+    let out = common::run(fx, args);
+    [out.stdout, out.stderr].concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_escapes_in_tenant_names_and_data_are_shown_escaped() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    let red = "\x1b[31mred\x1b[0m";
+    ok(&fx, &["tenant", "create", "acme", "--name", red]);
+    let escaped_red = "\\u{1b}[31mred\\u{1b}[0m";
+    let select = "SELECT char(27) || '[2J' AS \"clear\x1b[0m\", \
+                  'tab' || char(9) || 'bed' AS tabbed, 'c1' || char(155) || 'x' AS c1";
+    // A migration whose error message repeats an escape byte of its text.
+    fx.write_migration("20250101000009_evil.sql", "SELECT 1 \x1b[2J;");
+    let commands: [&[&str]; 8] = [
+        &["tenant", "list"],
+        &["tenant", "show", "acme"],
+        &["sql", "acme", select],
+        &["migrate", "--all"],
+        &["migrate", "status"],
+        &["events"],
+        &["events", "--tenant", "acme"],
+        &["tenant", "create", "beta"],
+    ];
+    let mut seen = Vec::new();
+    let mut raw = Vec::new();
+    for args in commands {
+        let bytes = everything(&fx, args);
+        if bytes.contains(&0x1b) || bytes.contains(&0x9b) {
+            raw.push(args);
+        }
+        seen.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    assert!(raw.is_empty(), "raw escape bytes written by {raw:?}");
+    let all = seen.join("\n");
+    for shown in [
+        escaped_red,
+        "\\u{1b}[2J",
+        "clear\\u{1b}[0m",
+        "tab\\tbed",
+        "c1\\u{9b}x",
+    ] {
+        assert!(all.contains(shown), "{shown:?} is shown escaped:\n{all}");
+    }
+    // JSON keeps the data as it is, escaped the JSON way.
+    let json = common::stdout(&common::run(&fx, &["tenant", "show", "acme", "--json"]));
+    let shown: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(shown["name"], red);
+    fx.cleanup().await;
+}
