@@ -63,6 +63,26 @@ pub struct Global {
     /// [default: 60]
     #[arg(long, global = true, env = "TENANTRY_LOCK_WAIT", value_name = "SECS")]
     pub lock_wait: Option<u64>,
+
+    /// Seconds to wait for a server to accept a connection and answer [default: 10]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_CONNECT_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub connect_timeout: Option<u64>,
+
+    /// Seconds each of Tenantry's own statements may run on the catalog and servers; 0: no
+    /// limit. Migrations have their own limit (migration_statement_timeout_secs, none by
+    /// default) [default: 60]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_STATEMENT_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub statement_timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -58,6 +58,16 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    #[error(
+        "server {name:?} ({url}) did not answer within {}: connect timed out; check that it is up and speaks its protocol on that port (connect_timeout_secs, --connect-timeout)",
+        seconds(*after)
+    )]
+    ServerTimedOut {
+        name: String,
+        url: String,
+        after: std::time::Duration,
+    },
+
     #[error("server {name:?} has {tenants} tenant(s) that are not deleted; delete them first")]
     ServerInUse { name: String, tenants: i64 },
 
@@ -275,6 +285,15 @@ pub fn said(e: &sqlx::Error) -> String {
     match e.as_database_error() {
         Some(db) => db.message().to_owned(),
         None => e.to_string(),
+    }
+}
+
+/// A duration for people: `10 s`, `1.5 s`.
+fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -56,14 +56,14 @@ impl Tenantry {
     /// SQLite catalog file is an error ([`Error::CatalogMissing`]); see
     /// [`Tenantry::open_or_create`].
     pub async fn open(config: Config) -> Result<Tenantry> {
-        let catalog = Catalog::open(&config.catalog_url()).await?;
+        let catalog = Catalog::open(&config.catalog_url(), &config.timeouts()).await?;
         Ok(Tenantry::with(config, catalog))
     }
 
     /// Opens the configured catalog, creating an SQLite catalog file (and the data directory)
     /// that does not exist yet.
     pub async fn open_or_create(config: Config) -> Result<Tenantry> {
-        let catalog = Catalog::open_or_create(&config.catalog_url()).await?;
+        let catalog = Catalog::open_or_create(&config.catalog_url(), &config.timeouts()).await?;
         Ok(Tenantry::with(config, catalog))
     }
 
@@ -98,9 +98,7 @@ impl Tenantry {
             url: url.to_owned(),
             created_at: String::new(),
         };
-        Place::of(&probe, &self.config.data_dir)
-            .check_reachable()
-            .await?;
+        Place::of(&probe, &self.config).check_reachable().await?;
         self.catalog.insert_server(&name, url).await
     }
 
@@ -137,7 +135,7 @@ impl Tenantry {
             });
         }
         if let Some(pool) = self.catalog.shared_pool(name).await? {
-            let place = Place::of(&server, &self.config.data_dir);
+            let place = Place::of(&server, &self.config);
             storage::shared::drop_pool(self, &place, &pool).await?;
         }
         self.catalog.remove_server(name).await
@@ -146,6 +144,6 @@ impl Tenantry {
     /// Where a tenant's storage lives.
     pub(crate) async fn place(&self, tenant: &Tenant) -> Result<Place> {
         let server = self.catalog.server(tenant.server.as_str()).await?;
-        Ok(Place::of(&server, &self.config.data_dir))
+        Ok(Place::of(&server, &self.config))
     }
 }

@@ -160,7 +160,7 @@ impl Tenantry {
     ) -> Result<Pooled> {
         let slug = tenant.slug.as_str();
         let max = self.config.pool_max_connections;
-        let timeout = Duration::from_secs(10);
+        let timeout: Duration = self.config.connect_timeout;
         let login_failed = |source: sqlx::Error| {
             if engine::is_auth_failure(&source) {
                 Error::TenantCredentials {

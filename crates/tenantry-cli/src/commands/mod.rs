@@ -73,6 +73,8 @@ fn config(global: &Global) -> anyhow::Result<Config> {
         migrations: global.migrations.clone(),
         concurrency: global.concurrency,
         lock_wait_secs: global.lock_wait,
+        connect_timeout_secs: global.connect_timeout,
+        statement_timeout_secs: global.statement_timeout,
         ..Settings::default()
     };
     let file = match &global.config {

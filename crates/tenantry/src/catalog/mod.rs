@@ -10,7 +10,7 @@ use std::path::Path;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, Result};
 
 mod events;
@@ -35,32 +35,46 @@ impl Catalog {
     /// Connects to an existing catalog at `url` and applies any pending catalog migrations.
     /// An SQLite catalog file that does not exist is an error ([`Error::CatalogMissing`]):
     /// nothing is created, so a mistyped path cannot silently start an empty catalog.
-    pub async fn open(url: &str) -> Result<Catalog> {
-        Self::connect(url, Missing::Refuse).await
+    pub async fn open(url: &str, timeouts: &Timeouts) -> Result<Catalog> {
+        Self::connect(url, timeouts, Missing::Refuse).await
     }
 
     /// Like [`Catalog::open`], but creates an SQLite catalog file (and its directory) that
     /// does not exist yet. For `tenantry init` and programs that set up their own catalog.
-    pub async fn open_or_create(url: &str) -> Result<Catalog> {
-        Self::connect(url, Missing::Create).await
+    pub async fn open_or_create(url: &str, timeouts: &Timeouts) -> Result<Catalog> {
+        Self::connect(url, timeouts, Missing::Create).await
     }
 
-    async fn connect(url: &str, missing: Missing) -> Result<Catalog> {
+    async fn connect(url: &str, timeouts: &Timeouts, missing: Missing) -> Result<Catalog> {
         let engine = Engine::from_url(url)?;
         let url = match engine {
             Engine::Sqlite => prepare_sqlite_url(url, missing)?,
             Engine::Postgres | Engine::Mysql => engine::driver_url(url).into_owned(),
         };
         sqlx::any::install_default_drivers();
+        let statement = timeouts.statement;
         let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(30))
+            .acquire_timeout(timeouts.connect)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    engine::set_statement_timeout(conn, engine, statement).await;
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
-            .map_err(|source| Error::ServerUnreachable {
-                name: "catalog".into(),
-                url: engine::redact_url(&url),
-                source,
+            .map_err(|source| match source {
+                sqlx::Error::PoolTimedOut => Error::ServerTimedOut {
+                    name: "catalog".into(),
+                    url: engine::redact_url(&url),
+                    after: timeouts.connect,
+                },
+                source => Error::ServerUnreachable {
+                    name: "catalog".into(),
+                    url: engine::redact_url(&url),
+                    source,
+                },
             })?;
         let catalog = Catalog { pool, engine };
         if engine == Engine::Sqlite {
