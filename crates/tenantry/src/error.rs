@@ -174,6 +174,37 @@ pub enum Error {
     )]
     CatalogMissing { path: PathBuf },
 
+    #[error(
+        "no master key: {path} does not exist and {env} is not set; set {env} (base64 of 32 bytes) or run `tenantry init` to generate one",
+        path = path.display(),
+        env = crate::crypto::MASTER_KEY_ENV
+    )]
+    MasterKeyMissing { path: PathBuf },
+
+    /// The key is gone but credentials sealed with it are still in the catalog.
+    #[error(
+        "no master key: {path} does not exist and {env} is not set, but the catalog holds credentials sealed with {which}; restore that key: put its file back at {path} (from your backup) or set {env} to it. A new key could not open them, so none is generated",
+        path = path.display(),
+        env = crate::crypto::MASTER_KEY_ENV,
+        which = fingerprint.as_deref().map_or_else(|| "an earlier master key".to_owned(), |f| format!("the master key of fingerprint {f}"))
+    )]
+    MasterKeyLost {
+        path: PathBuf,
+        fingerprint: Option<String>,
+    },
+
+    #[error(
+        "wrong master key: fingerprint {found}, the catalog expects {expected} (the key came from {source_name}); restore the key of fingerprint {expected}: put its file back at {path} or set {env} to it",
+        path = path.display(),
+        env = crate::crypto::MASTER_KEY_ENV
+    )]
+    WrongMasterKey {
+        source_name: String,
+        found: String,
+        expected: String,
+        path: PathBuf,
+    },
+
     #[error("master key ({source_name}): {reason}")]
     MasterKey { source_name: String, reason: String },
 

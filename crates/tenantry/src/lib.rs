@@ -27,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod example;
 pub mod ident;
+mod keyring;
 pub mod lifecycle;
 pub mod migrate;
 pub mod session;
@@ -37,6 +38,7 @@ pub use config::{Config, Settings};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use ident::{ServerName, Slug, StorageName, TenantId};
+pub use keyring::KeySetup;
 pub use lifecycle::NewTenant;
 pub use migrate::{FleetReport, MigrationSet, Outcome, StatusRow, TenantReport};
 pub use session::{TenantPool, TenantTx};
@@ -49,6 +51,8 @@ pub struct Tenantry {
     config: Config,
     catalog: Catalog,
     pools: session::PoolCache,
+    /// What the catalog says about the master key, read at open.
+    key_record: keyring::SharedRecord,
 }
 
 impl Tenantry {
@@ -57,22 +61,24 @@ impl Tenantry {
     /// [`Tenantry::open_or_create`].
     pub async fn open(config: Config) -> Result<Tenantry> {
         let catalog = Catalog::open(&config.catalog_url(), &config.timeouts()).await?;
-        Ok(Tenantry::with(config, catalog))
+        Tenantry::with(config, catalog).await
     }
 
     /// Opens the configured catalog, creating an SQLite catalog file (and the data directory)
     /// that does not exist yet.
     pub async fn open_or_create(config: Config) -> Result<Tenantry> {
         let catalog = Catalog::open_or_create(&config.catalog_url(), &config.timeouts()).await?;
-        Ok(Tenantry::with(config, catalog))
+        Tenantry::with(config, catalog).await
     }
 
-    fn with(config: Config, catalog: Catalog) -> Tenantry {
-        Tenantry {
+    async fn with(config: Config, catalog: Catalog) -> Result<Tenantry> {
+        let record = keyring::read_record(&catalog, &config).await?;
+        Ok(Tenantry {
             config,
             catalog,
             pools: session::PoolCache::default(),
-        }
+            key_record: std::sync::Arc::new(std::sync::Mutex::new(record)),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -100,11 +106,6 @@ impl Tenantry {
         };
         Place::of(&probe, &self.config).check_reachable().await?;
         self.catalog.insert_server(&name, url).await
-    }
-
-    /// The master key, from `TENANTRY_MASTER_KEY` or the configured key file.
-    pub fn master_key(&self) -> Result<crypto::MasterKey> {
-        crypto::MasterKey::load(&self.config.master_key_file)
     }
 
     /// Opens an administrative connection to a tenant's storage, as the migration runner

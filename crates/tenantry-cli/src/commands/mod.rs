@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tenantry::config::CONFIG_FILE;
-use tenantry::{Config, Settings, Tenantry};
+use tenantry::{Config, KeySetup, Settings, Tenantry};
 
 use crate::cli::{Cli, Command, Global};
 use crate::{bench, demo, output};
@@ -38,7 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let tenantry = opened.context("open the catalog")?;
     let code = match cli.command {
-        Command::Init => init(&tenantry)?,
+        Command::Init => init(&tenantry).await?,
         Command::Tenant(cmd) => tenant::run(&tenantry, cmd).await?,
         Command::Server(cmd) => server::run(&tenantry, cmd).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
@@ -85,19 +85,16 @@ fn config(global: &Global) -> anyhow::Result<Config> {
     Ok(cli.over(file).try_resolve()?)
 }
 
-fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
+async fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
     let config = tenantry.config();
-    match tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)? {
-        Some(path) => outln!(
+    match tenantry.init_master_key().await? {
+        KeySetup::Generated(path) => outln!(
             "master key: generated {} (mode 0600); it encrypts tenant credentials: back it up, \
              or set {} instead",
             path.display(),
             tenantry::crypto::MASTER_KEY_ENV
         )?,
-        None => {
-            let key = tenantry.master_key()?;
-            outln!("master key: {} (loaded)", key.source)?;
-        }
+        KeySetup::Loaded(source) => outln!("master key: {source} (loaded)")?,
     }
     outln!(
         "catalog ready: {} ({})",

@@ -17,11 +17,13 @@ mod events;
 mod pools;
 mod schema;
 mod servers;
+mod settings;
 mod tenants;
 
 pub use events::{Event, NewEvent};
 pub use pools::SharedPool;
 pub use servers::Server;
+pub use settings::MASTER_KEY_FINGERPRINT;
 pub use tenants::{Status, Strategy, Tenant};
 
 /// A handle on the catalog database.

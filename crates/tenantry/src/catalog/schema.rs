@@ -16,10 +16,11 @@ struct CatalogMigration {
     indexes: &'static [(&'static str, &'static str, &'static str)],
 }
 
-const MIGRATIONS: &[CatalogMigration] = &[CatalogMigration {
-    version: 1,
-    description: "servers, tenants, shared pools, events",
-    tables: "
+const MIGRATIONS: &[CatalogMigration] = &[
+    CatalogMigration {
+        version: 1,
+        description: "servers, tenants, shared pools, events",
+        tables: "
 CREATE TABLE IF NOT EXISTS tenantry_servers (
     name        VARCHAR(63)  NOT NULL PRIMARY KEY,
     engine      VARCHAR(16)  NOT NULL,
@@ -66,11 +67,23 @@ CREATE TABLE IF NOT EXISTS tenantry_events (
     error       TEXT
 )/*TABLE_OPTIONS*/;
 ",
-    indexes: &[
-        ("tenantry_tenants_server", "tenantry_tenants", "server"),
-        ("tenantry_events_tenant", "tenantry_events", "tenant_id, id"),
-    ],
-}];
+        indexes: &[
+            ("tenantry_tenants_server", "tenantry_tenants", "server"),
+            ("tenantry_events_tenant", "tenantry_events", "tenant_id, id"),
+        ],
+    },
+    CatalogMigration {
+        version: 2,
+        description: "settings: the master key's fingerprint",
+        tables: "
+CREATE TABLE IF NOT EXISTS tenantry_settings (
+    name        VARCHAR(63)  NOT NULL PRIMARY KEY,
+    value       TEXT         NOT NULL
+)/*TABLE_OPTIONS*/;
+",
+        indexes: &[],
+    },
+];
 
 /// MySQL's `ER_DUP_KEYNAME`: the index exists already.
 const MYSQL_DUPLICATE_INDEX: &str = "42000";
