@@ -100,7 +100,7 @@ pub enum Command {
     /// The catalog's event log, newest first.
     Events(EventsArgs),
     /// Run SQL exactly as the tenant's application connection would (one transaction) and
-    /// print the rows of the last statement.
+    /// print the rows of the last statement; with --admin, as the migration runner does.
     Sql {
         slug: String,
         /// One or more statements.
@@ -108,6 +108,11 @@ pub enum Command {
         /// Print an array of objects.
         #[arg(long)]
         json: bool,
+        /// Use the administrative connection scoped to the tenant's storage (a shared
+        /// tenant's: its whole pool), under the tenant's migration lock, for repairs its own
+        /// role cannot make; any status but deleted. Recorded in the event log as sql.admin.
+        #[arg(long)]
+        admin: bool,
     },
     /// Tell the whole story in a fresh ./tenantry-demo directory: on embedded SQLite, or with
     /// --server, a mixed fleet on a PostgreSQL server.

@@ -71,9 +71,12 @@ async fn terminal_escapes_in_tenant_names_and_data_are_shown_escaped() {
     let escaped_red = "\\u{1b}[31mred\\u{1b}[0m";
     let select = "SELECT char(27) || '[2J' AS \"clear\x1b[0m\", \
                   'tab' || char(9) || 'bed' AS tabbed, 'c1' || char(155) || 'x' AS c1";
+    // Administrative SQL is recorded in the event log with its text.
+    ok(&fx, &["sql", "--admin", "acme", "SELECT '\x1b[1m' AS bold"]);
     // A migration whose error message repeats an escape byte of its text.
     fx.write_migration("20250101000009_evil.sql", "SELECT 1 \x1b[2J;");
-    let commands: [&[&str]; 8] = [
+    let commands: [&[&str]; 9] = [
+        &["sql", "--admin", "acme", "SELECT '\x1b[1m' AS bold"],
         &["tenant", "list"],
         &["tenant", "show", "acme"],
         &["sql", "acme", select],
@@ -100,6 +103,7 @@ async fn terminal_escapes_in_tenant_names_and_data_are_shown_escaped() {
         "clear\\u{1b}[0m",
         "tab\\tbed",
         "c1\\u{9b}x",
+        "SELECT '\\u{1b}[1m' AS bold",
     ] {
         assert!(all.contains(shown), "{shown:?} is shown escaped:\n{all}");
     }

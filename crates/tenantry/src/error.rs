@@ -159,6 +159,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "tenant {tenant:?}: the administrative SQL failed: {}{hint}",
+        said(source)
+    )]
+    AdminSql {
+        tenant: String,
+        hint: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+
     #[error("tenant {tenant:?} is being migrated by another runner; it was left to that runner")]
     Locked { tenant: String },
 

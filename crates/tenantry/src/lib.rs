@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod admin;
 pub mod catalog;
 pub mod config;
 pub mod crypto;

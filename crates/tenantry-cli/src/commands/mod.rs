@@ -58,7 +58,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        Command::Sql { slug, sql, json } => sql::run(&tenantry, &slug, &sql, json).await?,
+        Command::Sql {
+            slug,
+            sql,
+            json,
+            admin: false,
+        } => sql::run(&tenantry, &slug, &sql, json).await?,
+        Command::Sql {
+            slug,
+            sql,
+            json,
+            admin: true,
+        } => sql::run_admin(&tenantry, &slug, &sql, json).await?,
         Command::Demo { .. } | Command::Bench { .. } => unreachable!("handled above"),
     };
     tenantry.catalog().close().await;

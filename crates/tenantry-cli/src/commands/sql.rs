@@ -29,6 +29,17 @@ pub async fn run(
     print_rows(&rows, json)
 }
 
+/// Runs SQL with the administrative connection scoped to the tenant's storage.
+pub async fn run_admin(
+    tenantry: &Tenantry,
+    slug: &str,
+    sql: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let rows = tenantry.run_admin_sql(slug, sql).await?;
+    print_rows(&rows, json)
+}
+
 /// The rows of the last statement: JSON, or a table (cells escaped) and a count.
 fn print_rows(rows: &tenantry::session::JsonRows, json: bool) -> anyhow::Result<ExitCode> {
     if json {
