@@ -54,7 +54,7 @@ pub async fn run(
                 table.add_row(vec![k.clone(), v.to_string()]);
             }
         }
-        println!("{table}");
+        outln!("{table}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -76,7 +76,7 @@ async fn measure(
     }
     .resolve();
     MasterKey::generate_if_missing(&config.master_key_file)?;
-    let t = Tenantry::open(config).await?;
+    let t = Tenantry::open_or_create(config).await?;
     let server_name = match &server {
         Some(url) => {
             t.add_server("bench", url).await?;

@@ -51,15 +51,9 @@ pub struct Global {
     )]
     pub migrations: Option<PathBuf>,
 
-    /// Configuration file
-    #[arg(
-        long,
-        global = true,
-        env = "TENANTRY_CONFIG",
-        value_name = "FILE",
-        default_value = "tenantry.toml"
-    )]
-    pub config: PathBuf,
+    /// Configuration file; one named here must exist [default: ./tenantry.toml, if present]
+    #[arg(long, global = true, env = "TENANTRY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// How many tenants to migrate at once [default: 4]
     #[arg(long, global = true, env = "TENANTRY_CONCURRENCY", value_name = "N")]
@@ -69,6 +63,26 @@ pub struct Global {
     /// [default: 60]
     #[arg(long, global = true, env = "TENANTRY_LOCK_WAIT", value_name = "SECS")]
     pub lock_wait: Option<u64>,
+
+    /// Seconds to wait for a server to accept a connection and answer [default: 10]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_CONNECT_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub connect_timeout: Option<u64>,
+
+    /// Seconds each of Tenantry's own statements may run on the catalog and servers; 0: no
+    /// limit. Migrations have their own limit (migration_statement_timeout_secs, none by
+    /// default) [default: 60]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_STATEMENT_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub statement_timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,7 +100,7 @@ pub enum Command {
     /// The catalog's event log, newest first.
     Events(EventsArgs),
     /// Run SQL exactly as the tenant's application connection would (one transaction) and
-    /// print the rows of the last statement.
+    /// print the rows of the last statement; with --admin, as the migration runner does.
     Sql {
         slug: String,
         /// One or more statements.
@@ -94,6 +108,11 @@ pub enum Command {
         /// Print an array of objects.
         #[arg(long)]
         json: bool,
+        /// Use the administrative connection scoped to the tenant's storage (a shared
+        /// tenant's: its whole pool), under the tenant's migration lock, for repairs its own
+        /// role cannot make; any status but deleted. Recorded in the event log as sql.admin.
+        #[arg(long)]
+        admin: bool,
     },
     /// Tell the whole story in a fresh ./tenantry-demo directory: on embedded SQLite, or with
     /// --server, a mixed fleet on a PostgreSQL server.

@@ -74,27 +74,27 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
     step(
         "1. A catalog on embedded SQLite, and a tenant migration set",
         "tenantry init",
-    );
+    )?;
     tenantry::example::write_tenant_migrations(&migrations)?;
     MasterKey::generate_if_missing(&config.master_key_file)?;
-    let t = Tenantry::open(config).await?;
+    let t = Tenantry::open_or_create(config).await?;
     let set = t.migrations()?;
-    println!(
+    outln!(
         "catalog: {}\nmigrations: {} files in {} (eight tenant tables, every one with a tenant_id column)",
         data.join("catalog.db").display(),
         set.len(),
         migrations.display()
-    );
+    )?;
     if let Some(url) = &server {
         step(
             "1b. A PostgreSQL server for the fleet",
             "tenantry server add pg <url>",
-        );
+        )?;
         let added = t
             .add_server("pg", url)
             .await
             .context("add the PostgreSQL server")?;
-        println!("server pg: {}", added.display_url());
+        outln!("server pg: {}", added.display_url())?;
     }
 
     let placed = |m: &Member| match (&server, m.on_server) {
@@ -112,7 +112,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
         } else {
             "tenantry tenant create acme --name \"Acme Corp\""
         },
-    );
+    )?;
     for m in &members {
         let (server, strategy) = placed(m);
         t.create_tenant(NewTenant {
@@ -133,54 +133,55 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
         .await
         .context("create tenant pied-piper")?;
     }
-    println!("{}", output::tenants(&t.catalog().tenants().await?));
+    outln!("{}", output::tenants(&t.catalog().tenants().await?))?;
     if server.is_some() {
-        println!(
+        outln!(
             "acme has a database and globex a schema of their own, each reached through its own login role;\n\
              initech and hooli share tables protected by row-level security; pied-piper is a SQLite file."
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "each tenant is its own SQLite file under {}",
             data.join("tenants").display()
-        );
+        )?;
     }
 
     step(
         "3. Add a migration and roll it out to the fleet",
         "tenantry migrate --all",
-    );
+    )?;
     write(&migrations, BUDGET.0, BUDGET.1)?;
-    println!("added {}", BUDGET.0);
-    println!("{}", output::status(&t.status().await?));
+    outln!("added {}", BUDGET.0)?;
+    outln!("{}", output::status(&t.status().await?))?;
     let set = t.migrations()?;
     let report = t.migrate_all(&set, &|_| {}).await?;
-    println!("{}", output::fleet(&report));
+    outln!("{}", output::fleet(&report))?;
     if server.is_some() {
-        println!("initech and hooli share one pool: its tables were migrated once for both.");
+        outln!("initech and hooli share one pool: its tables were migrated once for both.")?;
     }
 
     step(
         "4. A broken migration: live tenants keep serving their previous version",
         "tenantry migrate --all   # exits non-zero, names each failed tenant",
-    );
+    )?;
     write(&migrations, TAGS_NAME, TAGS_BROKEN)?;
-    println!("added {TAGS_NAME} (it has a typo: CREATE TABLEE)");
+    outln!("added {TAGS_NAME} (it has a typo: CREATE TABLEE)")?;
     let set = t.migrations()?;
     let report = t.migrate_all(&set, &|_| {}).await?;
-    println!("{}", output::fleet(&report));
+    outln!("{}", output::fleet(&report))?;
     let acme = t.catalog().tenant("acme").await?;
     let columns = archived_at_columns(&t, &acme).await?;
-    println!(
+    outln!(
         "acme is still {} at version {}; campaigns.archived_at columns: {columns} \
          (DDL is transactional here: the ALTER TABLE before the typo was rolled back with it)",
-        acme.status, acme.version
-    );
+        acme.status,
+        acme.version
+    )?;
 
     step(
         "5. A tenant created now fails at that migration and is never marked active",
         "tenantry tenant create umbrella",
-    );
+    )?;
     let (umbrella_server, umbrella_strategy) = match &server {
         Some(_) => (Some("pg".to_owned()), Some(Strategy::Schema)),
         None => (None, None),
@@ -195,45 +196,47 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
         .await
     {
         Ok(_) => bail!("the broken migration was expected to fail"),
-        Err(e) => println!("error: {e}"),
+        Err(e) => outln!("error: {e}")?,
     }
-    println!("{}", output::status(&t.status().await?));
+    outln!("{}", output::status(&t.status().await?))?;
 
     step(
         "6. Fix the file, repair the failed tenant, roll out again",
         "tenantry tenant repair umbrella && tenantry migrate --all",
-    );
+    )?;
     write(&migrations, TAGS_NAME, TAGS_FIXED)?;
     let umbrella = t.repair_tenant("umbrella").await?;
-    println!(
+    outln!(
         "tenant {} is {} at version {}",
-        umbrella.slug, umbrella.status, umbrella.version
-    );
+        umbrella.slug,
+        umbrella.status,
+        umbrella.version
+    )?;
     let set = t.migrations()?;
     let report = t.migrate_all(&set, &|_| {}).await?;
-    println!("{}", output::fleet(&report));
-    println!("{}", output::status(&t.status().await?));
+    outln!("{}", output::fleet(&report))?;
+    outln!("{}", output::status(&t.status().await?))?;
 
     if server.is_some() {
         step(
             "6b. Isolation the database enforces",
             "tenantry sql initech \"SELECT COUNT(*) FROM campaigns\"",
-        );
+        )?;
         isolation_glimpse(&t).await?;
     }
 
     step(
         "7. The catalog's event log keeps the history",
         "tenantry events --tenant umbrella",
-    );
+    )?;
     let events = t.catalog().events(Some(&umbrella), 10).await?;
-    println!("{}", output::events(&events));
+    outln!("{}", output::events(&events))?;
 
     t.catalog().close().await;
-    println!(
+    outln!(
         "\nDone in {:.1}s. Look around with:\n  tenantry {flags} tenant list\n  tenantry {flags} migrate status",
         started.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -265,10 +268,10 @@ async fn isolation_glimpse(t: &Tenantry) -> anyhow::Result<()> {
     .await?;
     let seen = tx.run_script("SELECT COUNT(*) AS n FROM campaigns").await?;
     tx.commit().await?;
-    println!(
+    outln!(
         "hooli sees its campaigns: {}",
         serde_json::Value::from(seen)
-    );
+    )?;
     let initech = t.tenant_pool("initech").await?;
     for sql in [
         "SELECT COUNT(*) AS n FROM campaigns".to_owned(),
@@ -278,8 +281,8 @@ async fn isolation_glimpse(t: &Tenantry) -> anyhow::Result<()> {
     ] {
         let mut tx = initech.begin().await?;
         match tx.run_script(&sql).await {
-            Ok(rows) => println!("initech> {sql}\n  {}", serde_json::Value::from(rows)),
-            Err(e) => println!("initech> {sql}\n  refused: {e}"),
+            Ok(rows) => outln!("initech> {sql}\n  {}", serde_json::Value::from(rows))?,
+            Err(e) => outln!("initech> {sql}\n  refused: {e}")?,
         }
         let _ = tx.rollback().await;
     }
@@ -290,15 +293,15 @@ async fn isolation_glimpse(t: &Tenantry) -> anyhow::Result<()> {
             hooli.id
         ))
         .await?;
-    println!(
+    outln!(
         "initech, after claiming hooli's id without its signature, sees: {}",
         serde_json::Value::from(after)
-    );
+    )?;
     Ok(())
 }
 
-fn step(title: &str, command: &str) {
-    println!("\n== {title}\n$ {command}");
+fn step(title: &str, command: &str) -> anyhow::Result<()> {
+    outln!("\n== {title}\n$ {command}")
 }
 
 fn write(dir: &Path, name: &str, sql: &str) -> anyhow::Result<()> {
@@ -327,7 +330,7 @@ async fn prepare(root: &Path) -> anyhow::Result<()> {
             if let Ok(old) = Tenantry::open(config).await {
                 for tenant in old.catalog().tenants().await.unwrap_or_default() {
                     if let Err(e) = old.delete_tenant(tenant.slug.as_str(), true).await {
-                        eprintln!(
+                        errln!(
                             "note: could not delete the previous demo's tenant {}: {e}",
                             tenant.slug
                         );
@@ -336,7 +339,7 @@ async fn prepare(root: &Path) -> anyhow::Result<()> {
                 if old.catalog().server("pg").await.is_ok()
                     && let Err(e) = old.remove_server("pg").await
                 {
-                    eprintln!("note: could not remove the previous demo's server: {e}");
+                    errln!("note: could not remove the previous demo's server: {e}");
                 }
                 old.catalog().close().await;
             }

@@ -1,11 +1,12 @@
 //! The `tenantry` command-line tool: a thin layer over the `tenantry` library that parses
 //! arguments, renders output and turns errors into messages and exit codes.
 
+#[macro_use]
+mod output;
 mod bench;
 mod cli;
 mod commands;
 mod demo;
-mod output;
 
 use std::process::ExitCode;
 
@@ -23,8 +24,9 @@ async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match commands::run(cli).await {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<output::StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {}", output::error_text(&e));
             ExitCode::FAILURE
         }
     }

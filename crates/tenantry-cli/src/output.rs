@@ -1,12 +1,120 @@
-//! Rendering for people (tables) and for programs (JSON with stable field names).
+//! Rendering for people (tables) and for programs (JSON with stable field names), and the
+//! one way the CLI writes to standard output and standard error.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 use tenantry::{Event, FleetReport, Outcome, Server, StatusRow, Tenant};
 
+/// `println!` that never panics: writes a line to standard output and returns
+/// `anyhow::Result<()>`. A reader that went away (`tenantry tenant list | head -1`) becomes
+/// [`StdoutClosed`], which `main` turns into a quiet, successful exit.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that never panics: a standard error nobody reads is not worth failing for.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::err_line(format_args!($($arg)*))
+    };
+}
+
+/// Standard output was closed by its reader: the output is not wanted any more, which is
+/// not a failure.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Writes one line to standard output (see [`outln!`]).
+pub fn line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("write to standard output")),
+    }
+}
+
+/// An error and its causes, each said once. The library's errors already say what their
+/// sources said (so a fleet report or a log line is complete on its own): the chain stops at
+/// the first of them. Above it, a cause whose text an outer message already contains is not
+/// repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        // A database error straight from sqlx: its own text, once.
+        let database = cause
+            .downcast_ref::<sqlx::Error>()
+            .filter(|e| e.as_database_error().is_some());
+        let said = match database {
+            Some(e) => tenantry::error::said(e),
+            None => cause.to_string(),
+        };
+        let said = escaped(&said).into_owned();
+        if !text.contains(&said) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&said);
+        }
+        if database.is_some()
+            || cause.is::<tenantry::Error>()
+            || cause.is::<tenantry::error::DirtyFailure>()
+        {
+            break;
+        }
+    }
+    text
+}
+
+/// Writes one line to standard error, ignoring failures (see [`errln!`]).
+pub fn err_line(args: fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
+}
+
+/// Text safe to show on a terminal: control characters (C0 but the line break, DEL, C1,
+/// so ESC and every terminal escape sequence) and bidirectional overrides are written as
+/// escapes (`\u{1b}`, `\t`, `\r`), as JSON output escapes them. Tenant names, data, and
+/// database messages reach a table cell only through this.
+pub fn escaped(text: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn table(header: &[&str]) -> Table {
@@ -16,6 +124,36 @@ fn table(header: &[&str]) -> Table {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
     table
+}
+
+/// Adds a row, every cell escaped.
+fn add_row<S: AsRef<str>>(table: &mut Table, cells: impl IntoIterator<Item = S>) {
+    table.add_row(
+        cells
+            .into_iter()
+            .map(|c| escaped(c.as_ref()).into_owned())
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// The rows `tenantry sql` returns, as a table: one column per field of the first row.
+pub fn sql_rows(rows: &[serde_json::Map<String, serde_json::Value>]) -> Option<Table> {
+    let first = rows.first()?;
+    let header: Vec<String> = first.keys().map(|k| escaped(k).into_owned()).collect();
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_header(header);
+    for row in rows {
+        add_row(
+            &mut table,
+            row.values().map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+        );
+    }
+    Some(table)
 }
 
 /// A long error shortened for a table cell.
@@ -43,16 +181,19 @@ pub fn tenants(tenants: &[Tenant]) -> Table {
         "LAST ERROR",
     ]);
     for x in tenants {
-        t.add_row(vec![
-            x.slug.to_string(),
-            x.name.clone(),
-            x.status.to_string(),
-            x.strategy.to_string(),
-            x.server.to_string(),
-            x.storage.to_string(),
-            x.version.to_string(),
-            short(x.last_error.as_deref()),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                x.slug.to_string(),
+                x.name.clone(),
+                x.status.to_string(),
+                x.strategy.to_string(),
+                x.server.to_string(),
+                x.storage.to_string(),
+                x.version.to_string(),
+                short(x.last_error.as_deref()),
+            ],
+        );
     }
     t
 }
@@ -74,7 +215,7 @@ pub fn tenant(x: &Tenant) -> Table {
         ("deleted_at", x.deleted_at.clone().unwrap_or_default()),
     ];
     for (field, value) in rows {
-        t.add_row(vec![field.to_owned(), value]);
+        add_row(&mut t, vec![field.to_owned(), value]);
     }
     t
 }
@@ -90,14 +231,17 @@ pub fn status(rows: &[StatusRow]) -> Table {
     ]);
     for row in rows {
         let x = &row.tenant;
-        t.add_row(vec![
-            x.slug.to_string(),
-            x.status.to_string(),
-            x.server.to_string(),
-            x.version.to_string(),
-            row.pending.to_string(),
-            short(x.last_error.as_deref()),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                x.slug.to_string(),
+                x.status.to_string(),
+                x.server.to_string(),
+                x.version.to_string(),
+                row.pending.to_string(),
+                short(x.last_error.as_deref()),
+            ],
+        );
     }
     t
 }
@@ -105,12 +249,15 @@ pub fn status(rows: &[StatusRow]) -> Table {
 pub fn servers(servers: &[Server]) -> Table {
     let mut t = table(&["NAME", "ENGINE", "URL", "CREATED"]);
     for s in servers {
-        t.add_row(vec![
-            s.name.to_string(),
-            s.engine.to_string(),
-            s.display_url(),
-            s.created_at.clone(),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                s.name.to_string(),
+                s.engine.to_string(),
+                s.display_url(),
+                s.created_at.clone(),
+            ],
+        );
     }
     t
 }
@@ -119,13 +266,16 @@ pub fn events(events: &[Event]) -> Table {
     let mut t = table(&["AT", "TENANT", "ACTION", "OUTCOME", "DETAIL / ERROR"]);
     for e in events {
         let text = e.error.as_deref().or(e.detail.as_deref());
-        t.add_row(vec![
-            e.at.clone(),
-            e.tenant.clone().unwrap_or_default(),
-            e.action.clone(),
-            e.outcome.clone(),
-            short(text),
-        ]);
+        add_row(
+            &mut t,
+            vec![
+                e.at.clone(),
+                e.tenant.clone().unwrap_or_default(),
+                e.action.clone(),
+                e.outcome.clone(),
+                short(text),
+            ],
+        );
     }
     t
 }
@@ -155,13 +305,46 @@ pub fn fleet(report: &FleetReport) -> String {
             }
             Outcome::Skipped { reason } => ("skipped", String::new(), reason.clone()),
         };
-        t.add_row(vec![r.tenant.clone(), outcome.to_owned(), version, detail]);
+        add_row(
+            &mut t,
+            vec![r.tenant.clone(), outcome.to_owned(), version, detail],
+        );
     }
     if !report.tenants.is_empty() {
         out = format!("{t}\n{out}");
     }
     for (tenant, error) in failed {
-        out.push_str(&format!("\n  failed: {tenant}: {error}"));
+        out.push_str(&format!("\n  failed: {tenant}: {}", escaped(error)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_line_breaks_kept() {
+        assert_eq!(escaped("plain ✓"), "plain ✓");
+        assert_eq!(
+            escaped("\u{1b}[31mred\tx\r\n\u{7f}\u{9b}\u{202e}"),
+            "\\u{1b}[31mred\\tx\\r\n\\u{7f}\\u{9b}\\u{202e}"
+        );
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::other("connection refused");
+        let wrapped = anyhow::Error::new(tenantry::Error::Io {
+            path: "x.db".into(),
+            source: io,
+        })
+        .context("open the catalog");
+        assert_eq!(
+            error_text(&wrapped),
+            "open the catalog: x.db: connection refused"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
+    }
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fails, ok, run, stdout, tenants};
+use common::{bare, fails, ok, run, stderr, stdout, tenants};
 use tenantry_testkit::{Backend, Fixture, on_each_backend};
 
 on_each_backend!(
@@ -10,6 +10,7 @@ on_each_backend!(
     duplicate_slug_unknown_tenant_and_unknown_server,
     bad_migration_directories_are_refused_before_anything_changes,
     migrate_all_with_a_failing_tenant_exits_non_zero_and_names_it,
+    a_failed_migration_names_its_own_line_and_statement_and_says_each_cause_once,
 );
 
 async fn invalid_slugs_are_refused(backend: Backend) {
@@ -276,5 +277,140 @@ async fn a_dirty_mysql_migration_is_settled_from_the_command_line() {
     let out = ok(&fx, &["migrate", "--tenant", "acme"]);
     assert!(out.contains("1 migrated"), "{out}");
     assert_eq!(fx.tenant("acme").await.version, 20250101000009);
+    fx.cleanup().await;
+}
+
+/// Runs `tenantry <args>` in `dir`, expecting exit code 1 and `needle` on stderr.
+fn refused(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str], needle: &str) {
+    let out = bare(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "tenantry {args:?}: {}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(needle),
+        "tenantry {args:?}: stderr lacks {needle:?}:\n{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_mistyped_catalog_or_configuration_file_is_an_error_that_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no/such/dir/cat.db");
+    let url = format!("sqlite://{}", missing.display());
+    let said = format!(
+        "no catalog at {}; run `tenantry init` to create one",
+        missing.display()
+    );
+    for command in [
+        &["tenant", "list"][..],
+        &["server", "list"],
+        &["migrate", "status"],
+        &["events"],
+        &["tenant", "create", "acme"],
+    ] {
+        let mut args = vec!["--catalog", url.as_str()];
+        args.extend(command);
+        refused(dir.path(), &[], &args, &said);
+    }
+    assert!(!dir.path().join("no").exists(), "no directory was created");
+
+    // The default catalog in the data directory: the same.
+    refused(
+        dir.path(),
+        &[],
+        &["tenant", "list"],
+        "no catalog at tenantry-data/catalog.db",
+    );
+    assert!(!dir.path().join("tenantry-data").exists());
+
+    // A configuration file that was named must exist; the implicit ./tenantry.toml may not.
+    refused(
+        dir.path(),
+        &[],
+        &["--config", "nosuch.toml", "init"],
+        "nosuch.toml: no such file",
+    );
+    refused(
+        dir.path(),
+        &[("TENANTRY_CONFIG", "nosuch.toml")],
+        &["init"],
+        "nosuch.toml: no such file",
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+    assert!(entries.is_empty(), "nothing was created: {entries:?}");
+
+    // `init` creates the catalog it is pointed at; then the other commands find it.
+    let out = bare(dir.path())
+        .args(["--catalog", &url, "init"])
+        .output()
+        .expect("init");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(missing.is_file());
+    let out = bare(dir.path())
+        .args(["--catalog", &url, "tenant", "list"])
+        .output()
+        .expect("list");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no tenants yet"), "{}", stdout(&out));
+}
+
+async fn a_failed_migration_names_its_own_line_and_statement_and_says_each_cause_once(
+    backend: Backend,
+) {
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
+    // The failing statement starts on line 3 of the file; on MySQL the error is on its
+    // second line, line 4.
+    let (sql, said) = match backend {
+        Backend::Postgres => (
+            "CREATE TABLE tags (id INT);\n\nCREATE TABLEE oops (id INT);\n",
+            "20250101000009_broken.sql:3) failed: syntax error at or near \"TABLEE\" in `CREATE TABLEE oops (id INT)`",
+        ),
+        Backend::Sqlite => (
+            "CREATE TABLE tags (id INT);\n\nCREATE TABLEE oops (id INT);\n",
+            "20250101000009_broken.sql:3) failed: near \"TABLEE\": syntax error in `CREATE TABLEE oops (id INT)`",
+        ),
+        Backend::Mysql => (
+            "CREATE TABLE tags (id INT);\n\nCREATE TABLE oops (id INT,\n  x INT ,, y INT);\n",
+            "20250101000009_broken.sql:4) failed at statement \"CREATE TABLE oops (id INT,\\n  x INT ,, y INT)\": You have an error in your SQL syntax",
+        ),
+    };
+    fx.write_migration("20250101000009_broken.sql", sql);
+    let out = run(&fx, &["tenant", "create", "acme", "--server", &fx.server]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(said), "{err}");
+    assert!(
+        !err.contains("at line"),
+        "no line of the server's source: {err}"
+    );
+    let once = match backend {
+        Backend::Mysql => "You have an error",
+        _ => "syntax error",
+    };
+    assert_eq!(err.matches(once).count(), 1, "said once: {err}");
+    assert_ne!(fx.tenant("acme").await.status, tenantry::Status::Active);
+
+    // A server that refuses connections: the cause is said once.
+    let err = fails(
+        &fx,
+        &[
+            "server",
+            "add",
+            "down",
+            "postgres://postgres@127.0.0.1:1/postgres",
+        ],
+        "unreachable",
+    );
+    assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
     fx.cleanup().await;
 }

@@ -114,21 +114,25 @@ fn configuration_comes_from_the_file_then_the_environment_then_flags() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
+    // Only `init` creates a catalog; each layer decides where.
+    run(bare(dir.path()).args(["init"]));
     run(bare(dir.path()).args(["tenant", "create", "filed"]));
     assert!(dir.path().join("from-file/catalog.db").exists());
 
     run(bare(dir.path())
         .env("TENANTRY_DATA_DIR", "from-env")
+        .args(["init"]));
+    run(bare(dir.path())
+        .env("TENANTRY_DATA_DIR", "from-env")
         .args(["tenant", "create", "envy"]));
     assert!(dir.path().join("from-env/catalog.db").exists());
 
-    run(bare(dir.path()).env("TENANTRY_DATA_DIR", "from-env").args([
-        "--data-dir",
-        "from-flag",
-        "tenant",
-        "create",
-        "flagged",
-    ]));
+    for command in [&["init"][..], &["tenant", "create", "flagged"]] {
+        run(bare(dir.path())
+            .env("TENANTRY_DATA_DIR", "from-env")
+            .args(["--data-dir", "from-flag"])
+            .args(command));
+    }
     assert!(dir.path().join("from-flag/catalog.db").exists());
 
     std::fs::write(dir.path().join("tenantry.toml"), "datadir = \"typo\"\n").expect("write");

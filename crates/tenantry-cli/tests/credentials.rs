@@ -4,6 +4,8 @@
 mod common;
 
 use common::{fails, ok, run, stderr, tenantry};
+use tenantry::catalog::MASTER_KEY_FINGERPRINT;
+use tenantry::crypto::MasterKey;
 use tenantry_testkit::{Backend, Fixture, TempCluster};
 
 /// Against a private cluster with scram-sha-256: the shared services trust every loopback
@@ -129,28 +131,51 @@ async fn a_role_whose_password_stopped_working_is_a_clear_error_and_repair_fixes
     drop(cluster);
 }
 
+/// The fingerprint of the key in `file`, as the catalog records it.
+fn fingerprint_of(file: &std::path::Path) -> String {
+    MasterKey::find(file)
+        .expect("read key")
+        .expect("a key")
+        .fingerprint()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_malformed_and_wrong_master_keys_are_clear_errors() {
+async fn missing_malformed_and_wrong_master_keys_are_clear_errors_and_never_replaced() {
     let Some(fx) = Fixture::new(Backend::Postgres).await else {
         return;
     };
     ok(&fx, &["tenant", "create", "acme", "--server", "pg"]);
     let key_file = fx.data_dir().join("master.key");
     let key = std::fs::read_to_string(&key_file).expect("key");
-
-    // Wrong key: 32 other bytes.
-    let wrong = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
-    let out = tenantry(&fx)
-        .env("TENANTRY_MASTER_KEY", wrong)
-        .args(["sql", "acme", "SELECT 1 AS one"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("does not decrypt"),
-        "{}",
-        stderr(&out)
+    let expected = fingerprint_of(&key_file);
+    assert_eq!(
+        fx.tenantry
+            .catalog()
+            .setting(MASTER_KEY_FINGERPRINT)
+            .await
+            .expect("setting")
+            .as_deref(),
+        Some(expected.as_str()),
+        "the catalog records the key's fingerprint"
     );
+
+    // Wrong key: 32 other bytes. Named by fingerprint before anything is decrypted.
+    let wrong = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let wrong_file = fx.dir.path().join("wrong.key");
+    std::fs::write(&wrong_file, wrong).expect("write");
+    let said = format!(
+        "wrong master key: fingerprint {}, the catalog expects {expected}",
+        fingerprint_of(&wrong_file)
+    );
+    for args in [&["sql", "acme", "SELECT 1 AS one"][..], &["init"]] {
+        let out = tenantry(&fx)
+            .env("TENANTRY_MASTER_KEY", wrong)
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    }
 
     // Malformed keys.
     for bad in ["not base64 at all!", "c2hvcnQ="] {
@@ -163,14 +188,28 @@ async fn missing_malformed_and_wrong_master_keys_are_clear_errors() {
         assert!(stderr(&out).contains("master key"), "{}", stderr(&out));
     }
 
-    // Missing key: no tenant is created, nothing is left behind.
+    // Missing key while credentials sealed with it remain: say how to restore it, never
+    // suggest generating one, and `init` refuses to.
     std::fs::remove_file(&key_file).expect("remove key");
-    let err = fails(
-        &fx,
-        &["tenant", "create", "beta", "--server", "pg"],
-        "no master key",
+    let restore = format!(
+        "the catalog holds credentials sealed with the master key of fingerprint {expected}; \
+         restore that key: put its file back at {}",
+        key_file.display()
     );
-    assert!(err.contains("tenantry init"), "{err}");
+    for args in [
+        &["tenant", "create", "beta", "--server", "pg"][..],
+        &["sql", "acme", "SELECT 1"],
+        &["init"],
+    ] {
+        let err = fails(&fx, args, "no master key");
+        assert!(err.contains(&restore), "{err}");
+        assert!(err.contains("TENANTRY_MASTER_KEY"), "{err}");
+        assert!(
+            !err.contains("init"),
+            "no suggestion to generate a key: {err}"
+        );
+    }
+    assert!(!key_file.exists(), "no new key was generated");
     assert!(
         fx.tenantry
             .catalog()
@@ -179,11 +218,44 @@ async fn missing_malformed_and_wrong_master_keys_are_clear_errors() {
             .expect("lookup")
             .is_none()
     );
-    fails(&fx, &["sql", "acme", "SELECT 1"], "no master key");
 
     // The right key, back in place, works again.
     std::fs::write(&key_file, key).expect("restore key");
     let out = run(&fx, &["sql", "acme", "--json", "SELECT 1 AS one"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ok(&fx, &["init"]).contains("(loaded)"));
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_with_nothing_sealed_may_get_a_new_key_from_init() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    let Some(server) = tenantry_testkit::require_postgres().await else {
+        return;
+    };
+    ok(&fx, &["tenant", "create", "local-one"]);
+    let key_file = fx.data_dir().join("master.key");
+    let old = fingerprint_of(&key_file);
+    std::fs::remove_file(&key_file).expect("remove key");
+    ok(&fx, &["server", "add", "pg", &server]);
+    fails(
+        &fx,
+        &["tenant", "create", "remote", "--server", "pg"],
+        "run `tenantry init` to generate one",
+    );
+    assert!(ok(&fx, &["init"]).contains("master key: generated"));
+    let new = fingerprint_of(&key_file);
+    assert_ne!(old, new);
+    assert_eq!(
+        fx.tenantry
+            .catalog()
+            .setting(MASTER_KEY_FINGERPRINT)
+            .await
+            .expect("setting"),
+        Some(new)
+    );
+    ok(&fx, &["tenant", "create", "remote", "--server", "pg"]);
     fx.cleanup().await;
 }

@@ -185,7 +185,9 @@ impl Fixture {
         .resolve();
         tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)
             .expect("generate a master key");
-        let tenantry = Tenantry::open(config).await.expect("open catalog");
+        let tenantry = Tenantry::open_or_create(config)
+            .await
+            .expect("create the catalog");
         let mut pg_server_db = None;
         let server = match (&server_db, backend) {
             (Some((admin, _)), Backend::Postgres) => {

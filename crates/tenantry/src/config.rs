@@ -7,12 +7,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::catalog::Strategy;
+use crate::engine::Timeouts;
 use crate::error::{Error, Result};
 
 pub const DEFAULT_DATA_DIR: &str = "tenantry-data";
 pub const DEFAULT_MIGRATIONS_DIR: &str = "migrations/tenant";
 pub const DEFAULT_SERVER: &str = "local";
 pub const CONFIG_FILE: &str = "tenantry.toml";
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_STATEMENT_TIMEOUT_SECS: u64 = 60;
 
 /// Resolved configuration.
 #[derive(Debug, Clone)]
@@ -39,6 +42,17 @@ pub struct Config {
     pub shared_global_tables: Vec<String>,
     /// Connections per tenant pool handed out by [`crate::Tenantry::tenant_pool`].
     pub pool_max_connections: u32,
+    /// How long to wait for a server to accept a connection, log in and answer (default
+    /// 10 s): every connection Tenantry opens, catalog and tenant pools included. A server
+    /// that accepts TCP connections and never answers is reported after this long.
+    pub connect_timeout: Duration,
+    /// How long the server lets each of Tenantry's own statements run on the catalog and on
+    /// administrative connections (default 60 s; `None`: no limit).
+    pub statement_timeout: Option<Duration>,
+    /// The same for the connection that applies tenant migrations (and `connect_storage`,
+    /// `tenantry sql --admin`): none by default, since a migration that rebuilds a large
+    /// table may legitimately run for hours.
+    pub migration_statement_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -48,6 +62,22 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Timeouts for the catalog and administrative connections.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            statement: self.statement_timeout,
+        }
+    }
+
+    /// Timeouts for the connections that apply migrations.
+    pub fn migration_timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            statement: self.migration_statement_timeout,
+        }
+    }
+
     /// The catalog URL in force.
     pub fn catalog_url(&self) -> String {
         match &self.catalog_url {
@@ -73,14 +103,28 @@ pub struct Settings {
     pub tenant_column: Option<String>,
     pub shared_global_tables: Option<Vec<String>>,
     pub pool_max_connections: Option<u32>,
+    pub connect_timeout_secs: Option<u64>,
+    /// 0: no limit.
+    pub statement_timeout_secs: Option<u64>,
+    /// 0: no limit.
+    pub migration_statement_timeout_secs: Option<u64>,
 }
 
 impl Settings {
-    /// Reads a settings file; a missing file is an empty layer.
+    /// Reads a settings file that must exist: one named explicitly (`--config`,
+    /// `TENANTRY_CONFIG`), where a missing file is a mistake, not an empty layer.
     pub fn from_file(path: &Path) -> Result<Settings> {
+        Self::from_file_if_present(path)?.ok_or_else(|| Error::Config {
+            path: path.to_owned(),
+            reason: "no such file".into(),
+        })
+    }
+
+    /// Reads a settings file if it exists (`None` if not): the implicit `./tenantry.toml`.
+    pub fn from_file_if_present(path: &Path) -> Result<Option<Settings>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(Error::Config {
                     path: path.to_owned(),
@@ -88,7 +132,7 @@ impl Settings {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| Error::Config {
+        toml::from_str(&text).map(Some).map_err(|e| Error::Config {
             path: path.to_owned(),
             reason: e.to_string(),
         })
@@ -108,6 +152,11 @@ impl Settings {
             tenant_column: self.tenant_column.or(lower.tenant_column),
             shared_global_tables: self.shared_global_tables.or(lower.shared_global_tables),
             pool_max_connections: self.pool_max_connections.or(lower.pool_max_connections),
+            connect_timeout_secs: self.connect_timeout_secs.or(lower.connect_timeout_secs),
+            statement_timeout_secs: self.statement_timeout_secs.or(lower.statement_timeout_secs),
+            migration_statement_timeout_secs: self
+                .migration_statement_timeout_secs
+                .or(lower.migration_statement_timeout_secs),
         }
     }
 
@@ -147,8 +196,23 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
             concurrency: self.concurrency.unwrap_or(4).max(1),
             lock_wait: Duration::from_secs(self.lock_wait_secs.unwrap_or(60)),
+            connect_timeout: Duration::from_secs(
+                self.connect_timeout_secs
+                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS)
+                    .max(1),
+            ),
+            statement_timeout: limit(
+                self.statement_timeout_secs
+                    .unwrap_or(DEFAULT_STATEMENT_TIMEOUT_SECS),
+            ),
+            migration_statement_timeout: limit(self.migration_statement_timeout_secs.unwrap_or(0)),
         }
     }
+}
+
+/// A statement timeout in seconds; 0 means none.
+fn limit(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -170,6 +234,15 @@ mod tests {
         assert_eq!(config.catalog_url(), "postgres://cli");
         assert_eq!(config.concurrency, 8);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(config.connect_timeout, Duration::from_secs(10));
+        assert_eq!(config.statement_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(config.migration_statement_timeout, None);
+        let unlimited = Settings {
+            statement_timeout_secs: Some(0),
+            ..Settings::default()
+        }
+        .resolve();
+        assert_eq!(unlimited.statement_timeout, None);
     }
 
     #[test]
@@ -179,5 +252,17 @@ mod tests {
         std::fs::write(&path, "catalogue = 'x'\n").expect("write");
         let err = Settings::from_file(&path).expect_err("must refuse");
         assert!(err.to_string().contains("catalogue"), "{err}");
+    }
+
+    #[test]
+    fn a_named_file_must_exist_and_the_implicit_one_may_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nosuch.toml");
+        let err = Settings::from_file(&path).expect_err("must refuse");
+        assert!(
+            err.to_string().contains("nosuch.toml: no such file"),
+            "{err}"
+        );
+        assert!(matches!(Settings::from_file_if_present(&path), Ok(None)));
     }
 }

@@ -46,26 +46,33 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// The key from `TENANTRY_MASTER_KEY`, else from `file`. A missing or malformed key is an
-    /// error that says how to provide one.
-    pub fn load(file: &Path) -> Result<MasterKey> {
+    /// The key from `TENANTRY_MASTER_KEY`, else from `file`; `None` if neither is there. A
+    /// malformed key is an error.
+    pub fn find(file: &Path) -> Result<Option<MasterKey>> {
         if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
-            return Self::decode(text.trim(), KeySource::Env);
+            return Self::decode(text.trim(), KeySource::Env).map(Some);
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => Self::decode(text.trim(), KeySource::File(file.to_owned())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MasterKey {
-                source_name: file.display().to_string(),
-                reason: format!(
-                    "no master key: set {MASTER_KEY_ENV} (base64 of 32 bytes) or run `tenantry init` to generate {}",
-                    file.display()
-                ),
-            }),
+            Ok(text) => Self::decode(text.trim(), KeySource::File(file.to_owned())).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Io {
                 path: file.to_owned(),
                 source: e,
             }),
         }
+    }
+
+    /// A short public name of the key: the first 16 hex characters of SHA-256 over a
+    /// domain-separated input. The catalog records it, so a wrong key is recognised before
+    /// anything is decrypted; it reveals nothing usable about the key.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut hash = Sha256::new();
+        hash.update(b"tenantry master key fingerprint v1\0");
+        hash.update(self.key);
+        let mut hex = hex::encode(hash.finalize());
+        hex.truncate(16);
+        hex
     }
 
     /// Generates a key into `file` (mode 0600) unless one is configured already. Returns
@@ -250,6 +257,15 @@ mod tests {
         let other = MasterKey::decode(&B64.encode([7u8; 32]), KeySource::Env).expect("key");
         let err = other.open(&sealed, "acme").expect_err("wrong key");
         assert!(err.to_string().contains("acme"), "{err}");
+    }
+
+    #[test]
+    fn fingerprints_are_short_stable_and_differ_between_keys() {
+        let one = MasterKey::decode(&B64.encode([1u8; 32]), KeySource::Env).expect("key");
+        let two = MasterKey::decode(&B64.encode([2u8; 32]), KeySource::Env).expect("key");
+        assert_eq!(one.fingerprint().len(), 16);
+        assert_eq!(one.fingerprint(), one.clone().fingerprint());
+        assert_ne!(one.fingerprint(), two.fingerprint());
     }
 
     #[test]

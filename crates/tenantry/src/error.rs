@@ -50,12 +50,22 @@ pub enum Error {
     #[error("no server {name:?}; `tenantry server list` shows the servers")]
     ServerNotFound { name: String },
 
-    #[error("server {name:?} ({url}) is unreachable: {source}")]
+    #[error("server {name:?} ({url}) is unreachable: {}", said(source))]
     ServerUnreachable {
         name: String,
         url: String,
         #[source]
         source: sqlx::Error,
+    },
+
+    #[error(
+        "server {name:?} ({url}) did not answer within {}: connect timed out; check that it is up and speaks its protocol on that port (connect_timeout_secs, --connect-timeout)",
+        seconds(*after)
+    )]
+    ServerTimedOut {
+        name: String,
+        url: String,
+        after: std::time::Duration,
     },
 
     #[error("server {name:?} has {tenants} tenant(s) that are not deleted; delete them first")]
@@ -102,11 +112,16 @@ pub enum Error {
         description: String,
     },
 
-    #[error("tenant {tenant:?}: migration {version} ({file}) failed: {source}")]
+    #[error(
+        "tenant {tenant:?}: migration {version} ({}) failed: {failure}",
+        at(file, failure.line)
+    )]
     MigrationFailed {
         tenant: String,
         version: i64,
         file: PathBuf,
+        /// Where in the file, and what the database said.
+        failure: Box<FailedAt>,
         #[source]
         source: sqlx::Error,
     },
@@ -127,7 +142,7 @@ pub enum Error {
     #[error("tenant {tenant:?}: verification failed: {detail}")]
     VerifyFailed { tenant: String, detail: String },
 
-    #[error("tenant {tenant:?}: cannot {action}: {source}")]
+    #[error("tenant {tenant:?}: cannot {action}: {}", said(source))]
     Storage {
         tenant: String,
         action: &'static str,
@@ -142,6 +157,17 @@ pub enum Error {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+
+    #[error(
+        "tenant {tenant:?}: the administrative SQL failed: {}{hint}",
+        said(source)
+    )]
+    AdminSql {
+        tenant: String,
+        hint: &'static str,
+        #[source]
+        source: sqlx::Error,
     },
 
     #[error("tenant {tenant:?} is being migrated by another runner; it was left to that runner")]
@@ -172,18 +198,55 @@ pub enum Error {
     #[error("server {name:?} is being removed; it takes no new tenant")]
     ServerRemoving { name: String },
 
-    #[error("catalog: cannot {action}: {source}")]
+    #[error("catalog: cannot {action}: {}", said(source))]
     Catalog {
         action: &'static str,
         #[source]
         source: sqlx::Error,
     },
 
+    #[error(
+        "no catalog at {path}; run `tenantry init` to create one (or check --catalog, --data-dir and TENANTRY_CATALOG_URL)"
+    )]
+    CatalogMissing { path: PathBuf },
+
+    #[error(
+        "no master key: {path} does not exist and {env} is not set; set {env} (base64 of 32 bytes) or run `tenantry init` to generate one",
+        path = path.display(),
+        env = crate::crypto::MASTER_KEY_ENV
+    )]
+    MasterKeyMissing { path: PathBuf },
+
+    /// The key is gone but credentials sealed with it are still in the catalog.
+    #[error(
+        "no master key: {path} does not exist and {env} is not set, but the catalog holds credentials sealed with {which}; restore that key: put its file back at {path} (from your backup) or set {env} to it. A new key could not open them, so none is generated",
+        path = path.display(),
+        env = crate::crypto::MASTER_KEY_ENV,
+        which = fingerprint.as_deref().map_or_else(|| "an earlier master key".to_owned(), |f| format!("the master key of fingerprint {f}"))
+    )]
+    MasterKeyLost {
+        path: PathBuf,
+        fingerprint: Option<String>,
+    },
+
+    #[error(
+        "wrong master key: fingerprint {found}, the catalog expects {expected} (the key came from {source_name}); restore the key of fingerprint {expected}: put its file back at {path} or set {env} to it",
+        path = path.display(),
+        env = crate::crypto::MASTER_KEY_ENV
+    )]
+    WrongMasterKey {
+        source_name: String,
+        found: String,
+        expected: String,
+        path: PathBuf,
+    },
+
     #[error("master key ({source_name}): {reason}")]
     MasterKey { source_name: String, reason: String },
 
     #[error(
-        "tenant {tenant:?}: its database role cannot log in ({source}); run `tenantry tenant repair {tenant}` to reset its credentials"
+        "tenant {tenant:?}: its database role cannot log in ({}); run `tenantry tenant repair {tenant}` to reset its credentials",
+        said(source)
     )]
     TenantCredentials {
         tenant: String,
@@ -220,7 +283,7 @@ pub enum Error {
         column: String,
     },
 
-    #[error("catalog: cannot {action} (tenant {tenant}): {source}")]
+    #[error("catalog: cannot {action} (tenant {tenant}): {}", said(source))]
     TenantCatalog {
         tenant: String,
         action: &'static str,
@@ -266,13 +329,66 @@ impl Error {
 /// statements before it stay applied and the ledger records the migration as dirty.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{tenant}: migration {version} ({file}) failed at statement {statement:?}: {source}; this engine's DDL is not transactional, so the statements before it stay applied and the migration is recorded as dirty (see README \"Dirty migrations\")"
+    "{tenant}: migration {version} ({}) failed at statement {statement:?}: {message}; this engine's DDL is not transactional, so the statements before it stay applied and the migration is recorded as dirty (see README \"Dirty migrations\")",
+    at(file, *line)
 )]
 pub struct DirtyFailure {
     pub tenant: String,
     pub version: i64,
     pub file: PathBuf,
+    /// The line of the file where it failed.
+    pub line: Option<usize>,
     pub statement: String,
+    /// What the database said.
+    pub message: String,
     #[source]
     pub source: sqlx::Error,
+}
+
+/// What a database error says, for a message: the database's own text without the line of
+/// the server's source file that sqlx appends for PostgreSQL (`… at line 1188`), which is
+/// no line of anything the reader wrote.
+pub fn said(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    }
+}
+
+/// A duration for people: `10 s`, `1.5 s`.
+fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// `file:line`, or the file alone.
+fn at(file: &std::path::Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+/// Where in its file a migration failed, as far as the database says, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedAt {
+    /// The line of the migration file (1-based).
+    pub line: Option<usize>,
+    /// The statement that failed, shortened.
+    pub statement: Option<String>,
+    /// What the database said, without a line of the server's own source.
+    pub message: String,
+}
+
+impl std::fmt::Display for FailedAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        match &self.statement {
+            Some(statement) => write!(f, " in `{statement}`"),
+            None => Ok(()),
+        }
+    }
 }

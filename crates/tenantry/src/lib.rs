@@ -8,7 +8,7 @@
 //! # async fn demo() -> tenantry::Result<()> {
 //! use tenantry::{Config, NewTenant, Tenantry};
 //!
-//! let tenantry = Tenantry::open(Config::default()).await?;
+//! let tenantry = Tenantry::open_or_create(Config::default()).await?;
 //! let acme = tenantry
 //!     .create_tenant(NewTenant { slug: "acme".into(), ..NewTenant::default() })
 //!     .await?;
@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod admin;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod example;
 pub mod ident;
+mod keyring;
 pub mod lifecycle;
 pub mod migrate;
 pub mod session;
@@ -37,6 +39,7 @@ pub use config::{Config, Settings};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use ident::{ServerName, Slug, StorageName, TenantId};
+pub use keyring::KeySetup;
 pub use lifecycle::NewTenant;
 pub use migrate::{FleetReport, MigrationSet, Outcome, StatusRow, TenantReport};
 pub use session::{TenantPool, TenantTx};
@@ -51,17 +54,34 @@ pub struct Tenantry {
     pools: session::PoolCache,
     /// Shared pools whose setup this process completed.
     ready_pools: storage::shared::ReadyPools,
+    /// What the catalog says about the master key, read at open.
+    key_record: keyring::SharedRecord,
 }
 
 impl Tenantry {
-    /// Opens (creating and migrating if needed) the configured catalog.
+    /// Opens the configured catalog, applying its pending catalog migrations. A missing
+    /// SQLite catalog file is an error ([`Error::CatalogMissing`]); see
+    /// [`Tenantry::open_or_create`].
     pub async fn open(config: Config) -> Result<Tenantry> {
-        let catalog = Catalog::open(&config.catalog_url()).await?;
+        let catalog = Catalog::open(&config.catalog_url(), &config.timeouts()).await?;
+        Tenantry::with(config, catalog).await
+    }
+
+    /// Opens the configured catalog, creating an SQLite catalog file (and the data directory)
+    /// that does not exist yet.
+    pub async fn open_or_create(config: Config) -> Result<Tenantry> {
+        let catalog = Catalog::open_or_create(&config.catalog_url(), &config.timeouts()).await?;
+        Tenantry::with(config, catalog).await
+    }
+
+    async fn with(config: Config, catalog: Catalog) -> Result<Tenantry> {
+        let record = keyring::read_record(&catalog, &config).await?;
         Ok(Tenantry {
             config,
             catalog,
             pools: session::PoolCache::default(),
             ready_pools: storage::shared::ReadyPools::default(),
+            key_record: std::sync::Arc::new(std::sync::Mutex::new(record)),
         })
     }
 
@@ -88,15 +108,8 @@ impl Tenantry {
             url: url.to_owned(),
             created_at: String::new(),
         };
-        Place::of(&probe, &self.config.data_dir)
-            .check_reachable()
-            .await?;
+        Place::of(&probe, &self.config).check_reachable().await?;
         self.catalog.insert_server(&name, url).await
-    }
-
-    /// The master key, from `TENANTRY_MASTER_KEY` or the configured key file.
-    pub fn master_key(&self) -> Result<crypto::MasterKey> {
-        crypto::MasterKey::load(&self.config.master_key_file)
     }
 
     /// Opens an administrative connection to a tenant's storage, as the migration runner
@@ -116,7 +129,7 @@ impl Tenantry {
         let server = self.catalog.server(name).await?;
         self.catalog.begin_server_removal(name).await?;
         if let Some(pool) = self.catalog.shared_pool(name).await? {
-            let place = Place::of(&server, &self.config.data_dir);
+            let place = Place::of(&server, &self.config);
             storage::shared::drop_pool(&place, &pool).await?;
             self.ready_pools.remove(pool.id);
             self.catalog.delete_shared_pool(pool.id).await?;
@@ -127,7 +140,7 @@ impl Tenantry {
     /// Where a tenant's storage lives.
     pub(crate) async fn place(&self, tenant: &Tenant) -> Result<Place> {
         let server = self.catalog.server(tenant.server.as_str()).await?;
-        Ok(Place::of(&server, &self.config.data_dir))
+        Ok(Place::of(&server, &self.config))
     }
 }
 

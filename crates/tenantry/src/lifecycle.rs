@@ -44,7 +44,7 @@ impl Tenantry {
         let server_name = req.server.as_deref().unwrap_or(&self.config.default_server);
         let server = self.catalog.server(server_name).await?;
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
-        let place = crate::storage::Place::of(&server, &self.config.data_dir);
+        let place = crate::storage::Place::of(&server, &self.config);
         place.check_strategy(strategy, server.name.as_str())?;
         if let crate::storage::Place::Server { .. } = place {
             // Its credentials will be sealed with the master key: refuse now, before any

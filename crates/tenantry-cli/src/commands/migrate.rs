@@ -14,9 +14,9 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
             if json {
                 output::json(&rows)?;
             } else if rows.is_empty() {
-                println!("no tenants");
+                outln!("no tenants")?;
             } else {
-                println!("{}", output::status(&rows));
+                outln!("{}", output::status(&rows))?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -32,10 +32,10 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
             } else {
                 "forgotten; the next run applies it again"
             };
-            println!(
+            outln!(
                 "{slug}: migration {version} {what}; version is now {}",
                 t.version
-            );
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
         None => {}
@@ -78,12 +78,12 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
     if args.json {
         output::json(&report)?;
     } else {
-        println!("{}", output::fleet(&report));
+        outln!("{}", output::fleet(&report))?;
     }
     if report.is_success() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
+        errln!(
             "error: {} tenant(s) failed to migrate; fix the migration, then run `tenantry migrate --all` again",
             report.failed().count()
         );

@@ -5,10 +5,12 @@ mod server;
 mod sql;
 mod tenant;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tenantry::{Config, Settings, Tenantry};
+use tenantry::config::CONFIG_FILE;
+use tenantry::{Config, KeySetup, Settings, Tenantry};
 
 use crate::cli::{Cli, Command, Global};
 use crate::{bench, demo, output};
@@ -29,11 +31,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let config = config(&cli.global)?;
-    let tenantry = Tenantry::open(config)
-        .await
-        .context("open the catalog (check --catalog / TENANTRY_CATALOG_URL)")?;
+    // Only `init` creates a catalog: elsewhere a missing one is a mistyped path.
+    let opened = match cli.command {
+        Command::Init => Tenantry::open_or_create(config).await,
+        _ => Tenantry::open(config).await,
+    };
+    let tenantry = opened.context("open the catalog")?;
     let code = match cli.command {
-        Command::Init => init(&tenantry)?,
+        Command::Init => init(&tenantry).await?,
         Command::Tenant(cmd) => tenant::run(&tenantry, cmd).await?,
         Command::Server(cmd) => server::run(&tenantry, cmd).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
@@ -49,11 +54,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if args.json {
                 output::json(&events)?;
             } else {
-                println!("{}", output::events(&events));
+                outln!("{}", output::events(&events))?;
             }
             ExitCode::SUCCESS
         }
-        Command::Sql { slug, sql, json } => sql::run(&tenantry, &slug, &sql, json).await?,
+        Command::Sql {
+            slug,
+            sql,
+            json,
+            admin: false,
+        } => sql::run(&tenantry, &slug, &sql, json).await?,
+        Command::Sql {
+            slug,
+            sql,
+            json,
+            admin: true,
+        } => sql::run_admin(&tenantry, &slug, &sql, json).await?,
         Command::Demo { .. } | Command::Bench { .. } => unreachable!("handled above"),
     };
     tenantry.catalog().close().await;
@@ -68,43 +84,46 @@ fn config(global: &Global) -> anyhow::Result<Config> {
         migrations: global.migrations.clone(),
         concurrency: global.concurrency,
         lock_wait_secs: global.lock_wait,
+        connect_timeout_secs: global.connect_timeout,
+        statement_timeout_secs: global.statement_timeout,
         ..Settings::default()
     };
-    let file = Settings::from_file(&global.config)?;
+    let file = match &global.config {
+        Some(path) => Settings::from_file(path)
+            .context("read the configuration file named by --config / TENANTRY_CONFIG")?,
+        None => Settings::from_file_if_present(Path::new(CONFIG_FILE))?.unwrap_or_default(),
+    };
     Ok(cli.over(file).try_resolve()?)
 }
 
-fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
+async fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
     let config = tenantry.config();
-    match tenantry::crypto::MasterKey::generate_if_missing(&config.master_key_file)? {
-        Some(path) => println!(
+    match tenantry.init_master_key().await? {
+        KeySetup::Generated(path) => outln!(
             "master key: generated {} (mode 0600); it encrypts tenant credentials: back it up, \
              or set {} instead",
             path.display(),
             tenantry::crypto::MASTER_KEY_ENV
-        ),
-        None => {
-            let key = tenantry.master_key()?;
-            println!("master key: {} (loaded)", key.source);
-        }
+        )?,
+        KeySetup::Loaded(source) => outln!("master key: {source} (loaded)")?,
     }
-    println!(
+    outln!(
         "catalog ready: {} ({})",
         tenantry::engine::redact_url(&config.catalog_url()),
         tenantry.catalog().engine()
-    );
-    println!(
+    )?;
+    outln!(
         "data directory: {} (the `local` server keeps tenant files in its tenants/ folder)",
         config.data_dir.display()
-    );
+    )?;
     if config.migrations_dir.is_dir() {
         let set = tenantry.migrations()?;
-        println!(
+        outln!(
             "tenant migrations: {} ({} file(s), latest version {})",
             config.migrations_dir.display(),
             set.len(),
             set.latest()
-        );
+        )?;
     } else {
         std::fs::create_dir_all(&config.migrations_dir).with_context(|| {
             format!(
@@ -112,11 +131,11 @@ fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
                 config.migrations_dir.display()
             )
         })?;
-        println!(
+        outln!(
             "tenant migrations: created empty {}; add <VERSION>_<DESCRIPTION>.sql files there",
             config.migrations_dir.display()
-        );
+        )?;
     }
-    println!("next: tenantry tenant create <slug>");
+    outln!("next: tenantry tenant create <slug>")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,12 +9,12 @@ pub async fn run(tenantry: &Tenantry, cmd: ServerCommand) -> anyhow::Result<Exit
     match cmd {
         ServerCommand::Add { name, url } => {
             let server = tenantry.add_server(&name, &url).await?;
-            println!(
+            outln!(
                 "server {} added ({}, {})",
                 server.name,
                 server.engine,
                 server.display_url()
-            );
+            )?;
         }
         ServerCommand::List { json } => {
             let servers = tenantry.catalog().servers().await?;
@@ -32,12 +32,12 @@ pub async fn run(tenantry: &Tenantry, cmd: ServerCommand) -> anyhow::Result<Exit
                     .collect();
                 output::json(&rows)?;
             } else {
-                println!("{}", output::servers(&servers));
+                outln!("{}", output::servers(&servers))?;
             }
         }
         ServerCommand::Remove { name } => {
             tenantry.remove_server(&name).await?;
-            println!("server {name} removed");
+            outln!("server {name} removed")?;
         }
     }
     Ok(ExitCode::SUCCESS)

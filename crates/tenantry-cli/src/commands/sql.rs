@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use comfy_table::Table;
 use tenantry::Tenantry;
 
 use crate::output;
@@ -34,25 +33,29 @@ pub async fn run(
     tx.commit()
         .await
         .with_context(|| format!("tenant {slug:?}: commit"))?;
+    print_rows(&rows, json)
+}
+
+/// Runs SQL with the administrative connection scoped to the tenant's storage.
+pub async fn run_admin(
+    tenantry: &Tenantry,
+    slug: &str,
+    sql: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let rows = tenantry.run_admin_sql(slug, sql).await?;
+    print_rows(&rows, json)
+}
+
+/// The rows of the last statement: JSON, or a table (cells escaped) and a count.
+fn print_rows(rows: &tenantry::session::JsonRows, json: bool) -> anyhow::Result<ExitCode> {
     if json {
-        output::json(&rows)?;
-    } else if let Some(first) = rows.first() {
-        let mut table = Table::new();
-        table.set_header(first.keys().cloned().collect::<Vec<_>>());
-        for row in &rows {
-            table.add_row(
-                row.values()
-                    .map(|v| match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>(),
-            );
-        }
-        println!("{table}");
-        println!("({} row(s))", rows.len());
+        output::json(rows)?;
+    } else if let Some(table) = output::sql_rows(rows) {
+        outln!("{table}")?;
+        outln!("({} row(s))", rows.len())?;
     } else {
-        println!("(0 rows)");
+        outln!("(0 rows)")?;
     }
     Ok(ExitCode::SUCCESS)
 }

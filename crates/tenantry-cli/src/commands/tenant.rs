@@ -27,11 +27,12 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             if json {
                 output::json(&tenant)?;
             } else {
-                println!("{}", output::tenant(&tenant));
-                println!(
+                outln!("{}", output::tenant(&tenant))?;
+                outln!(
                     "tenant {} is active at version {}, every migration verified",
-                    tenant.slug, tenant.version
-                );
+                    tenant.slug,
+                    tenant.version
+                )?;
             }
         }
         TenantCommand::List { json } => {
@@ -39,9 +40,9 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             if json {
                 output::json(&tenants)?;
             } else if tenants.is_empty() {
-                println!("no tenants yet; create one with `tenantry tenant create <slug>`");
+                outln!("no tenants yet; create one with `tenantry tenant create <slug>`")?;
             } else {
-                println!("{}", output::tenants(&tenants));
+                outln!("{}", output::tenants(&tenants))?;
             }
         }
         TenantCommand::Show { slug, json } => {
@@ -59,34 +60,33 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
                     events: &events,
                 })?;
             } else {
-                println!("{}", output::tenant(&tenant));
+                outln!("{}", output::tenant(&tenant))?;
                 if !events.is_empty() {
-                    println!("recent events:\n{}", output::events(&events));
+                    outln!("recent events:\n{}", output::events(&events))?;
                 }
             }
         }
         TenantCommand::Suspend { slug } => {
             let t = tenantry.suspend_tenant(&slug).await?;
-            println!("tenant {} is {}", t.slug, t.status);
+            outln!("tenant {} is {}", t.slug, t.status)?;
         }
         TenantCommand::Resume { slug } => {
             let t = tenantry.resume_tenant(&slug).await?;
-            println!("tenant {} is {}", t.slug, t.status);
+            outln!("tenant {} is {}", t.slug, t.status)?;
         }
         TenantCommand::Delete { slug, purge } => {
             match tenantry.delete_tenant(&slug, purge).await? {
-                Some(t) => println!(
+                Some(t) => outln!(
                     "tenant {} is deleted: storage {} dropped; the record stays (use --purge to remove it)",
-                    t.slug, t.storage
-                ),
-                None => {
-                    println!("tenant {slug} is deleted and its record purged; the slug is free")
-                }
+                    t.slug,
+                    t.storage
+                )?,
+                None => outln!("tenant {slug} is deleted and its record purged; the slug is free")?,
             }
         }
         TenantCommand::Repair { slug } => {
             let t = tenantry.repair_tenant(&slug).await?;
-            println!("tenant {} is {} at version {}", t.slug, t.status, t.version);
+            outln!("tenant {} is {} at version {}", t.slug, t.status, t.version)?;
         }
     }
     Ok(ExitCode::SUCCESS)

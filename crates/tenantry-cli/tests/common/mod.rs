@@ -6,16 +6,23 @@ use std::process::{Command, Output, Stdio};
 
 use tenantry_testkit::Fixture;
 
-/// The `tenantry` binary, pointed at `fx`, run in `fx`'s directory.
-pub fn tenantry(fx: &Fixture) -> Command {
+/// The `tenantry` binary run in `dir`, with no `TENANTRY_*` setting from the environment.
+pub fn bare(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
-    cmd.current_dir(fx.dir.path())
-        .args(fx.cli_args())
+    cmd.current_dir(dir)
         .env_remove("TENANTRY_CATALOG_URL")
         .env_remove("TENANTRY_DATA_DIR")
         .env_remove("TENANTRY_MIGRATIONS")
+        .env_remove("TENANTRY_CONFIG")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
+    cmd
+}
+
+/// The `tenantry` binary, pointed at `fx`, run in `fx`'s directory.
+pub fn tenantry(fx: &Fixture) -> Command {
+    let mut cmd = bare(fx.dir.path());
+    cmd.args(fx.cli_args());
     cmd
 }
 

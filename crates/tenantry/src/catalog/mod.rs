@@ -10,7 +10,7 @@ use std::path::Path;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, Result};
 
 mod events;
@@ -18,12 +18,14 @@ mod fleet;
 mod pools;
 mod schema;
 mod servers;
+mod settings;
 mod tenants;
 
 pub use events::{Event, NewEvent};
 pub use fleet::{FleetMigration, RunRecord};
 pub use pools::SharedPool;
 pub use servers::Server;
+pub use settings::MASTER_KEY_FINGERPRINT;
 pub use tenants::{Status, Strategy, Tenant};
 
 /// A handle on the catalog database.
@@ -34,24 +36,49 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Connects to the catalog at `url` and applies any pending catalog migrations. For an
-    /// SQLite catalog, the file and its directory are created if missing.
-    pub async fn open(url: &str) -> Result<Catalog> {
+    /// Connects to an existing catalog at `url` and applies any pending catalog migrations.
+    /// An SQLite catalog file that does not exist is an error ([`Error::CatalogMissing`]):
+    /// nothing is created, so a mistyped path cannot silently start an empty catalog.
+    pub async fn open(url: &str, timeouts: &Timeouts) -> Result<Catalog> {
+        Self::connect(url, timeouts, Missing::Refuse).await
+    }
+
+    /// Like [`Catalog::open`], but creates an SQLite catalog file (and its directory) that
+    /// does not exist yet. For `tenantry init` and programs that set up their own catalog.
+    pub async fn open_or_create(url: &str, timeouts: &Timeouts) -> Result<Catalog> {
+        Self::connect(url, timeouts, Missing::Create).await
+    }
+
+    async fn connect(url: &str, timeouts: &Timeouts, missing: Missing) -> Result<Catalog> {
         let engine = Engine::from_url(url)?;
         let url = match engine {
-            Engine::Sqlite => prepare_sqlite_url(url)?,
+            Engine::Sqlite => prepare_sqlite_url(url, missing)?,
             Engine::Postgres | Engine::Mysql => engine::driver_url(url).into_owned(),
         };
         sqlx::any::install_default_drivers();
+        let statement = timeouts.statement;
         let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(30))
+            .acquire_timeout(timeouts.connect)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    engine::set_statement_timeout(conn, engine, statement).await;
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
-            .map_err(|source| Error::ServerUnreachable {
-                name: "catalog".into(),
-                url: engine::redact_url(&url),
-                source,
+            .map_err(|source| match source {
+                sqlx::Error::PoolTimedOut => Error::ServerTimedOut {
+                    name: "catalog".into(),
+                    url: engine::redact_url(&url),
+                    after: timeouts.connect,
+                },
+                source => Error::ServerUnreachable {
+                    name: "catalog".into(),
+                    url: engine::redact_url(&url),
+                    source,
+                },
             })?;
         let catalog = Catalog { pool, engine };
         if engine == Engine::Sqlite {
@@ -79,7 +106,14 @@ pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn prepare_sqlite_url(url: &str) -> Result<String> {
+/// What to do about an SQLite catalog file that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    Refuse,
+    Create,
+}
+
+fn prepare_sqlite_url(url: &str, missing: Missing) -> Result<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -91,21 +125,33 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
             reason: "the catalog needs a file path".into(),
         });
     }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-            path: parent.to_owned(),
-            source,
-        })?;
-    }
+    let mode = match missing {
+        Missing::Refuse => {
+            if !Path::new(path).exists() {
+                return Err(Error::CatalogMissing { path: path.into() });
+            }
+            // The file exists: open it read-write, never create it (it may vanish meanwhile).
+            "mode=rw"
+        }
+        Missing::Create => {
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+            "mode=rwc"
+        }
+    };
     let query = if query.contains("mode=") {
         query.to_owned()
     } else if query.is_empty() {
-        "mode=rwc".to_owned()
+        mode.to_owned()
     } else {
-        format!("{query}&mode=rwc")
+        format!("{query}&{mode}")
     };
     Ok(format!("sqlite://{path}?{query}"))
 }

@@ -73,6 +73,17 @@ CREATE TABLE IF NOT EXISTS tenantry_events (
         ],
     },
     CatalogMigration {
+        version: 2,
+        description: "settings: the master key's fingerprint",
+        tables: "
+CREATE TABLE IF NOT EXISTS tenantry_settings (
+    name        VARCHAR(63)  NOT NULL PRIMARY KEY,
+    value       TEXT         NOT NULL
+)/*TABLE_OPTIONS*/;
+",
+        indexes: &[],
+    },
+    CatalogMigration {
         version: 3,
         description: "server status, the fleet's applied migrations",
         tables: "

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -130,10 +131,80 @@ fn quote_with(ident: &str, quote: char) -> String {
     out
 }
 
-/// Opens one connection through sqlx's `Any` driver.
-pub async fn connect(url: &str) -> sqlx::Result<AnyConnection> {
+/// How long Tenantry waits for a server: to open a connection, and for each of its own
+/// statements on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection, its login and session setup included.
+    pub connect: Duration,
+    /// Each statement, enforced by the server; `None`: no limit.
+    pub statement: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(crate::config::DEFAULT_CONNECT_TIMEOUT_SECS),
+            statement: Some(Duration::from_secs(
+                crate::config::DEFAULT_STATEMENT_TIMEOUT_SECS,
+            )),
+        }
+    }
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The server did not answer within the connect timeout (it may accept the TCP
+    /// connection and never speak).
+    TimedOut(Duration),
+    /// The server answered with an error, or could not be reached at all.
+    Failed(sqlx::Error),
+}
+
+/// Opens one connection through sqlx's `Any` driver, within `timeouts.connect`, and sets
+/// its statement timeout. On PostgreSQL the server is also asked to notice a vanished
+/// client promptly (see [`postgres::watch_client`]).
+pub async fn connect(
+    url: &str,
+    timeouts: &Timeouts,
+) -> std::result::Result<AnyConnection, ConnectError> {
     sqlx::any::install_default_drivers();
-    AnyConnection::connect(&driver_url(url)).await
+    let engine = Engine::from_url(url).ok();
+    let open = async {
+        let mut conn = AnyConnection::connect(&driver_url(url)).await?;
+        if let Some(engine) = engine {
+            set_statement_timeout(&mut conn, engine, timeouts.statement).await;
+            if engine == Engine::Postgres {
+                postgres::watch_client(&mut conn).await;
+            }
+        }
+        Ok(conn)
+    };
+    match tokio::time::timeout(timeouts.connect, open).await {
+        Ok(conn) => conn.map_err(ConnectError::Failed),
+        Err(_) => Err(ConnectError::TimedOut(timeouts.connect)),
+    }
+}
+
+/// Limits how long the server lets each statement on `conn` run (`None`: no limit beyond
+/// the server's own setting). A server that does not support it is logged, not refused.
+pub async fn set_statement_timeout(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    limit: Option<Duration>,
+) {
+    let Some(limit) = limit else {
+        return;
+    };
+    let result = match engine {
+        Engine::Postgres => postgres::set_statement_timeout(conn, limit).await,
+        Engine::Mysql => mysql::set_statement_timeout(conn, limit).await,
+        Engine::Sqlite => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "the server does not take a statement timeout");
+    }
 }
 
 /// The URL as sqlx expects it (`mariadb://` is spelled `mysql://`).

@@ -76,6 +76,34 @@ pub async fn drop_user(admin: &mut AnyConnection, role: &RoleName) -> sqlx::Resu
     Ok(())
 }
 
+/// Lets each statement on the connection run for at most `limit`: `max_statement_time`
+/// (seconds, every statement) on MariaDB, else `max_execution_time` (milliseconds, which
+/// MySQL applies to `SELECT` only).
+pub async fn set_statement_timeout(
+    conn: &mut AnyConnection,
+    limit: std::time::Duration,
+) -> sqlx::Result<()> {
+    // Numbers only: nothing of the caller's reaches the text.
+    let mariadb = format!(
+        "SET SESSION max_statement_time = {:.3}",
+        limit.as_secs_f64().max(0.001)
+    );
+    if sqlx::raw_sql(AssertSqlSafe(mariadb))
+        .execute(&mut *conn)
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let ms = limit.as_millis().max(1);
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "SET SESSION max_execution_time = {ms}"
+    )))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes the named lock `name` if it is free; held by the session until released or closed.
 pub async fn try_lock(conn: &mut AnyConnection, name: &str) -> sqlx::Result<bool> {
     let got: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")

@@ -62,6 +62,19 @@ pub async fn watch_client(conn: &mut AnyConnection) {
     }
 }
 
+/// Lets each statement on the connection run for at most `limit`.
+pub async fn set_statement_timeout(
+    conn: &mut AnyConnection,
+    limit: std::time::Duration,
+) -> sqlx::Result<()> {
+    // A number of milliseconds: nothing of the caller's reaches the text.
+    let ms = limit.as_millis().max(1);
+    sqlx::raw_sql(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Takes the session-level advisory lock `key` if it is free. It is held until
 /// [`unlock`] or until the connection closes, so a killed runner never leaves it behind.
 pub async fn try_lock(conn: &mut AnyConnection, key: i64) -> sqlx::Result<bool> {

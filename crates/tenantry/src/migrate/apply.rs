@@ -12,6 +12,7 @@ use std::time::Instant;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
 use super::ledger::{self, LedgerRow};
+use super::locate::{self, Sent, failed};
 use super::source::{Migration, MigrationSet};
 use super::split;
 use crate::engine::Engine;
@@ -82,18 +83,6 @@ pub async fn apply_pending(
     Ok(done)
 }
 
-fn failed(owner: &str, migration: &Migration) -> impl FnOnce(sqlx::Error) -> Error {
-    let owner = owner.to_owned();
-    let version = migration.version;
-    let file = migration.path.clone();
-    move |source| Error::MigrationFailed {
-        tenant: owner,
-        version,
-        file,
-        source,
-    }
-}
-
 async fn run_hook(
     conn: &mut AnyConnection,
     owner: &str,
@@ -102,7 +91,7 @@ async fn run_hook(
 ) -> Result<()> {
     match hook.run(conn).await {
         Ok(()) => Ok(()),
-        Err(HookError::Sql(e)) => Err(failed(owner, migration)(e)),
+        Err(HookError::Sql(e)) => Err(failed(owner, migration, None)(e)),
         Err(HookError::Refused(e)) => Err(Error::MigrationRefused {
             tenant: owner.to_owned(),
             version: migration.version,
@@ -121,11 +110,12 @@ async fn apply_atomic(
 ) -> Result<()> {
     let started = Instant::now();
     let sql = AssertSqlSafe(migration.sql.as_str());
-    let mut tx = conn.begin().await.map_err(failed(owner, migration))?;
-    sqlx::raw_sql(sql)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed(owner, migration))?;
+    let mut tx = conn.begin().await.map_err(failed(owner, migration, None))?;
+    sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(failed(
+        owner,
+        migration,
+        Some(Sent::whole(migration)),
+    ))?;
     run_hook(&mut tx, owner, migration, hook).await?;
     ledger::insert(
         &mut tx,
@@ -135,8 +125,8 @@ async fn apply_atomic(
         elapsed_ms(started),
     )
     .await
-    .map_err(failed(owner, migration))?;
-    tx.commit().await.map_err(failed(owner, migration))
+    .map_err(failed(owner, migration, None))?;
+    tx.commit().await.map_err(failed(owner, migration, None))
 }
 
 /// Records the migration dirty, runs it outside a transaction (statement by statement on
@@ -151,22 +141,28 @@ async fn apply_tracked(
     let started = Instant::now();
     ledger::insert(conn, engine, migration, ledger::DIRTY, 0)
         .await
-        .map_err(failed(owner, migration))?;
+        .map_err(failed(owner, migration, None))?;
     let statements = match engine {
-        Engine::Mysql => split::statements(&migration.sql),
-        Engine::Postgres | Engine::Sqlite => vec![migration.sql.clone()],
+        Engine::Mysql => split::statements_at(&migration.sql),
+        Engine::Postgres | Engine::Sqlite => vec![split::Statement {
+            text: migration.sql.clone(),
+            offset: 0,
+        }],
     };
     for statement in statements {
-        if let Err(source) = sqlx::raw_sql(AssertSqlSafe(statement.as_str()))
+        if let Err(source) = sqlx::raw_sql(AssertSqlSafe(statement.text.as_str()))
             .execute(&mut *conn)
             .await
         {
-            let _ = ledger::mark_failed(conn, engine, migration.version, &statement).await;
+            let _ = ledger::mark_failed(conn, engine, migration.version, &statement.text).await;
+            let located = locate::locate(migration, Sent::statement(&statement), &source);
             return Err(Error::MigrationDirty(Box::new(DirtyFailure {
                 tenant: owner.to_owned(),
                 version: migration.version,
                 file: migration.path.clone(),
-                statement,
+                line: located.line,
+                statement: statement.text,
+                message: located.message,
                 source,
             })));
         }
@@ -180,7 +176,7 @@ async fn apply_tracked(
         elapsed_ms(started),
     )
     .await
-    .map_err(failed(owner, migration))?;
+    .map_err(failed(owner, migration, None))?;
     if !marked {
         return Err(Error::VerifyFailed {
             tenant: owner.to_owned(),

@@ -174,7 +174,10 @@ impl Tenantry {
     async fn open_pool(&self, tenant: &Tenant) -> Result<Pooled> {
         let slug = tenant.slug.as_str();
         let place = self.place(tenant).await?;
-        let max = self.config.pool_max_connections;
+        let max = open::Bounds {
+            max: self.config.pool_max_connections,
+            wait: self.config.connect_timeout,
+        };
         let login_failed = |source: sqlx::Error| {
             if engine::is_auth_failure(&source) {
                 Error::TenantCredentials {

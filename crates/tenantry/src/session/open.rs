@@ -25,8 +25,13 @@ use crate::engine::sqlite;
 use crate::error::{Error, Result};
 use crate::storage::{Place, shared};
 
-/// How long a unit of work waits for a connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pool's bounds: its size, and how long a unit of work waits for a connection (the
+/// configured connect timeout).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bounds {
+    pub max: u32,
+    pub wait: Duration,
+}
 
 /// What it takes to put a shared pool's runtime role back as the catalog says.
 #[derive(Debug, Clone)]
@@ -51,15 +56,15 @@ fn tampered() -> sqlx::Error {
 pub(super) async fn sqlite(
     file: PathBuf,
     revoked: PathBuf,
-    max: u32,
+    bounds: Bounds,
 ) -> std::result::Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::new()
         .filename(&file)
         .create_if_missing(false);
     let hook = Arc::new((file, revoked));
     SqlitePoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_connections(bounds.max)
+        .acquire_timeout(bounds.wait)
         .after_connect(move |conn, _| {
             let hook = Arc::clone(&hook);
             Box::pin(async move { guard_sqlite(conn, hook).await })
@@ -89,11 +94,11 @@ async fn guard_sqlite(
 /// A pool logging in as a tenant's own role (database and schema strategies).
 pub(super) async fn postgres_own(
     options: PgConnectOptions,
-    max: u32,
+    bounds: Bounds,
 ) -> std::result::Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_connections(bounds.max)
+        .acquire_timeout(bounds.wait)
         .after_release(|conn, _| {
             Box::pin(async move {
                 // One tenant's connections only: settings back to the role's defaults and no
@@ -111,15 +116,15 @@ pub(super) async fn postgres_own(
 /// A shared pool's connections, used by every tenant of the pool in turn.
 pub(super) async fn postgres_shared(
     options: PgConnectOptions,
-    max: u32,
+    bounds: Bounds,
     healer: Healer,
 ) -> std::result::Result<PgPool, sqlx::Error> {
     let healer = Arc::new(healer);
     // The search path comes with the login itself, over the role's stored default.
     let options = options.options([("search_path", format!("{},pg_temp", shared::SHARED_SCHEMA))]);
     PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_connections(bounds.max)
+        .acquire_timeout(bounds.wait)
         .after_connect(move |conn, _| {
             let healer = Arc::clone(&healer);
             Box::pin(async move {
@@ -151,11 +156,11 @@ pub(super) async fn postgres_shared(
 
 pub(super) async fn mysql(
     options: MySqlConnectOptions,
-    max: u32,
+    bounds: Bounds,
 ) -> std::result::Result<MySqlPool, sqlx::Error> {
     MySqlPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_connections(bounds.max)
+        .acquire_timeout(bounds.wait)
         .connect_with(options)
         .await
 }

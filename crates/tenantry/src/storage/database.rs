@@ -30,7 +30,7 @@ pub(super) async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> R
                 path: lock.clone(),
                 source,
             })?;
-            connect_as_admin(slug, &sqlite::url_creating(&path))
+            connect_as_admin(place, slug, &sqlite::url_creating(&path))
                 .await
                 .map(std::mem::drop)
         }
@@ -73,11 +73,15 @@ pub(super) async fn target(
         Place::SqliteDir(dir) => {
             let url = sqlite::url_existing(&sqlite::file_path(dir, &tenant.storage));
             let lock = LockSpec::File(sqlite::lock_path(dir, &tenant.storage));
-            (connect_as_admin(&slug, &url).await?, lock, Hook::None)
+            (
+                connect_as_admin(place, &slug, &url).await?,
+                lock,
+                Hook::None,
+            )
         }
         Place::Server { engine, url, .. } => {
             let url = engine::url_with(url, Some(tenant.storage.as_str()), None)?;
-            let conn = connect_as_admin(&slug, &url).await?;
+            let conn = connect_as_admin(place, &slug, &url).await?;
             match engine {
                 Engine::Postgres => {
                     let hook = match &tenant.role {

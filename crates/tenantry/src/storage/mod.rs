@@ -19,8 +19,9 @@ use sqlx::AnyConnection;
 
 use crate::Tenantry;
 use crate::catalog::{Server, Strategy, Tenant};
+use crate::config::Config;
 use crate::crypto::Password;
-use crate::engine::{self, Engine, mysql, postgres, sqlite};
+use crate::engine::{self, ConnectError, Engine, Timeouts, mysql, postgres, sqlite};
 use crate::error::{Error, Result};
 use crate::ident::{RoleName, SqlName};
 
@@ -34,6 +35,8 @@ pub enum Place {
         engine: Engine,
         name: String,
         url: String,
+        /// How long to wait for it, as configured.
+        timeouts: Timeouts,
     },
 }
 
@@ -46,15 +49,32 @@ impl Place {
         }
     }
 
-    /// Resolves a server record; SQLite directories are relative to `data_dir`.
-    pub fn of(server: &Server, data_dir: &std::path::Path) -> Place {
+    /// Resolves a server record; SQLite directories are relative to the data directory.
+    pub fn of(server: &Server, config: &Config) -> Place {
         match server.engine {
-            Engine::Sqlite => Place::SqliteDir(engine::sqlite_dir(&server.url, data_dir)),
+            Engine::Sqlite => Place::SqliteDir(engine::sqlite_dir(&server.url, &config.data_dir)),
             engine => Place::Server {
                 engine,
                 name: server.name.to_string(),
                 url: server.url.clone(),
+                timeouts: config.timeouts(),
             },
+        }
+    }
+
+    /// The same place, its connections with another statement timeout.
+    pub fn with_statement_timeout(mut self, limit: Option<Duration>) -> Place {
+        if let Place::Server { timeouts, .. } = &mut self {
+            timeouts.statement = limit;
+        }
+        self
+    }
+
+    /// How long to wait for the place (SQLite directories: the defaults).
+    pub fn timeouts(&self) -> Timeouts {
+        match self {
+            Place::SqliteDir(_) => Timeouts::default(),
+            Place::Server { timeouts, .. } => *timeouts,
         }
     }
 
@@ -72,14 +92,7 @@ impl Place {
                 path: dir.clone(),
                 source,
             }),
-            Place::Server { .. } => {
-                let admin =
-                    tokio::time::timeout(Duration::from_secs(10), self.admin_at(None)).await;
-                match admin {
-                    Ok(conn) => conn.map(drop),
-                    Err(_) => Err(self.unreachable(sqlx::Error::PoolTimedOut)),
-                }
-            }
+            Place::Server { .. } => self.admin_at(None).await.map(drop),
         }
     }
 
@@ -92,21 +105,30 @@ impl Place {
             });
         };
         let url = engine::url_with(url, database, None)?;
-        let mut conn = engine::connect(&url)
+        engine::connect(&url, &self.timeouts())
             .await
-            .map_err(|source| self.unreachable(source))?;
-        if self.engine() == Engine::Postgres {
-            postgres::watch_client(&mut conn).await;
-        }
-        Ok(conn)
+            .map_err(|e| match e {
+                ConnectError::TimedOut(after) => self.timed_out(after),
+                ConnectError::Failed(source) => self.unreachable(source),
+            })
+    }
+
+    pub(crate) fn timed_out(&self, after: Duration) -> Error {
+        let (name, url) = self.describe();
+        Error::ServerTimedOut { name, url, after }
     }
 
     pub(crate) fn unreachable(&self, source: sqlx::Error) -> Error {
-        let (name, url) = match self {
+        let (name, url) = self.describe();
+        Error::ServerUnreachable { name, url, source }
+    }
+
+    /// The server's name and its URL without a password, for messages.
+    fn describe(&self) -> (String, String) {
+        match self {
             Place::SqliteDir(dir) => ("local".to_owned(), dir.display().to_string()),
             Place::Server { name, url, .. } => (name.clone(), engine::redact_url(url)),
-        };
-        Error::ServerUnreachable { name, url, source }
+        }
     }
 
     /// Refuses a strategy the server's engine cannot provide, saying what is supported.
@@ -269,14 +291,19 @@ impl Tenantry {
     }
 
     /// The migration target of a tenant: its own storage, or its server's shared pool.
+    /// Its connection has the migration statement timeout (none by default): migrations
+    /// may legitimately run long.
     pub(crate) async fn migration_target(&self, tenant: &Tenant) -> Result<MigrationTarget> {
         let place = self.place(tenant).await?;
+        let migrating = place
+            .clone()
+            .with_statement_timeout(self.config.migration_statement_timeout);
         match tenant.strategy {
-            Strategy::Database => database::target(self, &place, tenant).await,
-            Strategy::Schema => schema::target(self, &place, tenant).await,
+            Strategy::Database => database::target(self, &migrating, tenant).await,
+            Strategy::Schema => schema::target(self, &migrating, tenant).await,
             Strategy::Shared => {
                 let pool = shared::ensure_pool(self, &place, false).await?;
-                shared::target(self, &place, &pool).await
+                shared::target(self, &migrating, &pool).await
             }
         }
     }
@@ -354,13 +381,17 @@ impl Tenantry {
     }
 }
 
-/// Opens a connection at `url` for `owner`, mapping failures to storage errors.
-pub(crate) async fn connect_as_admin(owner: &str, url: &str) -> Result<AnyConnection> {
-    let mut conn = engine::connect(url)
+/// Opens a connection at `url` (a storage of `place`) for `owner`: a server that does not
+/// answer in time is named; other failures are storage errors.
+pub(crate) async fn connect_as_admin(
+    place: &Place,
+    owner: &str,
+    url: &str,
+) -> Result<AnyConnection> {
+    engine::connect(url, &place.timeouts())
         .await
-        .map_err(Error::storage(owner, "connect to its storage"))?;
-    if Engine::from_url(url)? == Engine::Postgres {
-        postgres::watch_client(&mut conn).await;
-    }
-    Ok(conn)
+        .map_err(|e| match e {
+            ConnectError::TimedOut(after) => place.timed_out(after),
+            ConnectError::Failed(source) => Error::storage(owner, "connect to its storage")(source),
+        })
 }

@@ -38,7 +38,7 @@ pub(super) async fn target(
             "the schema strategy needs a PostgreSQL server".into(),
         )));
     };
-    let mut conn = connect_as_admin(&slug, &engine::url_with(url, None, None)?).await?;
+    let mut conn = connect_as_admin(place, &slug, &engine::url_with(url, None, None)?).await?;
     postgres::set_search_path(&mut conn, &schema)
         .await
         .map_err(Error::storage(&slug, "enter its schema"))?;
