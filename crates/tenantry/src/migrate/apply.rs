@@ -143,7 +143,7 @@ async fn apply_tracked(
         .await
         .map_err(failed(owner, migration, None))?;
     let statements = match engine {
-        Engine::Mysql => split::statements_at(&migration.sql),
+        Engine::Mysql => split::statements_at(&migration.sql, true),
         Engine::Postgres | Engine::Sqlite => vec![split::Statement {
             text: migration.sql.clone(),
             offset: 0,

@@ -123,7 +123,7 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 
 /// The statement of `sql` that contains byte `offset`.
 fn containing(sql: &str, offset: usize) -> Option<&str> {
-    let statements = split::statements_at(sql);
+    let statements = split::statements_at(sql, false);
     let found = statements.iter().rev().find(|s| s.offset <= offset)?;
     // Borrow the text from the file: from the statement's start to its end.
     let end = (found.offset + found.text.len()).min(sql.len());

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod fleet;
 pub mod ledger;
+pub mod lexer;
 mod locate;
 pub mod source;
 pub mod split;

@@ -1,6 +1,8 @@
 //! Splitting migration text into statements, for engines whose DDL is not transactional: each
 //! statement runs on its own so progress can be recorded and a failure named.
 
+use super::lexer::{self, Piece};
+
 /// One statement of a migration file and where it starts there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -11,77 +13,38 @@ pub struct Statement {
     pub offset: usize,
 }
 
-/// The statements of `sql`, without empty ones. Understands quotes (`'…'`, `"…"`, `` `…` ``,
-/// with doubled or backslash-escaped quotes), `--`, `#` and `/* */` comments. Stored
-/// programs that need a `DELIMITER` are not supported.
-pub fn statements(sql: &str) -> Vec<String> {
-    statements_at(sql).into_iter().map(|s| s.text).collect()
+/// The statements of `sql`, without empty ones, as [`super::lexer`] reads them
+/// (`hash_comments`: `#` starts a comment, as on MySQL). Stored programs that need a
+/// `DELIMITER` are not supported.
+pub fn statements(sql: &str, hash_comments: bool) -> Vec<String> {
+    statements_at(sql, hash_comments)
+        .into_iter()
+        .map(|s| s.text)
+        .collect()
 }
 
 /// [`statements`], each with where it starts in `sql`.
-pub fn statements_at(sql: &str) -> Vec<Statement> {
+pub fn statements_at(sql: &str, hash_comments: bool) -> Vec<Statement> {
     let mut out = Vec::new();
     let mut current = Current::default();
-    let chars: Vec<(usize, char)> = sql.char_indices().collect();
-    let at = |i: usize| chars.get(i).map(|&(_, c)| c);
-    let mut i = 0;
-    while let Some(&(offset, c)) = chars.get(i) {
-        let next = at(i + 1);
-        match c {
-            '\'' | '"' | '`' => {
-                current.push(offset, c);
-                i += 1;
-                while let Some(d) = at(i) {
-                    current.push_quoted(d);
-                    i += 1;
-                    if d == '\\' && c != '`' {
-                        if let Some(e) = at(i) {
-                            current.push_quoted(e);
-                            i += 1;
-                        }
-                    } else if d == c {
-                        if at(i) == Some(c) {
-                            current.push_quoted(c);
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
+    for piece in lexer::pieces(sql, hash_comments) {
+        match piece {
+            Piece::Code(_, ';') => current.finish(&mut out),
+            Piece::Code(offset, c) => current.push(offset, c),
+            Piece::Quoted(offset, _, text) | Piece::Dollar(offset, text) => {
+                let mut chars = text.chars();
+                if let Some(first) = chars.next() {
+                    current.push(offset, first);
                 }
-                continue;
+                chars.for_each(|c| current.push_quoted(c));
             }
-            '-' if next == Some('-') => {
-                while at(i).is_some_and(|c| c != '\n') {
-                    i += 1;
-                }
-                continue;
-            }
-            '#' => {
-                while at(i).is_some_and(|c| c != '\n') {
-                    i += 1;
-                }
-                continue;
-            }
-            '/' if next == Some('*') => {
-                i += 2;
-                // The comment becomes a space, keeping its line breaks.
+            // A block comment becomes a space, keeping its line breaks; a line comment goes.
+            Piece::Comment(_, text) if text.starts_with("/*") => {
                 current.push_quoted(' ');
-                while let Some(c) = at(i) {
-                    if c == '*' && at(i + 1) == Some('/') {
-                        break;
-                    }
-                    if c == '\n' {
-                        current.push_quoted('\n');
-                    }
-                    i += 1;
-                }
-                i += 2;
-                continue;
+                text.matches('\n').for_each(|_| current.push_quoted('\n'));
             }
-            ';' => current.finish(&mut out),
-            _ => current.push(offset, c),
+            Piece::Comment(..) => {}
         }
-        i += 1;
     }
     current.finish(&mut out);
     out
@@ -126,7 +89,7 @@ mod tests {
     use super::statements;
 
     fn check(sql: &str, expected: &[&str]) {
-        assert_eq!(statements(sql), expected, "{sql}");
+        assert_eq!(statements(sql, true), expected, "{sql}");
     }
 
     #[test]
@@ -154,12 +117,12 @@ mod tests {
     fn statements_know_where_they_start_and_keep_their_line_breaks() {
         let sql =
             "-- first\nCREATE TABLE a (x INT);\n\n/* a\ncomment */ INSERT INTO a\nVALUES (1);";
-        let found = super::statements_at(sql);
+        let found = super::statements_at(sql, true);
         assert_eq!(found.len(), 2);
         assert_eq!(&sql[found[0].offset..][..6], "CREATE");
         assert_eq!(&sql[found[1].offset..][..6], "INSERT");
         assert_eq!(found[1].text, "INSERT INTO a\nVALUES (1)");
-        let with_comment = super::statements_at("SELECT /* x\ny */ 1");
+        let with_comment = super::statements_at("SELECT /* x\ny */ 1", true);
         assert_eq!(with_comment[0].text, "SELECT  \n 1");
     }
 }

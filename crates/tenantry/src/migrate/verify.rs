@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::apply::check_ledger;
 use super::ledger;
+use super::lexer::{self, Piece};
 use super::source::MigrationSet;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -142,10 +143,9 @@ fn unqualified(name: &str) -> String {
 }
 
 /// Lowercased words of SQL text, with `,` and `;` as words of their own; comments, string
-/// literals (with doubled or escaped quotes) and dollar-quoted bodies removed; quotes
-/// stripped from identifiers.
+/// literals and dollar-quoted bodies removed; quotes stripped from identifiers. Read by the
+/// one lexer ([`super::lexer`]).
 fn words(sql: &str) -> Vec<String> {
-    let chars: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut Vec<String>| {
@@ -153,72 +153,28 @@ fn words(sql: &str) -> Vec<String> {
             out.push(std::mem::take(word));
         }
     };
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match c {
-            '-' if next == Some('-') => {
-                flush(&mut word, &mut out);
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '/' if next == Some('*') => {
-                flush(&mut word, &mut out);
-                i += 2;
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    i += 1;
-                }
-                i += 1;
-            }
-            '\'' => {
-                flush(&mut word, &mut out);
-                i += 1;
-                while i < chars.len() {
-                    if chars[i] == '\\' {
-                        i += 1;
-                    } else if chars[i] == '\'' {
-                        if chars.get(i + 1) == Some(&'\'') {
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    i += 1;
-                }
-            }
-            '$' if word.is_empty() => {
-                // A dollar quote: $tag$ … $tag$ (the tag may be empty).
-                let tag_end = chars[i + 1..]
-                    .iter()
-                    .position(|&d| !(d.is_alphanumeric() || d == '_'))
-                    .map(|p| i + 1 + p);
-                match tag_end {
-                    Some(end) if chars[end] == '$' => {
-                        let tag: String = chars[i..=end].iter().collect();
-                        let body_start = end + 1;
-                        let rest: String = chars[body_start..].iter().collect();
-                        let skip = rest.find(&tag).map_or(rest.chars().count(), |p| {
-                            rest[..p].chars().count() + tag.chars().count()
-                        });
-                        i = body_start + skip;
-                        continue;
-                    }
-                    _ => word.push(c),
-                }
-            }
-            '"' | '`' => {}
-            ',' | ';' => {
-                flush(&mut word, &mut out);
-                out.push(c.to_string());
-            }
-            c if c.is_alphanumeric() || c == '_' || c == '.' || c == '$' => {
-                word.extend(c.to_lowercase());
-            }
-            _ => flush(&mut word, &mut out),
+    let code = |c: char, word: &mut String, out: &mut Vec<String>| match c {
+        ',' | ';' => {
+            flush(word, out);
+            out.push(c.to_string());
         }
-        i += 1;
+        c if c.is_alphanumeric() || c == '_' || c == '.' || c == '$' => {
+            word.extend(c.to_lowercase());
+        }
+        _ => flush(word, out),
+    };
+    for piece in lexer::pieces(sql, false) {
+        match piece {
+            Piece::Code(_, c) => code(c, &mut word, &mut out),
+            // A quoted identifier is read as its name.
+            Piece::Quoted(_, '"' | '`', text) => text
+                .chars()
+                .filter(|c| *c != '"' && *c != '`')
+                .for_each(|c| code(c, &mut word, &mut out)),
+            Piece::Quoted(..) | Piece::Comment(..) | Piece::Dollar(..) => {
+                flush(&mut word, &mut out)
+            }
+        }
     }
     flush(&mut word, &mut out);
     out
