@@ -145,21 +145,10 @@ impl Tenantry {
 }
 
 impl Tenantry {
-    /// The advisory-lock key of a unit (`tenant:<id>`, `pool:<id>`, …), derived from the
-    /// master key: a tenant, which can see ids and role names, cannot compute it.
-    pub(crate) fn lock_key(&self, unit: &str) -> Result<i64> {
-        let derived = self.master_key()?.derive(&format!("lock {unit}"));
-        // 64 hex digits: the first 16 are 64 bits.
-        let bits = u64::from_str_radix(derived.get(..16).unwrap_or("0"), 16).unwrap_or(0);
-        Ok(bits as i64)
-    }
-
-    /// The named-lock name of a unit (MySQL), derived like [`Tenantry::lock_key`].
-    pub(crate) fn lock_name(&self, unit: &str) -> Result<String> {
-        let derived = self.master_key()?.derive(&format!("lock {unit}"));
-        Ok(format!(
-            "tenantry:{}",
-            derived.get(..40).unwrap_or(&derived)
-        ))
+    /// The secret a unit's lock name derives from (`tenant:<id>`, `pool:<id>`, …): 64 hex
+    /// digits from the master key, so a tenant, which can see ids and role names, cannot
+    /// compute another's lock.
+    pub(crate) fn lock_secret(&self, unit: &str) -> Result<String> {
+        Ok(self.master_key()?.derive(&format!("lock {unit}")))
     }
 }

@@ -46,7 +46,7 @@ impl Tenantry {
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
         let place = crate::storage::Place::of(&server, &self.config);
         place.check_strategy(strategy, server.name.as_str())?;
-        if let crate::storage::Place::Server { .. } = place {
+        if place.engine().dialect().has_logins() {
             // Its credentials will be sealed with the master key: refuse now, before any
             // row exists, if there is none.
             self.master_key()?;
@@ -411,7 +411,7 @@ impl Tenantry {
         &self,
         tenant: &Tenant,
     ) -> Result<Option<(String, sqlx::AnyConnection, crate::storage::TenantLock)>> {
-        if tenant.strategy == Strategy::Shared {
+        if tenant.strategy.ops().pooled() {
             return Ok(None);
         }
         let mut target = match self.migration_target(tenant).await {

@@ -5,8 +5,6 @@
 //! Invariant: only this module writes the catalog's tables, and a tenant's status changes only
 //! through [`Catalog::transition`], a compare-and-set on the current status.
 
-use std::path::Path;
-
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
@@ -40,21 +38,18 @@ impl Catalog {
     /// An SQLite catalog file that does not exist is an error ([`Error::CatalogMissing`]):
     /// nothing is created, so a mistyped path cannot silently start an empty catalog.
     pub async fn open(url: &str, timeouts: &Timeouts) -> Result<Catalog> {
-        Self::connect(url, timeouts, Missing::Refuse).await
+        Self::connect(url, timeouts, false).await
     }
 
     /// Like [`Catalog::open`], but creates an SQLite catalog file (and its directory) that
     /// does not exist yet. For `tenantry init` and programs that set up their own catalog.
     pub async fn open_or_create(url: &str, timeouts: &Timeouts) -> Result<Catalog> {
-        Self::connect(url, timeouts, Missing::Create).await
+        Self::connect(url, timeouts, true).await
     }
 
-    async fn connect(url: &str, timeouts: &Timeouts, missing: Missing) -> Result<Catalog> {
+    async fn connect(url: &str, timeouts: &Timeouts, create: bool) -> Result<Catalog> {
         let engine = Engine::from_url(url)?;
-        let url = match engine {
-            Engine::Sqlite => prepare_sqlite_url(url, missing)?,
-            Engine::Postgres | Engine::Mysql => engine::driver_url(url).into_owned(),
-        };
+        let url = engine.dialect().catalog_url(url, create)?;
         sqlx::any::install_default_drivers();
         let statement = timeouts.statement;
         let pool = AnyPoolOptions::new()
@@ -81,11 +76,11 @@ impl Catalog {
                 },
             })?;
         let catalog = Catalog { pool, engine };
-        if engine == Engine::Sqlite {
-            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+        if let Some(setup) = engine.dialect().catalog_setup() {
+            sqlx::raw_sql(setup)
                 .execute(&catalog.pool)
                 .await
-                .map_err(Error::catalog("enable write-ahead logging"))?;
+                .map_err(Error::catalog("set the catalog up"))?;
         }
         schema::migrate(&catalog).await?;
         Ok(catalog)
@@ -104,54 +99,4 @@ impl Catalog {
 /// Current time as the catalog stores it: RFC 3339, UTC, millisecond precision.
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// What to do about an SQLite catalog file that does not exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Missing {
-    Refuse,
-    Create,
-}
-
-fn prepare_sqlite_url(url: &str, missing: Missing) -> Result<String> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" {
-        return Err(Error::UnsupportedUrl {
-            url: url.to_owned(),
-            reason: "the catalog needs a file path".into(),
-        });
-    }
-    let mode = match missing {
-        Missing::Refuse => {
-            if !Path::new(path).exists() {
-                return Err(Error::CatalogMissing { path: path.into() });
-            }
-            // The file exists: open it read-write, never create it (it may vanish meanwhile).
-            "mode=rw"
-        }
-        Missing::Create => {
-            if let Some(parent) = Path::new(path)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                    path: parent.to_owned(),
-                    source,
-                })?;
-            }
-            "mode=rwc"
-        }
-    };
-    let query = if query.contains("mode=") {
-        query.to_owned()
-    } else if query.is_empty() {
-        mode.to_owned()
-    } else {
-        format!("{query}&{mode}")
-    };
-    Ok(format!("sqlite://{path}?{query}"))
 }

@@ -99,19 +99,14 @@ CREATE TABLE IF NOT EXISTS tenantry_fleet_migrations (
     },
 ];
 
-/// MySQL's `ER_DUP_KEYNAME`: the index exists already.
-const MYSQL_DUPLICATE_INDEX: &str = "42000";
-
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (
     version     BIGINT       NOT NULL PRIMARY KEY,
     description VARCHAR(255) NOT NULL,
     applied_at  VARCHAR(40)  NOT NULL
 )";
 
-/// A fixed advisory-lock key that serialises catalog migrations (PostgreSQL key, MySQL name).
-const PG_CATALOG_LOCK: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
-/// How long a process waits for another one's catalog migrations (MySQL's `GET_LOCK`).
-const CATALOG_LOCK_WAIT_SECS: u64 = 120;
+/// A fixed lock key that serialises catalog migrations (a PostgreSQL key, a MySQL name).
+const CATALOG_LOCK: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
 
 /// Applies pending catalog migrations. Safe to run from several processes at once: on
 /// PostgreSQL and MySQL they queue on an advisory lock; on SQLite the database's write lock serialises
@@ -123,36 +118,25 @@ pub(super) async fn migrate(catalog: &Catalog) -> Result<()> {
         .acquire()
         .await
         .map_err(Error::catalog("connect"))?;
-    let lock = match engine {
-        Engine::Postgres => Some((
-            "SELECT 1::int8 FROM (SELECT pg_advisory_lock($1)) AS l",
-            "SELECT pg_advisory_unlock($1)",
-        )),
-        Engine::Mysql => Some((
-            "SELECT CAST(GET_LOCK(CAST(? AS CHAR), 120) AS SIGNED)",
-            "SELECT RELEASE_LOCK(CAST(? AS CHAR))",
-        )),
-        Engine::Sqlite => None,
-    };
-    if let Some((take, _)) = lock {
-        // PostgreSQL waits (returns void); MySQL returns 1, or 0 after the timeout.
-        let taken: Option<i64> = sqlx::query_scalar(take)
-            .bind(PG_CATALOG_LOCK)
+    let lock = engine.dialect().catalog_lock();
+    if let Some(lock) = lock {
+        let taken: Option<i64> = sqlx::query_scalar(lock.take)
+            .bind(CATALOG_LOCK)
             .fetch_one(&mut *conn)
             .await
             .map_err(Error::catalog("lock catalog migrations"))?;
-        if engine == Engine::Mysql && taken != Some(1) {
+        if taken != Some(1) {
             return Err(Error::CatalogBusy {
                 action: "migrate the catalog",
-                waited_secs: CATALOG_LOCK_WAIT_SECS,
+                waited_secs: lock.waits.map_or(0, |w| w.as_secs()),
             });
         }
     }
     let result = apply(&mut conn, engine).await;
-    if let Some((_, release)) = lock {
+    if let Some(lock) = lock {
         // Closing the connection would release it too; unlock so the pooled connection is clean.
-        let _ = sqlx::query(release)
-            .bind(PG_CATALOG_LOCK)
+        let _ = sqlx::query(lock.release)
+            .bind(CATALOG_LOCK)
             .execute(&mut *conn)
             .await;
     }
@@ -200,27 +184,19 @@ async fn apply_one(
     migration: &CatalogMigration,
 ) -> Result<()> {
     let action = "apply a catalog migration";
-    let options = match engine {
-        Engine::Mysql => " DEFAULT CHARSET=utf8mb4",
-        Engine::Sqlite | Engine::Postgres => "",
-    };
-    let tables = migration.tables.replace("/*TABLE_OPTIONS*/", options);
+    let dialect = engine.dialect();
+    let tables = migration
+        .tables
+        .replace("/*TABLE_OPTIONS*/", dialect.catalog_table_options());
     let mut tx = conn.begin().await.map_err(Error::catalog(action))?;
     sqlx::raw_sql(AssertSqlSafe(tables))
         .execute(&mut *tx)
         .await
         .map_err(Error::catalog(action))?;
     for (name, table, columns) in migration.indexes {
-        let ddl = match engine {
-            Engine::Mysql => format!("CREATE INDEX {name} ON {table} ({columns})"),
-            Engine::Sqlite | Engine::Postgres => {
-                format!("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
-            }
-        };
+        let ddl = dialect.catalog_index(name, table, columns);
         match sqlx::raw_sql(AssertSqlSafe(ddl)).execute(&mut *tx).await {
-            Err(sqlx::Error::Database(e))
-                if engine == Engine::Mysql
-                    && e.code().as_deref() == Some(MYSQL_DUPLICATE_INDEX) => {}
+            Err(e) if dialect.is_duplicate_index(&e) => {}
             other => {
                 other.map_err(Error::catalog(action))?;
             }

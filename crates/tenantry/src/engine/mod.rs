@@ -15,6 +15,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use crate::error::{Error, Result};
 use crate::ident::SqlIdent;
 
+pub mod dialect;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
@@ -58,18 +59,15 @@ impl Engine {
     /// Quotes a validated name as an SQL identifier for this engine. This is the one place
     /// identifiers are quoted.
     pub fn quote(self, name: &impl SqlIdent) -> String {
-        match self {
-            Engine::Sqlite | Engine::Postgres => quote_with(name.ident(), '"'),
-            Engine::Mysql => quote_with(name.ident(), '`'),
-        }
+        quote_with(name.ident(), self.dialect().quote_char())
     }
 
     /// Rewrites a query written with `?` placeholders into this engine's placeholder syntax.
     /// Queries passed here are Tenantry's own constant text, never user input.
     pub fn sql(self, query: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        AssertSqlSafe(match self {
-            Engine::Sqlite | Engine::Mysql => Cow::Borrowed(query),
-            Engine::Postgres => {
+        AssertSqlSafe(match self.dialect().numbered_placeholders() {
+            false => Cow::Borrowed(query),
+            true => {
                 let mut out = String::with_capacity(query.len() + 8);
                 let mut n = 0;
                 for c in query.chars() {
@@ -88,11 +86,7 @@ impl Engine {
 
     /// A query listing the base tables of the connected tenant storage, one `name` column.
     pub fn list_tables_sql(self) -> &'static str {
-        match self {
-            Engine::Sqlite => sqlite::LIST_TABLES,
-            Engine::Postgres => postgres::LIST_TABLES,
-            Engine::Mysql => mysql::LIST_TABLES,
-        }
+        self.dialect().list_tables_sql()
     }
 }
 
@@ -175,9 +169,7 @@ pub async fn connect(
         let mut conn = AnyConnection::connect(&driver_url(url)).await?;
         if let Some(engine) = engine {
             set_statement_timeout(&mut conn, engine, timeouts.statement).await;
-            if engine == Engine::Postgres {
-                postgres::watch_client(&mut conn).await;
-            }
+            engine.dialect().prepare_admin(&mut conn).await;
         }
         Ok(conn)
     };
@@ -197,11 +189,7 @@ pub async fn set_statement_timeout(
     let Some(limit) = limit else {
         return;
     };
-    let result = match engine {
-        Engine::Postgres => postgres::set_statement_timeout(conn, limit).await,
-        Engine::Mysql => mysql::set_statement_timeout(conn, limit).await,
-        Engine::Sqlite => Ok(()),
-    };
+    let result = engine.dialect().set_statement_timeout(conn, limit).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "the server does not take a statement timeout");
     }
@@ -257,6 +245,8 @@ pub fn url_with(
     }
     Ok(url.to_string())
 }
+
+pub use dialect::{Dialect, HeldLock, LockName};
 
 /// Whether an error is the server refusing a login (bad password, unknown role).
 pub fn is_auth_failure(e: &sqlx::Error) -> bool {

@@ -72,7 +72,7 @@ pub async fn apply_pending(
         if applied.iter().any(|row| row.version == migration.version) {
             continue;
         }
-        if engine == Engine::Mysql || migration.no_transaction {
+        if !engine.dialect().transactional_ddl() || migration.no_transaction {
             apply_tracked(conn, engine, owner, migration, hook).await?;
         } else {
             apply_atomic(conn, engine, owner, migration, hook).await?;
@@ -142,12 +142,16 @@ async fn apply_tracked(
     ledger::insert(conn, engine, migration, ledger::DIRTY, 0)
         .await
         .map_err(failed(owner, migration, None))?;
-    let statements = match engine {
-        Engine::Mysql => split::statements_at(&migration.sql, true),
-        Engine::Postgres | Engine::Sqlite => vec![split::Statement {
+    // Where DDL is not transactional, statement by statement, so a failure is named and the
+    // statements before it are known to have run; elsewhere (a `-- no-transaction` file) whole.
+    let dialect = engine.dialect();
+    let statements = if dialect.transactional_ddl() {
+        vec![split::Statement {
             text: migration.sql.clone(),
             offset: 0,
-        }],
+        }]
+    } else {
+        split::statements_at(&migration.sql, dialect.hash_comments())
     };
     for statement in statements {
         if let Err(source) = sqlx::raw_sql(AssertSqlSafe(statement.text.as_str()))

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::{MigrationSet, Run};
 use crate::Tenantry;
-use crate::catalog::{Status, Strategy, Tenant};
+use crate::catalog::{Status, Tenant};
 use crate::error::{Error, Result};
 
 /// What happened to one tenant.
@@ -128,7 +128,7 @@ impl Tenantry {
         let mut units: Vec<Vec<Tenant>> = Vec::new();
         let mut pools: BTreeMap<String, usize> = BTreeMap::new();
         for tenant in tenants {
-            if tenant.strategy == Strategy::Shared && tenant.status.is_live() {
+            if tenant.strategy.ops().pooled() && tenant.status.is_live() {
                 let server = tenant.server.to_string();
                 if let Some(&i) = pools.get(&server) {
                     units[i].push(tenant);

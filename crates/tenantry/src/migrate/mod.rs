@@ -22,7 +22,7 @@ pub use source::{Migration, MigrationSet};
 use sqlx::Connection;
 
 use crate::Tenantry;
-use crate::catalog::{FleetMigration, RunRecord, Status, Strategy, Tenant};
+use crate::catalog::{FleetMigration, RunRecord, Status, Tenant};
 use crate::error::{Error, Result};
 use crate::storage::MigrationTarget;
 
@@ -104,7 +104,7 @@ impl Tenantry {
     /// `Ok` if the tenant is still in one of `expect`; shared tenants are migrated as their
     /// pool, which is checked by its own lock.
     async fn still(&self, tenant: &Tenant, expect: &[Status]) -> Result<()> {
-        if tenant.strategy == Strategy::Shared {
+        if tenant.strategy.ops().pooled() {
             return Ok(());
         }
         let now = self.catalog.tenant_by_id(tenant.id).await?;
@@ -127,16 +127,17 @@ impl Tenantry {
         version: i64,
         error: Option<&str>,
     ) -> Result<()> {
-        let record = match tenant.strategy {
-            Strategy::Shared => match self.catalog.shared_pool(tenant.server.as_str()).await? {
-                Some(pool) => RunRecord::Pool {
-                    pool: pool.id,
-                    server: tenant.server.as_str(),
-                    provisioning: (!tenant.status.is_live()).then_some(tenant.id),
-                },
-                None => RunRecord::Tenant(tenant.id),
+        let pool = match tenant.strategy.ops().pooled() {
+            true => self.catalog.shared_pool(tenant.server.as_str()).await?,
+            false => None,
+        };
+        let record = match pool {
+            Some(pool) => RunRecord::Pool {
+                pool: pool.id,
+                server: tenant.server.as_str(),
+                provisioning: (!tenant.status.is_live()).then_some(tenant.id),
             },
-            _ => RunRecord::Tenant(tenant.id),
+            None => RunRecord::Tenant(tenant.id),
         };
         self.catalog.record_run(record, version, error).await
     }

@@ -23,11 +23,11 @@ use serde_json::{Map, Value};
 use sqlx::{AssertSqlSafe, MySqlPool, PgPool, Row, SqlitePool};
 
 use crate::Tenantry;
-use crate::catalog::{Catalog, Status, Strategy, Tenant};
+use crate::catalog::{Catalog, Status, Tenant};
 use crate::crypto::Password;
 use crate::engine::{self, Engine, sqlite};
 use crate::error::{Error, Result};
-use crate::storage::{Place, shared};
+use crate::storage::shared;
 use open::Healer;
 
 /// Pools already opened, by tenant id (or `shared:<server>` for a shared pool).
@@ -109,10 +109,12 @@ pub enum TenantTx {
 /// Rows as JSON objects, columns in order.
 pub type JsonRows = Vec<Map<String, Value>>;
 
+/// Tenants of a pool share its connections: their pools are cached by server.
 fn cache_key(tenant: &Tenant) -> String {
-    match tenant.strategy {
-        Strategy::Shared => format!("shared:{}", tenant.server),
-        _ => tenant.id.to_string(),
+    if tenant.strategy.ops().pooled() {
+        format!("shared:{}", tenant.server)
+    } else {
+        tenant.id.to_string()
     }
 }
 
@@ -163,7 +165,7 @@ impl Tenantry {
     /// Forgets (and closes) the cached pool of a tenant, e.g. after its credentials changed.
     /// A shared pool serves other tenants and stays: its admission check shuts one tenant out.
     pub(crate) async fn forget_pool(&self, tenant: &Tenant) {
-        if tenant.strategy == Strategy::Shared {
+        if tenant.strategy.ops().pooled() {
             return;
         }
         if let Some(pooled) = self.pools.forget(&cache_key(tenant)) {
@@ -188,8 +190,11 @@ impl Tenantry {
                 place.unreachable(source)
             }
         };
-        let (url, engine) = match &place {
-            Place::SqliteDir(dir) => {
+        // Each engine has its own pool type (and `TenantTx` variant), so applications keep
+        // sqlx's typed queries.
+        if place.engine() == Engine::Sqlite {
+            let dir = place.dir()?;
+            {
                 let file = sqlite::file_path(dir, &tenant.storage);
                 let revoked = sqlite::revoked_path(dir, &tenant.storage);
                 let pool = open::sqlite(file.clone(), revoked.clone(), max)
@@ -201,9 +206,9 @@ impl Tenantry {
                     revoked,
                 });
             }
-            Place::Server { engine, url, .. } => (url.clone(), *engine),
-        };
-        if tenant.strategy == Strategy::Shared {
+        }
+        let url = place.url()?.to_owned();
+        if tenant.strategy.ops().pooled() {
             let pool = self
                 .catalog
                 .shared_pool(tenant.server.as_str())
@@ -250,14 +255,14 @@ impl Tenantry {
             field: "role_secret",
             value: "(sealed)".into(),
         })?;
-        let database = (tenant.strategy == Strategy::Database).then(|| tenant.storage.to_string());
+        let database = tenant.strategy.ops().login_database(tenant);
         let url = engine::url_with(
             &url,
             database.as_deref(),
             Some((role.as_str(), password.as_str())),
         )?;
         let url = engine::driver_url(&url).into_owned();
-        match engine {
+        match place.engine() {
             Engine::Postgres => {
                 let options = open::pg_options(&url).map_err(login_failed)?;
                 let pool = open::postgres_own(options, max)
@@ -265,11 +270,15 @@ impl Tenantry {
                     .map_err(login_failed)?;
                 Ok(Pooled::Postgres(pool))
             }
-            _ => {
+            Engine::Mysql => {
                 let options = open::mysql_options(&url).map_err(login_failed)?;
                 let pool = open::mysql(options, max).await.map_err(login_failed)?;
                 Ok(Pooled::Mysql(pool))
             }
+            Engine::Sqlite => Err(Error::UnsupportedUrl {
+                url: place.name(),
+                reason: "an SQLite tenant has no login".into(),
+            }),
         }
     }
 }

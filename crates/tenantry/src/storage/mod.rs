@@ -11,6 +11,7 @@
 pub mod database;
 pub mod schema;
 pub mod shared;
+mod strategy;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use crate::Tenantry;
 use crate::catalog::{Server, Strategy, Tenant};
 use crate::config::Config;
 use crate::crypto::Password;
-use crate::engine::{self, ConnectError, Engine, Timeouts, mysql, postgres, sqlite};
+use crate::engine::{self, ConnectError, Engine, HeldLock, LockName, Timeouts, postgres};
 use crate::error::{Error, Result};
 use crate::ident::{RoleName, SqlName};
 
@@ -133,47 +134,69 @@ impl Place {
 
     /// Refuses a strategy the server's engine cannot provide, saying what is supported.
     pub fn check_strategy(&self, strategy: Strategy, server: &str) -> Result<()> {
-        let supported = match self.engine() {
-            Engine::Postgres => return Ok(()),
-            Engine::Sqlite => {
-                "SQLite servers support: database (one file per tenant); schema and shared need a PostgreSQL server"
-            }
-            Engine::Mysql => {
-                "MySQL/MariaDB servers support: database; schema and shared need a PostgreSQL server"
-            }
-        };
-        if strategy == Strategy::Database {
+        let dialect = self.engine().dialect();
+        if dialect.strategies().contains(&strategy) {
             return Ok(());
         }
         Err(Error::StrategyUnsupported {
             strategy: strategy.to_string(),
             engine: self.engine().to_string(),
             server: server.to_owned(),
-            supported,
+            supported: dialect.offers(),
         })
+    }
+
+    /// The server's administrative URL.
+    pub fn url(&self) -> Result<&str> {
+        match self {
+            Place::Server { url, .. } => Ok(url),
+            Place::SqliteDir(dir) => Err(Error::UnsupportedUrl {
+                url: dir.display().to_string(),
+                reason: "an SQLite directory has no server connection".into(),
+            }),
+        }
+    }
+
+    /// The directory of an SQLite server.
+    pub fn dir(&self) -> Result<&std::path::Path> {
+        match self {
+            Place::SqliteDir(dir) => Ok(dir),
+            Place::Server { name, .. } => Err(Error::UnsupportedUrl {
+                url: name.clone(),
+                reason: "a database server has no directory of tenant files".into(),
+            }),
+        }
     }
 }
 
-/// How a migration run is locked.
+/// How a migration run is locked: a lock name, taken the way its engine takes locks.
 #[derive(Debug, Clone)]
-pub enum LockSpec {
-    /// An OS lock on this file.
-    File(PathBuf),
-    /// A PostgreSQL session advisory lock with this key.
-    Advisory(i64),
-    /// A MySQL named lock.
-    Named(String),
+pub struct LockSpec {
+    engine: Engine,
+    name: LockName,
 }
 
 /// A held lock. Dropping the connection or the process releases it too.
 #[derive(Debug)]
-pub enum TenantLock {
-    File(std::fs::File),
-    Advisory(i64),
-    Named(String),
+pub struct TenantLock {
+    engine: Engine,
+    held: HeldLock,
 }
 
 impl LockSpec {
+    pub fn new(engine: Engine, name: LockName) -> LockSpec {
+        LockSpec { engine, name }
+    }
+
+    /// The lock of a unit (`tenant:<id>`, `pool:<id>`) on a server engine: its name derives
+    /// from the master key, so a tenant, which can see ids and role names, cannot compute it.
+    pub(crate) fn for_unit(t: &Tenantry, engine: Engine, unit: &str) -> Result<LockSpec> {
+        let name = engine
+            .dialect()
+            .lock_name(t, unit, std::path::Path::new(""))?;
+        Ok(LockSpec::new(engine, name))
+    }
+
     /// Takes the lock, polling for up to `wait`. `Ok(None)`: another runner still holds it.
     pub async fn acquire(
         &self,
@@ -186,27 +209,17 @@ impl LockSpec {
             .checked_add(wait)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         let mut pause = Duration::from_millis(20);
+        let dialect = self.engine.dialect();
         loop {
-            let taken = match self {
-                LockSpec::File(path) => sqlite::try_lock(path)
-                    .map_err(|source| Error::StorageFile {
-                        tenant: owner.to_owned(),
-                        action: "lock",
-                        path: path.clone(),
-                        source,
-                    })?
-                    .map(TenantLock::File),
-                LockSpec::Advisory(key) => postgres::try_lock(conn, *key)
-                    .await
-                    .map_err(Error::storage(owner, "take its lock"))?
-                    .then_some(TenantLock::Advisory(*key)),
-                LockSpec::Named(name) => mysql::try_lock(conn, name)
-                    .await
-                    .map_err(Error::storage(owner, "take its lock"))?
-                    .then(|| TenantLock::Named(name.clone())),
-            };
-            if taken.is_some() || Instant::now() >= deadline {
-                return Ok(taken);
+            let taken = dialect.try_lock(owner, conn, &self.name).await?;
+            if let Some(held) = taken {
+                return Ok(Some(TenantLock {
+                    engine: self.engine,
+                    held,
+                }));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(500));
@@ -217,15 +230,7 @@ impl LockSpec {
 impl TenantLock {
     /// Releases the lock on the connection that took it.
     pub async fn release(self, owner: &str, conn: &mut AnyConnection) {
-        let result = match self {
-            TenantLock::Advisory(key) => postgres::unlock(conn, key).await,
-            TenantLock::Named(name) => mysql::unlock(conn, &name).await,
-            TenantLock::File(file) => {
-                drop(file);
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
+        if let Err(e) = self.engine.dialect().unlock(conn, self.held).await {
             // The lock goes with the connection, which the caller closes.
             tracing::warn!(owner, error = %e, "unlock failed");
         }
@@ -283,39 +288,24 @@ impl Tenantry {
     /// Creates (or completes) a tenant's storage and login role. Idempotent.
     pub(crate) async fn provision_storage(&self, tenant: &Tenant) -> Result<()> {
         let place = self.place(tenant).await?;
-        match tenant.strategy {
-            Strategy::Database => database::provision(self, &place, tenant).await,
-            Strategy::Schema => schema::provision(self, &place, tenant).await,
-            Strategy::Shared => shared::ensure_pool(self, &place, true).await.map(drop),
-        }
+        tenant.strategy.ops().provision(self, &place, tenant).await
     }
 
     /// The migration target of a tenant: its own storage, or its server's shared pool.
     /// Its connection has the migration statement timeout (none by default): migrations
     /// may legitimately run long.
     pub(crate) async fn migration_target(&self, tenant: &Tenant) -> Result<MigrationTarget> {
-        let place = self.place(tenant).await?;
-        let migrating = place
-            .clone()
+        let migrating = self
+            .place(tenant)
+            .await?
             .with_statement_timeout(self.config.migration_statement_timeout);
-        match tenant.strategy {
-            Strategy::Database => database::target(self, &migrating, tenant).await,
-            Strategy::Schema => schema::target(self, &migrating, tenant).await,
-            Strategy::Shared => {
-                let pool = shared::ensure_pool(self, &place, false).await?;
-                shared::target(self, &migrating, &pool).await
-            }
-        }
+        tenant.strategy.ops().target(self, &migrating, tenant).await
     }
 
     /// Removes a tenant's storage and role (shared: its rows). Idempotent.
     pub(crate) async fn drop_storage(&self, tenant: &Tenant) -> Result<()> {
         let place = self.place(tenant).await?;
-        match tenant.strategy {
-            Strategy::Database => database::drop(&place, tenant).await,
-            Strategy::Schema => schema::drop(&place, tenant).await,
-            Strategy::Shared => shared::delete_rows(self, &place, tenant).await,
-        }
+        tenant.strategy.ops().drop(self, &place, tenant).await
     }
 
     /// Lets the tenant's application connections in (`allow`), or shuts them out in every
@@ -324,30 +314,17 @@ impl Tenantry {
     /// its file is absent or present (SQLite).
     pub(crate) async fn set_access(&self, tenant: &Tenant, allow: bool) -> Result<()> {
         let place = self.place(tenant).await?;
-        match tenant.strategy {
-            Strategy::Database => database::set_access(&place, tenant, allow).await,
-            Strategy::Schema => schema::set_access(&place, tenant, allow).await,
-            Strategy::Shared => {
-                let Some(pool) = self.catalog.shared_pool(tenant.server.as_str()).await? else {
-                    return Ok(());
-                };
-                if allow {
-                    shared::admit(&place, &pool, tenant).await
-                } else {
-                    shared::revoke(&place, &pool, tenant).await
-                }
-            }
-        }
+        tenant
+            .strategy
+            .ops()
+            .set_access(self, &place, tenant, allow)
+            .await
     }
 
     /// Whether anything of the tenant's storage is left (shared: any of its rows).
     pub(crate) async fn storage_exists(&self, tenant: &Tenant) -> Result<bool> {
         let place = self.place(tenant).await?;
-        match tenant.strategy {
-            Strategy::Database => database::exists(&place, tenant).await,
-            Strategy::Schema => schema::exists(&place, tenant).await,
-            Strategy::Shared => shared::has_rows(self, &place, tenant).await,
-        }
+        tenant.strategy.ops().exists(self, &place, tenant).await
     }
 
     /// The tenant role's password: the one sealed in the catalog, or for a tenant without

@@ -1,19 +1,83 @@
 //! The schema strategy (PostgreSQL): a tenant's own schema in the server's database, named
 //! from its id, reached through its own login role whose search path is that schema.
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::strategy::StrategyOps;
 use super::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
 use crate::Tenantry;
 use crate::catalog::Tenant;
-use crate::engine::{self, postgres};
+use crate::engine::{self, Engine, postgres};
 use crate::error::{Error, Result};
 use crate::ident::SqlName;
+
+/// A schema of its own per tenant (PostgreSQL).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schema;
+
+impl StrategyOps for Schema {
+    fn provision<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        provision(t, place, tenant).boxed()
+    }
+
+    fn target<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<MigrationTarget>> {
+        target(t, place, tenant).boxed()
+    }
+
+    fn drop<'a>(
+        &'a self,
+        _t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        drop(place, tenant).boxed()
+    }
+
+    fn exists<'a>(
+        &'a self,
+        _t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<bool>> {
+        exists(place, tenant).boxed()
+    }
+
+    fn set_access<'a>(
+        &'a self,
+        _t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        allow: bool,
+    ) -> BoxFuture<'a, Result<()>> {
+        postgres::set_role_access(place, tenant, allow).boxed()
+    }
+
+    fn login_database(&self, _tenant: &Tenant) -> Option<String> {
+        None
+    }
+
+    fn pooled(&self) -> bool {
+        false
+    }
+}
 
 /// The tenant's schema name (its storage name).
 pub fn schema_name(tenant: &Tenant) -> Result<SqlName> {
     SqlName::new("schema", tenant.storage.as_str())
 }
 
-pub(super) async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {
+async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {
     let slug = tenant.slug.as_str();
     let schema = schema_name(tenant)?;
     let mut admin = place.admin_at(None).await?;
@@ -26,19 +90,11 @@ pub(super) async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> R
         .map_err(Error::storage(slug, "create its role"))
 }
 
-pub(super) async fn target(
-    t: &Tenantry,
-    place: &Place,
-    tenant: &Tenant,
-) -> Result<MigrationTarget> {
+async fn target(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<MigrationTarget> {
     let slug = tenant.slug.to_string();
     let schema = schema_name(tenant)?;
-    let Place::Server { url, .. } = place else {
-        return Err(place.unreachable(sqlx::Error::Protocol(
-            "the schema strategy needs a PostgreSQL server".into(),
-        )));
-    };
-    let mut conn = connect_as_admin(place, &slug, &engine::url_with(url, None, None)?).await?;
+    let url = engine::url_with(place.url()?, None, None)?;
+    let mut conn = connect_as_admin(place, &slug, &url).await?;
     postgres::set_search_path(&mut conn, &schema)
         .await
         .map_err(Error::storage(&slug, "enter its schema"))?;
@@ -53,12 +109,12 @@ pub(super) async fn target(
         owner: slug,
         engine: place.engine(),
         conn,
-        lock: LockSpec::Advisory(t.lock_key(&format!("tenant:{}", tenant.id))?),
+        lock: LockSpec::for_unit(t, Engine::Postgres, &format!("tenant:{}", tenant.id))?,
         hook,
     })
 }
 
-pub(super) async fn drop(place: &Place, tenant: &Tenant) -> Result<()> {
+async fn drop(place: &Place, tenant: &Tenant) -> Result<()> {
     let slug = tenant.slug.as_str();
     let mut admin = place.admin_at(None).await?;
     postgres::drop_schema(&mut admin, &schema_name(tenant)?)
@@ -69,25 +125,9 @@ pub(super) async fn drop(place: &Place, tenant: &Tenant) -> Result<()> {
         .map_err(Error::storage(slug, "drop its role"))
 }
 
-pub(super) async fn exists(place: &Place, tenant: &Tenant) -> Result<bool> {
+async fn exists(place: &Place, tenant: &Tenant) -> Result<bool> {
     let mut admin = place.admin_at(None).await?;
     postgres::schema_exists(&mut admin, &schema_name(tenant)?)
         .await
         .map_err(Error::storage(tenant.slug.as_str(), "look up its schema"))
-}
-
-/// Lets the tenant's role log in, or not (ending its open sessions).
-pub(super) async fn set_access(place: &Place, tenant: &Tenant, allow: bool) -> Result<()> {
-    let slug = tenant.slug.as_str();
-    let role = tenant.id.role_name();
-    let mut admin = place.admin_at(None).await?;
-    postgres::set_login(&mut admin, &role, allow)
-        .await
-        .map_err(Error::storage(slug, "change whether its role may log in"))?;
-    if !allow {
-        postgres::terminate_role(&mut admin, &role)
-            .await
-            .map_err(Error::storage(slug, "end its sessions"))?;
-    }
-    Ok(())
 }

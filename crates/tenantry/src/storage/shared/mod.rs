@@ -23,10 +23,14 @@ mod rows;
 pub use access::ROLE_SETTINGS;
 pub(crate) use access::{admit, check_role_settings, enter_sql, restore_role, revoke};
 pub use rls::RlsPolicy;
-pub(super) use rows::{delete_rows, has_rows};
+use rows::{delete_rows, has_rows};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 use ulid::Ulid;
+
+use super::strategy::StrategyOps;
 
 use super::{Hook, LockSpec, MigrationTarget, Place};
 use crate::Tenantry;
@@ -183,7 +187,9 @@ async fn setup(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
     let mut conn = admin(place, pool).await?;
     let mut tx = conn.begin().await.map_err(storage("begin setup"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(t.lock_key(&format!("pool-setup:{}", pool.id))?)
+        .bind(postgres::advisory_key(
+            &t.lock_secret(&format!("pool-setup:{}", pool.id))?,
+        ))
         .execute(&mut *tx)
         .await
         .map_err(storage("lock the pool"))?;
@@ -272,11 +278,7 @@ pub(crate) fn policy(t: &Tenantry, pool: &SharedPool) -> Result<RlsPolicy> {
 
 /// The pool's migration target: an administrative connection in its database, in the shared
 /// schema, locked by a key no tenant can take (advisory locks are revoked there).
-pub(super) async fn target(
-    t: &Tenantry,
-    place: &Place,
-    pool: &SharedPool,
-) -> Result<MigrationTarget> {
+async fn target(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<MigrationTarget> {
     let owner = owner(pool);
     let mut conn = admin(place, pool).await?;
     postgres::set_search_path(&mut conn, &shared_schema())
@@ -286,7 +288,7 @@ pub(super) async fn target(
         owner,
         engine: Engine::Postgres,
         conn,
-        lock: LockSpec::Advisory(t.lock_key(&format!("pool:{}", pool.id))?),
+        lock: LockSpec::for_unit(t, Engine::Postgres, &format!("pool:{}", pool.id))?,
         hook: Hook::SharedRls(policy(t, pool)?),
     })
 }
@@ -302,4 +304,80 @@ pub(crate) async fn drop_pool(place: &Place, pool: &SharedPool) -> Result<()> {
     postgres::drop_role(&mut admin, &pool.role)
         .await
         .map_err(Error::storage(&owner, "drop its role"))
+}
+
+/// Rows in the server's shared pool, kept apart by row-level security.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shared;
+
+impl StrategyOps for Shared {
+    fn provision<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        _tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        // Provisioning (and repair) sets the pool up again: its role's password and settings
+        // back to what the catalog says.
+        ensure_pool(t, place, true).map(|r| r.map(drop)).boxed()
+    }
+
+    fn target<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        _tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<MigrationTarget>> {
+        async move {
+            let pool = ensure_pool(t, place, false).await?;
+            target(t, place, &pool).await
+        }
+        .boxed()
+    }
+
+    fn drop<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        delete_rows(t, place, tenant).boxed()
+    }
+
+    fn exists<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<bool>> {
+        has_rows(t, place, tenant).boxed()
+    }
+
+    fn set_access<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        allow: bool,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let Some(pool) = t.catalog.shared_pool(tenant.server.as_str()).await? else {
+                return Ok(());
+            };
+            if allow {
+                admit(place, &pool, tenant).await
+            } else {
+                revoke(place, &pool, tenant).await
+            }
+        }
+        .boxed()
+    }
+
+    fn login_database(&self, _tenant: &Tenant) -> Option<String> {
+        None
+    }
+
+    fn pooled(&self) -> bool {
+        true
+    }
 }

@@ -142,11 +142,7 @@ async fn leave(conn: &mut AnyConnection, tenant: &Tenant, entered: bool) -> Resu
 
 /// Deletes the tenant's rows from every shared table in one transaction, and proves none
 /// are left before committing. The tenant's admission is not changed.
-pub(in crate::storage) async fn delete_rows(
-    t: &Tenantry,
-    place: &Place,
-    tenant: &Tenant,
-) -> Result<()> {
+pub(super) async fn delete_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {
     let slug = tenant.slug.as_str();
     let Some(mut scope) = row_scope(t, place, tenant).await? else {
         return Ok(());
@@ -181,11 +177,7 @@ pub(in crate::storage) async fn delete_rows(
 }
 
 /// Whether any shared table still holds a row of the tenant.
-pub(in crate::storage) async fn has_rows(
-    t: &Tenantry,
-    place: &Place,
-    tenant: &Tenant,
-) -> Result<bool> {
+pub(super) async fn has_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<bool> {
     let slug = tenant.slug.as_str();
     let Some(mut scope) = row_scope(t, place, tenant).await? else {
         return Ok(false);

@@ -1,5 +1,9 @@
 //! SQLite: one database file per tenant in a server directory, file locks per tenant.
 
+mod dialect;
+
+pub use dialect::Sqlite;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 

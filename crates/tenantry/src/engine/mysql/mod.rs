@@ -1,6 +1,10 @@
 //! MySQL and MariaDB: one database per tenant on a server, named locks per tenant, one login
 //! user per tenant. DDL is not transactional here, so migrations record their progress.
 
+mod dialect;
+
+pub use dialect::Mysql;
+
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::engine::Engine;

@@ -1,5 +1,9 @@
 //! PostgreSQL: one database per tenant on a server, advisory locks per tenant.
 
+mod dialect;
+
+pub use dialect::Postgres;
+
 use sqlx::AnyConnection;
 use sqlx::AssertSqlSafe;
 
@@ -73,6 +77,12 @@ pub async fn set_statement_timeout(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The advisory-lock key a derived lock secret stands for: its first 64 bits.
+pub fn advisory_key(secret: &str) -> i64 {
+    let bits = secret.get(..16).unwrap_or("0");
+    u64::from_str_radix(bits, 16).unwrap_or(0) as i64
 }
 
 /// Takes the session-level advisory lock `key` if it is free. It is held until
@@ -271,6 +281,28 @@ pub async fn terminate_role(admin: &mut AnyConnection, role: &RoleName) -> sqlx:
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Lets a tenant's login role in, or shuts it out and ends its sessions (the database and
+/// schema strategies alike).
+pub(crate) async fn set_role_access(
+    place: &crate::storage::Place,
+    tenant: &crate::catalog::Tenant,
+    allow: bool,
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    let slug = tenant.slug.as_str();
+    let role = tenant.id.role_name();
+    let mut admin = place.admin_at(None).await?;
+    set_login(&mut admin, &role, allow)
+        .await
+        .map_err(Error::storage(slug, "change whether its role may log in"))?;
+    if !allow {
+        terminate_role(&mut admin, &role)
+            .await
+            .map_err(Error::storage(slug, "end its sessions"))?;
     }
     Ok(())
 }

@@ -1,0 +1,159 @@
+//! [`Dialect`]: everything that differs per engine, behind one interface. Each engine's module
+//! implements it ([`super::sqlite::Sqlite`], [`super::postgres::Postgres`],
+//! [`super::mysql::Mysql`]); [`Engine::dialect`] is the one place an engine is mapped to its
+//! behaviour. Adding an engine is adding a module that implements this trait.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+
+use super::Engine;
+use crate::Tenantry;
+use crate::catalog::{Strategy, Tenant};
+use crate::error::Result;
+use crate::storage::{MigrationTarget, Place};
+
+/// A lock's name as an engine takes it: derived from the master key for the engines whose
+/// locks a tenant could otherwise name, a file path on SQLite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockName(pub String);
+
+/// A lock an engine holds for a runner. Dropping it (or the connection, or the process)
+/// releases it too.
+#[derive(Debug)]
+pub struct HeldLock {
+    pub name: LockName,
+    /// The open lock file, where the engine locks files.
+    pub file: Option<std::fs::File>,
+}
+
+/// How the catalog serialises its own migrations across processes.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogLock {
+    /// Takes the lock (bound: the key); returns one row with one integer, 1 when taken.
+    pub take: &'static str,
+    pub release: &'static str,
+    /// How long `take` waits before it gives up (and returns something other than 1).
+    pub waits: Option<Duration>,
+}
+
+/// What differs per database engine.
+pub trait Dialect: Send + Sync {
+    fn engine(&self) -> Engine;
+
+    // SQL text.
+
+    /// The character that quotes identifiers (doubled inside one).
+    fn quote_char(&self) -> char;
+    /// Whether bound parameters are numbered (`$1`) rather than `?`.
+    fn numbered_placeholders(&self) -> bool;
+    /// A query listing the base tables of the connected tenant storage, one `name` column.
+    fn list_tables_sql(&self) -> &'static str;
+    /// Whether DDL commits with its transaction. Where it does not, a migration runs statement
+    /// by statement and is recorded `dirty` until its last statement ran.
+    fn transactional_ddl(&self) -> bool;
+    /// Whether `#` starts a comment.
+    fn hash_comments(&self) -> bool;
+
+    // What its servers offer.
+
+    /// The strategies a server of this engine offers.
+    fn strategies(&self) -> &'static [Strategy];
+    /// What to tell someone who asks for another strategy.
+    fn offers(&self) -> &'static str;
+    /// Whether tenants log in with roles whose passwords are sealed with the master key.
+    fn has_logins(&self) -> bool;
+
+    // The catalog.
+
+    /// The URL the catalog pool connects to; `create`: an embedded catalog file may be made.
+    fn catalog_url(&self, url: &str, create: bool) -> Result<String>;
+    /// What runs once on a freshly opened catalog.
+    fn catalog_setup(&self) -> Option<&'static str>;
+    /// What follows `CREATE TABLE (…)` in the catalog's DDL.
+    fn catalog_table_options(&self) -> &'static str;
+    /// An index of the catalog, created idempotently.
+    fn catalog_index(&self, name: &str, table: &str, columns: &str) -> String;
+    /// Whether an error says an index exists already.
+    fn is_duplicate_index(&self, e: &sqlx::Error) -> bool;
+    /// The lock that serialises catalog migrations, if the engine needs one.
+    fn catalog_lock(&self) -> Option<CatalogLock>;
+
+    // Connections.
+
+    /// Sets the statement timeout of a connection Tenantry opened (`None`: no limit).
+    fn set_statement_timeout<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        limit: Duration,
+    ) -> BoxFuture<'a, sqlx::Result<()>>;
+    /// What every administrative connection runs first.
+    fn prepare_admin<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, ()>;
+
+    // Locks.
+
+    /// The name of a unit's lock (`tenant:<id>`, …), as derived by [`Tenantry::lock_secret`],
+    /// or for engines that lock files, `file`.
+    fn lock_name(&self, t: &Tenantry, unit: &str, file: &std::path::Path) -> Result<LockName>;
+    /// Takes the lock if it is free: `Ok(None)` if another runner holds it.
+    fn try_lock<'a>(
+        &'a self,
+        owner: &'a str,
+        conn: &'a mut AnyConnection,
+        name: &'a LockName,
+    ) -> BoxFuture<'a, Result<Option<HeldLock>>>;
+    /// Releases a lock on the connection that took it.
+    fn unlock<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        held: HeldLock,
+    ) -> BoxFuture<'a, sqlx::Result<()>>;
+
+    // A database of its own for one tenant (the database strategy).
+
+    /// Creates (or completes) the tenant's database and its login. Idempotent.
+    fn provision_database<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// An administrative connection in the tenant's existing database, its lock and hook.
+    fn database_target<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<MigrationTarget>>;
+    /// Drops the tenant's database and login; absent is fine.
+    fn drop_database<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// Whether the tenant's database exists.
+    fn database_exists<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<bool>>;
+    /// Lets the tenant's login in, or shuts it out and ends its sessions.
+    fn set_database_access<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        allow: bool,
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+impl Engine {
+    /// The engine's behaviour.
+    pub fn dialect(self) -> &'static dyn Dialect {
+        match self {
+            Engine::Sqlite => &super::sqlite::Sqlite,
+            Engine::Postgres => &super::postgres::Postgres,
+            Engine::Mysql => &super::mysql::Mysql,
+        }
+    }
+}

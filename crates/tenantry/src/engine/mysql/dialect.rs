@@ -1,0 +1,238 @@
+//! MySQL's and MariaDB's [`Dialect`]: a tenant's own database with a login user of its own,
+//! named locks whose names derive from the master key (they are server-wide), DDL that is not
+//! transactional.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+
+use crate::Tenantry;
+use crate::catalog::{Strategy, Tenant};
+use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
+use crate::engine::{self, Engine};
+use crate::error::{Error, Result};
+use crate::storage::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
+
+/// MySQL and MariaDB.
+#[derive(Debug, Clone, Copy)]
+pub struct Mysql;
+
+/// MySQL's `ER_DUP_KEYNAME` (an index exists already) has this SQLSTATE.
+const DUPLICATE_INDEX: &str = "42000";
+
+impl Dialect for Mysql {
+    fn engine(&self) -> Engine {
+        Engine::Mysql
+    }
+
+    fn quote_char(&self) -> char {
+        '`'
+    }
+
+    fn numbered_placeholders(&self) -> bool {
+        false
+    }
+
+    fn list_tables_sql(&self) -> &'static str {
+        super::LIST_TABLES
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+
+    fn hash_comments(&self) -> bool {
+        true
+    }
+
+    fn strategies(&self) -> &'static [Strategy] {
+        &[Strategy::Database]
+    }
+
+    fn offers(&self) -> &'static str {
+        "MySQL/MariaDB servers support: database; schema and shared need a PostgreSQL server"
+    }
+
+    fn has_logins(&self) -> bool {
+        true
+    }
+
+    fn catalog_url(&self, url: &str, _create: bool) -> Result<String> {
+        Ok(engine::driver_url(url).into_owned())
+    }
+
+    fn catalog_setup(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn catalog_table_options(&self) -> &'static str {
+        " DEFAULT CHARSET=utf8mb4"
+    }
+
+    fn catalog_index(&self, name: &str, table: &str, columns: &str) -> String {
+        // No IF NOT EXISTS here: an existing index is recognised by its error.
+        format!("CREATE INDEX {name} ON {table} ({columns})")
+    }
+
+    fn is_duplicate_index(&self, e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(DUPLICATE_INDEX))
+    }
+
+    fn catalog_lock(&self) -> Option<CatalogLock> {
+        Some(CatalogLock {
+            take: "SELECT CAST(GET_LOCK(CAST(? AS CHAR), 120) AS SIGNED)",
+            release: "SELECT RELEASE_LOCK(CAST(? AS CHAR))",
+            waits: Some(Duration::from_secs(120)),
+        })
+    }
+
+    fn set_statement_timeout<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        limit: Duration,
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        super::set_statement_timeout(conn, limit).boxed()
+    }
+
+    fn prepare_admin<'a>(&'a self, _conn: &'a mut AnyConnection) -> BoxFuture<'a, ()> {
+        async {}.boxed()
+    }
+
+    fn lock_name(&self, t: &Tenantry, unit: &str, _file: &std::path::Path) -> Result<LockName> {
+        let secret = t.lock_secret(unit)?;
+        // Lock names are at most 64 characters.
+        Ok(LockName(format!(
+            "tenantry:{}",
+            secret.get(..40).unwrap_or(&secret)
+        )))
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        owner: &'a str,
+        conn: &'a mut AnyConnection,
+        name: &'a LockName,
+    ) -> BoxFuture<'a, Result<Option<HeldLock>>> {
+        async move {
+            let taken = super::try_lock(conn, &name.0)
+                .await
+                .map_err(Error::storage(owner, "take its lock"))?;
+            Ok(taken.then(|| HeldLock {
+                name: name.clone(),
+                file: None,
+            }))
+        }
+        .boxed()
+    }
+
+    fn unlock<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        held: HeldLock,
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        async move { super::unlock(conn, &held.name.0).await }.boxed()
+    }
+
+    fn provision_database<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let slug = tenant.slug.as_str();
+            let mut admin = place.admin_at(None).await?;
+            let (role, password) = t.issue_credentials(tenant).await?;
+            super::create_database(&mut admin, &tenant.storage)
+                .await
+                .map_err(Error::storage(slug, "create its database"))?;
+            super::ensure_user(&mut admin, &role, &password, &tenant.storage)
+                .await
+                .map_err(Error::storage(slug, "create its user"))
+        }
+        .boxed()
+    }
+
+    fn database_target<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<MigrationTarget>> {
+        async move {
+            let slug = tenant.slug.to_string();
+            let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
+            let conn = connect_as_admin(place, &slug, &url).await?;
+            Ok(MigrationTarget {
+                owner: slug,
+                engine: Engine::Mysql,
+                conn,
+                lock: LockSpec::for_unit(t, Engine::Mysql, &format!("tenant:{}", tenant.id))?,
+                hook: Hook::None,
+            })
+        }
+        .boxed()
+    }
+
+    fn drop_database<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let slug = tenant.slug.as_str();
+            let mut admin = place.admin_at(None).await?;
+            super::drop_database(&mut admin, &tenant.storage)
+                .await
+                .map_err(Error::storage(slug, "drop its database"))?;
+            super::drop_user(&mut admin, &tenant.id.role_name())
+                .await
+                .map_err(Error::storage(slug, "drop its user"))
+        }
+        .boxed()
+    }
+
+    fn database_exists<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let mut admin = place.admin_at(None).await?;
+            super::database_exists(&mut admin, &tenant.storage)
+                .await
+                .map_err(Error::storage(tenant.slug.as_str(), "look up its database"))
+        }
+        .boxed()
+    }
+
+    fn set_database_access<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        allow: bool,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let slug = tenant.slug.as_str();
+            let role = tenant.id.role_name();
+            let mut admin = place.admin_at(None).await?;
+            let action = if allow {
+                "unlock its account"
+            } else {
+                "lock its account"
+            };
+            super::set_login(&mut admin, &role, allow)
+                .await
+                .map_err(Error::storage(slug, action))?;
+            if !allow {
+                super::terminate_role(&mut admin, &role)
+                    .await
+                    .map_err(Error::storage(slug, "end its sessions"))?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,225 @@
+//! PostgreSQL's [`Dialect`]: a tenant's own database with a login role of its own, advisory
+//! locks keyed by the master key.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+
+use crate::Tenantry;
+use crate::catalog::{Strategy, Tenant};
+use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
+use crate::engine::{self, Engine};
+use crate::error::{Error, Result};
+use crate::ident::SqlName;
+use crate::storage::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
+
+/// PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Postgres;
+
+/// The advisory-lock key a lock name stands for.
+fn key(name: &LockName) -> i64 {
+    super::advisory_key(&name.0)
+}
+
+impl Dialect for Postgres {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    fn quote_char(&self) -> char {
+        '"'
+    }
+
+    fn numbered_placeholders(&self) -> bool {
+        true
+    }
+
+    fn list_tables_sql(&self) -> &'static str {
+        super::LIST_TABLES
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    fn hash_comments(&self) -> bool {
+        false
+    }
+
+    fn strategies(&self) -> &'static [Strategy] {
+        &Strategy::ALL
+    }
+
+    fn offers(&self) -> &'static str {
+        "PostgreSQL servers support: database, schema, shared"
+    }
+
+    fn has_logins(&self) -> bool {
+        true
+    }
+
+    fn catalog_url(&self, url: &str, _create: bool) -> Result<String> {
+        Ok(url.to_owned())
+    }
+
+    fn catalog_setup(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn catalog_table_options(&self) -> &'static str {
+        ""
+    }
+
+    fn catalog_index(&self, name: &str, table: &str, columns: &str) -> String {
+        format!("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
+    }
+
+    fn is_duplicate_index(&self, _e: &sqlx::Error) -> bool {
+        false
+    }
+
+    fn catalog_lock(&self) -> Option<CatalogLock> {
+        Some(CatalogLock {
+            take: "SELECT 1::int8 FROM (SELECT pg_advisory_lock($1)) AS l",
+            release: "SELECT pg_advisory_unlock($1)",
+            waits: None,
+        })
+    }
+
+    fn set_statement_timeout<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        limit: Duration,
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        super::set_statement_timeout(conn, limit).boxed()
+    }
+
+    fn prepare_admin<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, ()> {
+        super::watch_client(conn).boxed()
+    }
+
+    fn lock_name(&self, t: &Tenantry, unit: &str, _file: &std::path::Path) -> Result<LockName> {
+        Ok(LockName(t.lock_secret(unit)?))
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        owner: &'a str,
+        conn: &'a mut AnyConnection,
+        name: &'a LockName,
+    ) -> BoxFuture<'a, Result<Option<HeldLock>>> {
+        async move {
+            let taken = super::try_lock(conn, key(name))
+                .await
+                .map_err(Error::storage(owner, "take its lock"))?;
+            Ok(taken.then(|| HeldLock {
+                name: name.clone(),
+                file: None,
+            }))
+        }
+        .boxed()
+    }
+
+    fn unlock<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        held: HeldLock,
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        async move { super::unlock(conn, key(&held.name)).await }.boxed()
+    }
+
+    fn provision_database<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let slug = tenant.slug.as_str();
+            let mut admin = place.admin_at(None).await?;
+            let (role, password) = t.issue_credentials(tenant).await?;
+            super::create_database(&mut admin, &tenant.storage)
+                .await
+                .map_err(Error::storage(slug, "create its database"))?;
+            super::ensure_role(&mut admin, &role, &password, None)
+                .await
+                .map_err(Error::storage(slug, "create its role"))?;
+            super::grant_database(&mut admin, &tenant.storage, &role)
+                .await
+                .map_err(Error::storage(slug, "grant its role its database"))
+        }
+        .boxed()
+    }
+
+    fn database_target<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<MigrationTarget>> {
+        async move {
+            let slug = tenant.slug.to_string();
+            let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
+            let conn = connect_as_admin(place, &slug, &url).await?;
+            let hook = match &tenant.role {
+                Some(role) => Hook::Grant {
+                    schema: SqlName::new("schema", "public")?,
+                    role: role.clone(),
+                },
+                None => Hook::None,
+            };
+            Ok(MigrationTarget {
+                owner: slug,
+                engine: Engine::Postgres,
+                conn,
+                lock: LockSpec::for_unit(t, Engine::Postgres, &format!("tenant:{}", tenant.id))?,
+                hook,
+            })
+        }
+        .boxed()
+    }
+
+    fn drop_database<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let slug = tenant.slug.as_str();
+            let mut admin = place.admin_at(None).await?;
+            super::drop_database(&mut admin, &tenant.storage)
+                .await
+                .map_err(Error::storage(slug, "drop its database"))?;
+            super::drop_role(&mut admin, &tenant.id.role_name())
+                .await
+                .map_err(Error::storage(slug, "drop its role"))
+        }
+        .boxed()
+    }
+
+    fn database_exists<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let mut admin = place.admin_at(None).await?;
+            super::database_exists(&mut admin, &tenant.storage)
+                .await
+                .map_err(Error::storage(tenant.slug.as_str(), "look up its database"))
+        }
+        .boxed()
+    }
+
+    fn set_database_access<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        allow: bool,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move { super::set_role_access(place, tenant, allow).await }.boxed()
+    }
+}

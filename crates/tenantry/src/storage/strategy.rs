@@ -1,0 +1,76 @@
+//! [`StrategyOps`]: everything that differs per isolation strategy, behind one interface.
+//! Each strategy's module implements it ([`super::database`], [`super::schema`],
+//! [`super::shared`]); [`Strategy::ops`] is the one place a strategy is mapped to its
+//! behaviour. Adding a strategy is adding a module that implements this trait.
+
+use futures::future::BoxFuture;
+
+use super::{MigrationTarget, Place};
+use crate::Tenantry;
+use crate::catalog::{Strategy, Tenant};
+use crate::error::Result;
+
+/// What differs per isolation strategy.
+pub(crate) trait StrategyOps: Send + Sync {
+    /// Creates (or completes) the tenant's storage and its login. Idempotent.
+    fn provision<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// The tenant's migration target: a correctly scoped administrative connection to its
+    /// existing storage (never creating it), its lock and hook.
+    fn target<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<MigrationTarget>>;
+
+    /// Removes the tenant's storage and login (shared: its rows). Idempotent.
+    fn drop<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Whether anything of the tenant's storage is left.
+    fn exists<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<bool>>;
+
+    /// Lets the tenant's application connections in, or shuts them out in every process at
+    /// once, ending those already open.
+    fn set_access<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        allow: bool,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// The database a tenant's own login connects to (`None`: the server's own).
+    fn login_database(&self, tenant: &Tenant) -> Option<String>;
+
+    /// Whether the strategy's tenants on one server share one unit of storage (a pool):
+    /// migrated once for all, one set of runtime connections, rows deleted rather than
+    /// storage dropped.
+    fn pooled(&self) -> bool;
+}
+
+impl Strategy {
+    /// The strategy's behaviour.
+    pub(crate) fn ops(self) -> &'static dyn StrategyOps {
+        match self {
+            Strategy::Database => &super::database::Database,
+            Strategy::Schema => &super::schema::Schema,
+            Strategy::Shared => &super::shared::Shared,
+        }
+    }
+}
