@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use sqlx::Connection;
+
 use tenantry::{Error, Outcome, Status, Strategy};
 use tenantry_testkit::{Backend, Fixture};
 
@@ -281,3 +283,38 @@ tenantry_testkit::on_each_backend!(
     creation_refuses_an_edited_applied_migration,
     resume_checks_storage
 );
+
+/// Another process holding the catalog's migration lock longer than a statement may run is
+/// an error that says so, not a run that goes on unlocked (MySQL's `GET_LOCK` returns 0
+/// when it gives up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_catalog_lock_is_an_error_after_the_wait() {
+    let Some(fx) = Fixture::new(Backend::Mysql).await else {
+        return;
+    };
+    let catalog_url = fx.catalog_url.clone().expect("a MySQL catalog");
+    let mut holder = sqlx::MySqlConnection::connect(&catalog_url)
+        .await
+        .expect("connect");
+    // The catalog's lock key, as the catalog takes it.
+    let taken: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(GET_LOCK(CAST(? AS CHAR), 0) AS SIGNED)")
+            .bind(0x7465_6e61_6e74_7279_i64)
+            .fetch_one(&mut holder)
+            .await
+            .expect("take the lock");
+    assert_eq!(taken, Some(1));
+    let settings = tenantry::Settings {
+        data_dir: Some(fx.data_dir()),
+        migrations: Some(fx.migrations_dir()),
+        catalog: Some(catalog_url),
+        statement_timeout_secs: Some(1),
+        ..tenantry::Settings::default()
+    };
+    match tenantry::Tenantry::open(settings.resolve()).await {
+        Err(Error::CatalogBusy { waited_secs, .. }) => assert_eq!(waited_secs, 1),
+        other => panic!("expected the catalog to be busy, got {other:?}"),
+    }
+    drop(holder);
+    fx.cleanup().await;
+}

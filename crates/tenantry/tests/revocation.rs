@@ -130,3 +130,43 @@ async fn postgres_shared() {
 async fn mysql_database() {
     suspend_and_delete_revoke_access_in_every_process(Backend::Mysql, Strategy::Database).await;
 }
+
+/// Suspending the last tenant of a shared pool leaves every other pool serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspending_a_pools_last_tenant_leaves_other_pools_serving() {
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    let admin = tenantry_testkit::postgres_url();
+    let (url, database) =
+        tenantry_testkit::fresh_postgres_database(&admin, "tenantry_test_server").await;
+    fx.tenantry
+        .add_server("second", &url)
+        .await
+        .expect("a second server");
+    fx.create_with("solo", Strategy::Shared)
+        .await
+        .expect("the first pool's only tenant");
+    let other = fx
+        .tenantry
+        .create_tenant(tenantry::NewTenant {
+            slug: "elsewhere".into(),
+            server: Some("second".into()),
+            strategy: Some(Strategy::Shared),
+            ..tenantry::NewTenant::default()
+        })
+        .await
+        .expect("the second pool's tenant");
+    let process = fx.reopen(Settings::default()).await;
+    let pool = process.tenant_pool("elsewhere").await.expect("pool");
+    works(&pool, &other.id.to_string(), "before").await;
+    fx.tenantry.suspend_tenant("solo").await.expect("suspend");
+    works(&pool, &other.id.to_string(), "after").await;
+    let fresh = fx.reopen(Settings::default()).await;
+    let pool = fresh.tenant_pool("elsewhere").await.expect("pool");
+    works(&pool, &other.id.to_string(), "fresh").await;
+    process.catalog().close().await;
+    fresh.catalog().close().await;
+    fx.cleanup().await;
+    tenantry_testkit::drop_postgres_database(&admin, &database).await;
+}

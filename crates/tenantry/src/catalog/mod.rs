@@ -5,6 +5,8 @@
 //! Invariant: only this module writes the catalog's tables, and a tenant's status changes only
 //! through [`Catalog::transition`], a compare-and-set on the current status.
 
+use std::time::Duration;
+
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
@@ -82,7 +84,9 @@ impl Catalog {
                 .await
                 .map_err(Error::catalog("set the catalog up"))?;
         }
-        schema::migrate(&catalog).await?;
+        // Another process's catalog migrations are waited for as long as one statement may run.
+        let lock_wait = timeouts.statement.unwrap_or(Duration::from_secs(120));
+        schema::migrate(&catalog, lock_wait).await?;
         Ok(catalog)
     }
 

@@ -1,5 +1,7 @@
 //! The catalog's own built-in, versioned migrations.
 
+use std::time::Duration;
+
 use sqlx::{Acquire, AssertSqlSafe, Row};
 
 use super::{Catalog, now};
@@ -111,7 +113,7 @@ const CATALOG_LOCK: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
 /// Applies pending catalog migrations. Safe to run from several processes at once: on
 /// PostgreSQL and MySQL they queue on an advisory lock; on SQLite the database's write lock serialises
 /// them and a runner that lost the race finds the version applied and moves on.
-pub(super) async fn migrate(catalog: &Catalog) -> Result<()> {
+pub(super) async fn migrate(catalog: &Catalog, lock_wait: Duration) -> Result<()> {
     let engine = catalog.engine;
     let mut conn = catalog
         .pool
@@ -120,15 +122,18 @@ pub(super) async fn migrate(catalog: &Catalog) -> Result<()> {
         .map_err(Error::catalog("connect"))?;
     let lock = engine.dialect().catalog_lock();
     if let Some(lock) = lock {
-        let taken: Option<i64> = sqlx::query_scalar(lock.take)
-            .bind(CATALOG_LOCK)
+        let mut take = sqlx::query_scalar(lock.take).bind(CATALOG_LOCK);
+        if lock.bounded {
+            take = take.bind(lock_wait.as_secs().max(1) as i64);
+        }
+        let taken: Option<i64> = take
             .fetch_one(&mut *conn)
             .await
             .map_err(Error::catalog("lock catalog migrations"))?;
         if taken != Some(1) {
             return Err(Error::CatalogBusy {
                 action: "migrate the catalog",
-                waited_secs: lock.waits.map_or(0, |w| w.as_secs()),
+                waited_secs: lock_wait.as_secs().max(1),
             });
         }
     }

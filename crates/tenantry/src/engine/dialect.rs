@@ -31,11 +31,13 @@ pub struct HeldLock {
 /// How the catalog serialises its own migrations across processes.
 #[derive(Debug, Clone, Copy)]
 pub struct CatalogLock {
-    /// Takes the lock (bound: the key); returns one row with one integer, 1 when taken.
+    /// Takes the lock; returns one row with one integer, 1 when taken. Bound: the key, then,
+    /// if `bounded`, how many seconds to wait.
     pub take: &'static str,
     pub release: &'static str,
-    /// How long `take` waits before it gives up (and returns something other than 1).
-    pub waits: Option<Duration>,
+    /// Whether `take` gives up by itself after the bound wait (else the statement timeout
+    /// ends the wait).
+    pub bounded: bool,
 }
 
 /// What differs per database engine.

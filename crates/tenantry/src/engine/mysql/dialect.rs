@@ -82,9 +82,9 @@ impl Dialect for Mysql {
 
     fn catalog_lock(&self) -> Option<CatalogLock> {
         Some(CatalogLock {
-            take: "SELECT CAST(GET_LOCK(CAST(? AS CHAR), 120) AS SIGNED)",
+            take: "SELECT CAST(GET_LOCK(CAST(? AS CHAR), ?) AS SIGNED)",
             release: "SELECT RELEASE_LOCK(CAST(? AS CHAR))",
-            waits: Some(Duration::from_secs(120)),
+            bounded: true,
         })
     }
 

@@ -85,7 +85,7 @@ impl Dialect for Postgres {
         Some(CatalogLock {
             take: "SELECT 1::int8 FROM (SELECT pg_advisory_lock($1)) AS l",
             release: "SELECT pg_advisory_unlock($1)",
-            waits: None,
+            bounded: false,
         })
     }
 
