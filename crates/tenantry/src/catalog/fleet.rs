@@ -95,57 +95,42 @@ impl Catalog {
         let action = "record a migration run";
         let at = now();
         let error = last_error.map(str::to_owned);
-        let mut tx = self.pool.begin().await.map_err(Error::catalog(action))?;
-        let tenant_sql = "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? \
+        const TENANT: &str = "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? \
              WHERE id = ? AND status NOT IN ('deleting', 'deleted')";
+        const POOL: &str =
+            "UPDATE tenantry_pools SET version = ?, last_error = ?, updated_at = ? WHERE id = ?";
+        const POOL_TENANTS: &str = "UPDATE tenantry_tenants SET version = ?, last_error = ?, \
+             updated_at = ? WHERE server = ? AND strategy = 'shared' \
+             AND status IN ('active', 'suspended')";
+        // Each write: its statement, the key it binds, and the tenant it is about.
+        let mut writes: Vec<(&'static str, String, Option<TenantId>)> = Vec::new();
         match record {
-            RunRecord::Tenant(id) => {
-                sqlx::query(self.engine.sql(tenant_sql))
-                    .bind(version)
-                    .bind(error.clone())
-                    .bind(&at)
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::tenant_catalog(id, action))?;
-            }
+            RunRecord::Tenant(id) => writes.push((TENANT, id.to_string(), Some(id))),
             RunRecord::Pool {
                 pool,
                 server,
                 provisioning,
             } => {
-                sqlx::query(self.engine.sql(
-                    "UPDATE tenantry_pools SET version = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                ))
-                .bind(version)
-                .bind(error.clone())
-                .bind(&at)
-                .bind(pool.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::catalog(action))?;
-                sqlx::query(self.engine.sql(
-                    "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? \
-                     WHERE server = ? AND strategy = 'shared' AND status IN ('active', 'suspended')",
-                ))
-                .bind(version)
-                .bind(error.clone())
-                .bind(&at)
-                .bind(server)
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::catalog(action))?;
+                writes.push((POOL, pool.to_string(), None));
+                writes.push((POOL_TENANTS, server.to_owned(), None));
                 if let Some(id) = provisioning {
-                    sqlx::query(self.engine.sql(tenant_sql))
-                        .bind(version)
-                        .bind(error.clone())
-                        .bind(&at)
-                        .bind(id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Error::tenant_catalog(id, action))?;
+                    writes.push((TENANT, id.to_string(), Some(id)));
                 }
             }
+        }
+        let mut tx = self.pool.begin().await.map_err(Error::catalog(action))?;
+        for (sql, key, tenant) in writes {
+            sqlx::query(self.engine.sql(sql))
+                .bind(version)
+                .bind(error.clone())
+                .bind(&at)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| match tenant {
+                    Some(id) => Error::tenant_catalog(id, action)(source),
+                    None => Error::catalog(action)(source),
+                })?;
         }
         tx.commit().await.map_err(Error::catalog(action))
     }
