@@ -364,3 +364,29 @@ async fn role_level_settings() {
     }
     p.cleanup().await;
 }
+
+/// A seeds the random generator; B's next unit on that connection must not draw A's
+/// sequence (`DISCARD ALL` leaves the generator alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_seed_of_the_previous_unit() {
+    let Some(p) = pair().await else { return };
+    let a = p.pool(&p.a).await;
+    let mut tx = a.begin().await.expect("begin");
+    let seeded = tx
+        .run_script("SELECT setseed(0.42); SELECT random()::text AS r")
+        .await
+        .expect("A draws from its seed");
+    tx.run_script("SELECT setseed(0.42)")
+        .await
+        .expect("A seeds again for B");
+    tx.commit().await.expect("commit");
+    let b = p.pool(&p.b).await;
+    let mut tx = b.begin().await.expect("begin");
+    let drawn = tx
+        .run_script("SELECT random()::text AS r")
+        .await
+        .expect("B draws");
+    tx.commit().await.expect("commit");
+    assert_ne!(drawn, seeded, "B drew from A's seed");
+    p.cleanup().await;
+}

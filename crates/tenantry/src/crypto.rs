@@ -182,6 +182,11 @@ pub fn random_key() -> [u8; 32] {
     key
 }
 
+/// A random 32-bit number from the operating system.
+pub fn random_u32() -> u32 {
+    OsRng.next_u32()
+}
+
 /// HMAC-SHA256 of `message` under `key`, hex.
 pub fn hmac_hex(key: &[u8], message: &str) -> String {
     // HMAC accepts keys of any length.

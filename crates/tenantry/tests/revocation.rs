@@ -170,3 +170,36 @@ async fn suspending_a_pools_last_tenant_leaves_other_pools_serving() {
     fx.cleanup().await;
     tenantry_testkit::drop_postgres_database(&admin, &database).await;
 }
+
+/// A shared tenant's unit in flight cannot escape a suspend by renaming itself: units are
+/// marked by a lock the tenant's SQL cannot drop, and ended by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_shared_unit_in_flight_is_ended_by_suspend() {
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    let acme = fx
+        .create_with("acme", Strategy::Shared)
+        .await
+        .expect("acme");
+    let elsewhere = fx.reopen(Settings::default()).await;
+    let pool = elsewhere.tenant_pool("acme").await.expect("pool");
+    let mut in_flight = pool.begin().await.expect("begin");
+    in_flight
+        .run_script(&format!(
+            "SELECT set_config('application_name', 'innocent', true); \
+             INSERT INTO campaigns (id, tenant_id, name) VALUES ('late', '{}', 'x')",
+            acme.id
+        ))
+        .await
+        .expect("write before the suspend");
+    fx.tenantry.suspend_tenant("acme").await.expect("suspend");
+    assert!(
+        in_flight.commit().await.is_err(),
+        "a renamed unit committed after suspend"
+    );
+    fx.tenantry.resume_tenant("acme").await.expect("resume");
+    assert_eq!(rows_of(&fx, "acme").await, 0, "nothing written by the unit");
+    elsewhere.catalog().close().await;
+    fx.cleanup().await;
+}

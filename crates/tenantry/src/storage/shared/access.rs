@@ -15,7 +15,7 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::{CONTEXT_SETTING, PRIVATE_SCHEMA, admin, owner};
 use crate::catalog::{SharedPool, Tenant};
-use crate::crypto::Password;
+use crate::crypto::{self, Password};
 use crate::engine::{Engine, postgres};
 use crate::error::{Error, Result};
 use crate::ident::RoleName;
@@ -87,11 +87,16 @@ pub(crate) fn enter_sql(token: &str, tenant: &Tenant) -> Result<String> {
             value: "(sealed)".into(),
         });
     }
+    // A fresh seed: `DISCARD ALL` leaves the random generator as the previous unit left it.
+    let seed = f64::from(crypto::random_u32()) / f64::from(u32::MAX) * 2.0 - 1.0;
     Ok(format!(
         "SELECT pg_catalog.set_config('{CONTEXT_SETTING}', '{token}', true), \
                 pg_catalog.set_config('application_name', '{app}', true), \
+                pg_catalog.setseed({seed:.9}), \
+                {PRIVATE_SCHEMA}.mark_unit('{id}'), \
                 {PRIVATE_SCHEMA}.current_tenant() IS NOT NULL AS admitted",
         app = application_name(tenant),
+        id = tenant.id,
     ))
 }
 
@@ -170,6 +175,20 @@ pub(crate) async fn revoke(place: &Place, pool: &SharedPool, tenant: &Tenant) ->
         .execute(&mut conn)
         .await
         .map_err(Error::storage(slug, "revoke it from its shared pool"))?;
+    // Its units in flight: marked by a lock the tenant cannot drop (and by their
+    // application name, which it could change).
+    sqlx::query(
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+         WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.pid <> pg_backend_pid() \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND l.classid = $1::oid \
+           AND l.objid = ((hashtext($2)::int8 + 4294967296) % 4294967296)::oid",
+    )
+    .bind(i64::from(super::UNIT_MARK))
+    .bind(tenant.id.to_string())
+    .execute(&mut conn)
+    .await
+    .map_err(Error::storage(slug, "end its units of work"))?;
     postgres::terminate_application(&mut conn, &application_name(tenant))
         .await
         .map_err(Error::storage(slug, "end its sessions"))?;

@@ -47,6 +47,11 @@ pub const SHARED_SCHEMA: &str = "tenantry_shared";
 pub const PRIVATE_SCHEMA: &str = "tenantry_private";
 /// The setting that carries the tenant context.
 pub const CONTEXT_SETTING: &str = "tenantry.tenant";
+/// The first key of the transaction-level advisory lock that marks a unit of work as a
+/// tenant's (the second is a hash of the tenant id): held by Tenantry's `SECURITY DEFINER`
+/// function for the whole unit, it cannot be released or changed by the tenant's SQL, so
+/// [`revoke`] finds the tenant's units in flight by it.
+pub(crate) const UNIT_MARK: i32 = 0x7465;
 
 fn constant_name(kind: &'static str, value: &str) -> SqlName {
     SqlName::new(kind, value).unwrap_or_else(|_| unreachable!("constant {value} is valid"))
@@ -247,6 +252,12 @@ async fn setup(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<()> {
            LIMIT 1
          $fn$;
          REVOKE ALL ON FUNCTION {PRIVATE_SCHEMA}.current_tenant() FROM PUBLIC;
+         CREATE OR REPLACE FUNCTION {PRIVATE_SCHEMA}.mark_unit(tenant text) RETURNS boolean
+         LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+           SELECT true FROM (SELECT pg_advisory_xact_lock_shared({UNIT_MARK}, hashtext(tenant))) AS l
+         $fn$;
+         REVOKE ALL ON FUNCTION {PRIVATE_SCHEMA}.mark_unit(text) FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION {PRIVATE_SCHEMA}.mark_unit(text) TO {role};
          GRANT USAGE ON SCHEMA {PRIVATE_SCHEMA} TO {role};
          GRANT EXECUTE ON FUNCTION {PRIVATE_SCHEMA}.current_tenant() TO {role};
          GRANT USAGE ON SCHEMA {SHARED_SCHEMA} TO {role};"
