@@ -305,6 +305,14 @@ async fn other_sessions_activity_and_signals() {
         ("SELECT pg_terminate_backend(1)", "pg_terminate_backend"),
         ("SELECT pg_cancel_backend(1)", "pg_cancel_backend"),
         ("SELECT pg_blocking_pids(1)", "pg_blocking_pids"),
+        (
+            "SELECT n_tup_ins, n_tup_del FROM pg_stat_user_tables",
+            "pg_stat_get_",
+        ),
+        (
+            "SELECT pg_total_relation_size('campaigns')",
+            "pg_total_relation_size",
+        ),
     ] {
         p.refused(
             sql,
@@ -388,5 +396,53 @@ async fn random_seed_of_the_previous_unit() {
         .expect("B draws");
     tx.commit().await.expect("commit");
     assert_ne!(drawn, seeded, "B drew from A's seed");
+    p.cleanup().await;
+}
+
+/// A commits a change to the runtime role's settings, then holds the role's row locked in a
+/// transaction it never ends; B's next connection must still be restored and served (the
+/// restoration ends A's session instead of waiting on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_row_held_by_an_open_transaction() {
+    let Some(p) = pair().await else { return };
+    let a_process =
+        p.fx.reopen(Settings {
+            pool_max_connections: Some(2),
+            ..Settings::default()
+        })
+        .await;
+    let a = a_process.tenant_pool("shared-a").await.expect("A's pool");
+    // Both connections are open before the tampering.
+    let mut tamper = a.begin().await.expect("begin");
+    let mut holder = a.begin().await.expect("begin");
+    tamper
+        .run_script("ALTER ROLE CURRENT_USER SET default_transaction_read_only = on")
+        .await
+        .expect("A changes the role");
+    tamper.commit().await.expect("commit");
+    holder
+        .run_script("ALTER ROLE CURRENT_USER SET work_mem = '1MB'")
+        .await
+        .expect("A locks the role's row");
+
+    let fresh = p.fx.reopen(Settings::default()).await;
+    let b = fresh.tenant_pool("shared-b").await.expect("B's pool");
+    let mut tx = b.begin().await.expect("B is served");
+    let rows = tx
+        .run_script(&format!(
+            "INSERT INTO campaigns (id, tenant_id, name) VALUES ('b3', '{}', 'B-new'); \
+             SELECT COUNT(*) AS n FROM campaigns",
+            p.b.id
+        ))
+        .await
+        .expect("B writes");
+    assert_eq!(rows[0]["n"], json!(3));
+    tx.rollback().await.expect("rollback");
+    assert!(
+        holder.commit().await.is_err(),
+        "A's session holding the role was ended"
+    );
+    fresh.catalog().close().await;
+    a_process.catalog().close().await;
     p.cleanup().await;
 }

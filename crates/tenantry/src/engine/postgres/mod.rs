@@ -306,3 +306,27 @@ pub(crate) async fn set_role_access(
     }
     Ok(())
 }
+
+/// Ends every session of `role` that holds one of the role catalogs locked for writing: an
+/// `ALTER ROLE` (its own settings or password) it has not committed.
+pub async fn end_sessions_altering_role(
+    admin: &mut AnyConnection,
+    role: &RoleName,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+         JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE a.usename = $1 AND l.locktype = 'relation' AND l.granted \
+           AND l.mode = 'RowExclusiveLock' AND l.relation IN \
+             ('pg_catalog.pg_authid'::regclass, 'pg_catalog.pg_db_role_setting'::regclass)",
+    )
+    .bind(role.as_str())
+    .execute(admin)
+    .await?;
+    Ok(())
+}
+
+/// Whether an error is a lock wait that ran out (`lock_timeout`).
+pub fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
+}

@@ -28,7 +28,8 @@ pub const ROLE_SETTINGS: &[&str] = &["track_activities=off"];
 /// Revokes from `PUBLIC`, in the connected (pool's own) database, every function that would
 /// let one tenant's session reach another's: large objects (not covered by row-level
 /// security), advisory locks (Tenantry's own included), other sessions' activity, locks and
-/// query text, and cancelling or terminating other backends.
+/// query text, cancelling or terminating other backends, and the statistics and sizes of the
+/// shared tables (exact counts of every tenant's inserts and deletes).
 pub(super) const REVOKE_SESSION_FUNCTIONS: &str = r"
 DO $$
 DECLARE f regprocedure;
@@ -38,7 +39,8 @@ BEGIN
     WHERE p.pronamespace = 'pg_catalog'::regnamespace AND (
       p.proname LIKE 'lo\_%' OR p.proname IN ('loread', 'lowrite')
       OR p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%'
-      OR p.proname LIKE 'pg\_stat\_get\_backend\_%'
+      OR p.proname LIKE 'pg\_stat\_get\_%'
+      OR (p.proname LIKE 'pg\_%\_size' AND p.proname <> 'pg_column_size')
       OR p.proname IN ('pg_stat_get_activity', 'pg_lock_status', 'pg_blocking_pids',
                        'pg_safe_snapshot_blocking_pids', 'pg_terminate_backend',
                        'pg_cancel_backend', 'pg_notify', 'pg_listening_channels'))
@@ -135,18 +137,31 @@ pub(crate) async fn restore_role(
 ) -> Result<()> {
     let owner = owner(pool);
     let mut conn = admin(place, pool).await?;
-    postgres::ensure_role(&mut conn, &pool.role, password, None)
+    // A tenant may hold the role's row locked in a transaction it never ends (an uncommitted
+    // ALTER ROLE): such a session is ended, and the restoration never waits long on a lock.
+    sqlx::raw_sql("SET lock_timeout = '2s'")
+        .execute(&mut conn)
         .await
-        .map_err(Error::storage(
-            &owner,
-            "restore the runtime role's password",
-        ))?;
-    reset_role_settings(&mut conn, &pool.role)
-        .await
-        .map_err(Error::storage(
-            &owner,
-            "restore the runtime role's settings",
-        ))?;
+        .map_err(Error::storage(&owner, "bound its lock waits"))?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        postgres::end_sessions_altering_role(&mut conn, &pool.role)
+            .await
+            .map_err(Error::storage(&owner, "end the sessions altering its role"))?;
+        let restored = async {
+            postgres::ensure_role(&mut conn, &pool.role, password, None).await?;
+            reset_role_settings(&mut conn, &pool.role).await
+        }
+        .await;
+        match restored {
+            Ok(()) => break,
+            Err(e) if attempt < 3 && postgres::is_lock_timeout(&e) => continue,
+            Err(e) => {
+                return Err(Error::storage(&owner, "restore the runtime role")(e));
+            }
+        }
+    }
     tracing::warn!(pool = %owner, "the runtime role's password or settings had been changed; restored");
     Ok(())
 }
