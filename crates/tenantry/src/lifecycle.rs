@@ -107,7 +107,7 @@ impl Tenantry {
                 // Re-provisioning sets the login role's password back to the one sealed in
                 // the catalog (for shared tenants: the pool's), so a role whose password was
                 // changed behind Tenantry's back works again.
-                self.provision_storage(&tenant).await?;
+                self.provision_storage(&tenant, true).await?;
                 self.forget_pool(&tenant).await;
                 let tenant = self.catalog.tenant(slug).await?;
                 let live = [Status::Active, Status::Suspended];
@@ -129,6 +129,8 @@ impl Tenantry {
     }
 
     async fn provision(&self, tenant: Tenant, set: &MigrationSet) -> Result<Tenant> {
+        // A failed tenant is being repaired: what it shares is set up again too.
+        let repair = tenant.status == Status::Failed;
         let tenant = if tenant.status == Status::Failed {
             match self
                 .catalog
@@ -151,7 +153,7 @@ impl Tenantry {
             });
         }
         let result = async {
-            self.provision_storage(&tenant).await?;
+            self.provision_storage(&tenant, repair).await?;
             // Provisioning recorded the tenant's role: read it back.
             let tenant = self.catalog.tenant(tenant.slug.as_str()).await?;
             let version = self

@@ -121,7 +121,12 @@ pub(super) async fn postgres_shared(
 ) -> std::result::Result<PgPool, sqlx::Error> {
     let healer = Arc::new(healer);
     // The search path comes with the login itself, over the role's stored default.
-    let options = options.options([("search_path", format!("{},pg_temp", shared::SHARED_SCHEMA))]);
+    // A vanished client's session ends within a second instead of running on (and holding
+    // its locks) until its statement ends.
+    let options = options.options([
+        ("search_path", format!("{},pg_temp", shared::SHARED_SCHEMA)),
+        ("client_connection_check_interval", "1000".to_owned()),
+    ]);
     PgPoolOptions::new()
         .max_connections(bounds.max)
         .acquire_timeout(bounds.wait)

@@ -21,6 +21,7 @@ impl StrategyOps for Database {
         t: &'a Tenantry,
         place: &'a Place,
         tenant: &'a Tenant,
+        _repair: bool,
     ) -> BoxFuture<'a, Result<()>> {
         place
             .engine()

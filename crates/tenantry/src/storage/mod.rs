@@ -285,10 +285,15 @@ pub struct MigrationTarget {
 }
 
 impl Tenantry {
-    /// Creates (or completes) a tenant's storage and login role. Idempotent.
-    pub(crate) async fn provision_storage(&self, tenant: &Tenant) -> Result<()> {
+    /// Creates (or completes) a tenant's storage and login role. Idempotent. `repair`: set
+    /// up again what the tenant shares with others too.
+    pub(crate) async fn provision_storage(&self, tenant: &Tenant, repair: bool) -> Result<()> {
         let place = self.place(tenant).await?;
-        tenant.strategy.ops().provision(self, &place, tenant).await
+        tenant
+            .strategy
+            .ops()
+            .provision(self, &place, tenant, repair)
+            .await
     }
 
     /// The migration target of a tenant: its own storage, or its server's shared pool.

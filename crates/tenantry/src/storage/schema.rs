@@ -22,6 +22,7 @@ impl StrategyOps for Schema {
         t: &'a Tenantry,
         place: &'a Place,
         tenant: &'a Tenant,
+        _repair: bool,
     ) -> BoxFuture<'a, Result<()>> {
         provision(t, place, tenant).boxed()
     }

@@ -12,12 +12,15 @@ use crate::error::Result;
 
 /// What differs per isolation strategy.
 pub(crate) trait StrategyOps: Send + Sync {
-    /// Creates (or completes) the tenant's storage and its login. Idempotent.
+    /// Creates (or completes) the tenant's storage and its login. Idempotent. `repair`: also
+    /// set up again what the tenant shares with others (a pool's role and objects), even if
+    /// this process did so already.
     fn provision<'a>(
         &'a self,
         t: &'a Tenantry,
         place: &'a Place,
         tenant: &'a Tenant,
+        repair: bool,
     ) -> BoxFuture<'a, Result<()>>;
 
     /// The tenant's migration target: a correctly scoped administrative connection to its

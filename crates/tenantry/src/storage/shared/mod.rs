@@ -327,10 +327,11 @@ impl StrategyOps for Shared {
         t: &'a Tenantry,
         place: &'a Place,
         _tenant: &'a Tenant,
+        repair: bool,
     ) -> BoxFuture<'a, Result<()>> {
-        // Provisioning (and repair) sets the pool up again: its role's password and settings
-        // back to what the catalog says.
-        ensure_pool(t, place, true).map(|r| r.map(drop)).boxed()
+        // A repair sets the pool up again: its role's password and settings back to what the
+        // catalog says.
+        ensure_pool(t, place, repair).map(|r| r.map(drop)).boxed()
     }
 
     fn target<'a>(
