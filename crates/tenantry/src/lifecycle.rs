@@ -365,13 +365,8 @@ impl Tenantry {
             if self.storage_exists(&tenant).await? {
                 self.set_access(&tenant, false).await?;
             }
-            let held = self.lock_for_delete(&tenant).await?;
-            let dropped = self.drop_storage(&tenant).await;
-            if let Some((owner, mut conn, lock)) = held {
-                lock.release(&owner, &mut conn).await;
-                let _ = sqlx::Connection::close(conn).await;
-            }
-            dropped?;
+            self.wait_for_runs(&tenant).await?;
+            self.drop_storage(&tenant).await?;
             if self.storage_exists(&tenant).await? {
                 return Err(Error::VerifyFailed {
                     tenant: tenant.slug.to_string(),
@@ -406,15 +401,14 @@ impl Tenantry {
         }
     }
 
-    /// The tenant's migration lock, for a delete: `None` when its storage is already gone
-    /// (nothing to exclude) or it is shared (its pool is migrated as one unit, and the
-    /// catalog never records a run on a deleting tenant).
-    async fn lock_for_delete(
-        &self,
-        tenant: &Tenant,
-    ) -> Result<Option<(String, sqlx::AnyConnection, crate::storage::TenantLock)>> {
+    /// Waits for any migration run inside the tenant's storage to end, by taking and releasing
+    /// its lock. The tenant is `deleting` already, so a run that takes the lock after this
+    /// finds it so and leaves it alone (and never creates storage): the drop need not hold
+    /// the lock. Nothing to wait for when the storage is gone already, or the tenant is shared
+    /// (its pool is migrated as one unit, and no run is recorded on a deleting tenant).
+    async fn wait_for_runs(&self, tenant: &Tenant) -> Result<()> {
         if tenant.strategy.ops().pooled() {
-            return Ok(None);
+            return Ok(());
         }
         let mut target = match self.migration_target(tenant).await {
             Ok(target) => target,
@@ -422,20 +416,22 @@ impl Tenantry {
                 return if self.storage_exists(tenant).await? {
                     Err(e)
                 } else {
-                    Ok(None)
+                    Ok(())
                 };
             }
         };
-        match target
+        let held = target
             .lock
             .acquire(&target.owner, &mut target.conn, self.config.lock_wait)
-            .await?
-        {
-            Some(lock) => Ok(Some((target.owner, target.conn, lock))),
-            None => Err(Error::Locked {
+            .await?;
+        let Some(held) = held else {
+            return Err(Error::Locked {
                 tenant: target.owner,
-            }),
-        }
+            });
+        };
+        held.release(&target.owner, &mut target.conn).await;
+        let _ = sqlx::Connection::close(target.conn).await;
+        Ok(())
     }
 
     /// Appends an event; a failure to log is reported but does not undo the action.
