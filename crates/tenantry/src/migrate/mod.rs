@@ -92,7 +92,10 @@ impl Tenantry {
             let error = run.error.as_ref().map(ToString::to_string);
             self.record_run(tenant, run.version, error.as_deref())
                 .await?;
-            self.record_fleet(&rows).await?;
+            // Only a run that applied something can add a version the fleet has not seen.
+            if !run.applied.is_empty() {
+                self.record_fleet(&rows).await?;
+            }
             Ok(run)
         }
         .await;
