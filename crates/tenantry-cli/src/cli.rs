@@ -95,6 +95,15 @@ pub enum Command {
     /// Register and list the database servers tenants are placed on.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Host names that route to tenants.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Users, who reach tenants through memberships.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Who is a member of which tenant, with which role.
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Apply pending tenant migrations, or show where each tenant stands.
     Migrate(MigrateArgs),
     /// The catalog's event log, newest first.
@@ -183,7 +192,15 @@ pub enum TenantCommand {
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Register a server after checking it answers: postgres://user@host/db or sqlite:<dir>.
-    Add { name: String, url: String },
+    Add {
+        name: String,
+        url: String,
+        /// A transaction-mode pooler (PgBouncer) application connections go through.
+        #[arg(long, value_name = "URL")]
+        pooler: Option<String>,
+    },
+    /// Set the pooler a server's application connections go through; without a URL, clear it.
+    Pooler { name: String, url: Option<String> },
     /// List servers (passwords hidden).
     List {
         #[arg(long)]
@@ -191,6 +208,96 @@ pub enum ServerCommand {
     },
     /// Remove a server no tenant lives on.
     Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Route a host to a tenant (normalised: lowercase, no port, no trailing dot, IDN as
+    /// punycode); a tenant's first domain is its primary one.
+    Add {
+        slug: String,
+        host: String,
+        /// Make it the tenant's primary domain.
+        #[arg(long)]
+        primary: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop routing a host.
+    Remove { host: String },
+    /// List domains.
+    List {
+        /// Only this tenant's.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; e-mails are unique whatever their case.
+    Add {
+        email: String,
+        /// Display name [default: the e-mail]
+        #[arg(long)]
+        name: Option<String>,
+        /// Read a password (argon2id-hashed) from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user (by id or e-mail) and their memberships.
+    Show {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: their requests are refused everywhere within a second.
+    Disable { user: String },
+    /// Enable a disabled user again.
+    Enable { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Make a user a member of a tenant.
+    Add {
+        user: String,
+        slug: String,
+        /// One of the configured roles ([routing] roles; default owner, admin, manager,
+        /// employee, viewer).
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a membership.
+    Remove { user: String, slug: String },
+    /// Change a member's role.
+    Role {
+        user: String,
+        slug: String,
+        role: String,
+    },
+    /// List memberships.
+    List {
+        /// Only this tenant's.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::catalog::Strategy;
 use crate::engine::Timeouts;
 use crate::error::{Error, Result};
+use crate::routing::{RoutingConfig, RoutingSettings};
 
 pub const DEFAULT_DATA_DIR: &str = "tenantry-data";
 pub const DEFAULT_MIGRATIONS_DIR: &str = "migrations/tenant";
@@ -53,6 +54,8 @@ pub struct Config {
     /// `tenantry sql --admin`): none by default, since a migration that rebuilds a large
     /// table may legitimately run for hours.
     pub migration_statement_timeout: Option<Duration>,
+    /// How requests are routed to tenants (`[routing]`).
+    pub routing: RoutingConfig,
 }
 
 impl Default for Config {
@@ -108,6 +111,8 @@ pub struct Settings {
     pub statement_timeout_secs: Option<u64>,
     /// 0: no limit.
     pub migration_statement_timeout_secs: Option<u64>,
+    /// The `[routing]` table.
+    pub routing: Option<RoutingSettings>,
 }
 
 impl Settings {
@@ -157,6 +162,7 @@ impl Settings {
             migration_statement_timeout_secs: self
                 .migration_statement_timeout_secs
                 .or(lower.migration_statement_timeout_secs),
+            routing: self.routing.or(lower.routing),
         }
     }
 
@@ -166,8 +172,18 @@ impl Settings {
             Some(s) => s.parse()?,
             None => Strategy::Database,
         };
+        let routing = match self.routing.clone() {
+            Some(routing) => Some(routing.resolve().map_err(|reason| Error::Config {
+                path: CONFIG_FILE.into(),
+                reason: format!("[routing]: {reason}"),
+            })?),
+            None => None,
+        };
         let mut config = self.resolve();
         config.default_strategy = default_strategy;
+        if let Some(routing) = routing {
+            config.routing = routing;
+        }
         Ok(config)
     }
 
@@ -206,6 +222,10 @@ impl Settings {
                     .unwrap_or(DEFAULT_STATEMENT_TIMEOUT_SECS),
             ),
             migration_statement_timeout: limit(self.migration_statement_timeout_secs.unwrap_or(0)),
+            routing: self
+                .routing
+                .and_then(|r| r.resolve().ok())
+                .unwrap_or_default(),
         }
     }
 }

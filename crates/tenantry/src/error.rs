@@ -36,6 +36,33 @@ pub enum Error {
     #[error("no tenant {slug:?}; `tenantry tenant list` shows the tenants")]
     TenantNotFound { slug: String },
 
+    #[error("invalid host {value:?}: {reason}")]
+    InvalidHost { value: String, reason: String },
+
+    #[error("the host {host} already routes to tenant {tenant:?}; remove it there first")]
+    DomainTaken { host: String, tenant: String },
+
+    #[error("no tenant has the domain {host}; `tenantry domain list` shows them")]
+    DomainNotFound { host: String },
+
+    #[error("invalid e-mail address {value:?}: {reason}")]
+    InvalidEmail { value: String, reason: &'static str },
+
+    #[error("a user with the e-mail {email:?} already exists")]
+    UserExists { email: String },
+
+    #[error("no user {user:?}; `tenantry user list` shows the users")]
+    UserNotFound { user: String },
+
+    #[error("unknown role {role:?}; the configured roles are {roles}")]
+    UnknownRole { role: String, roles: String },
+
+    #[error("user {user:?} is not a member of tenant {tenant:?}")]
+    NotAMember { user: String, tenant: String },
+
+    #[error("password of user {user:?}: {reason}")]
+    Password { user: String, reason: String },
+
     #[error("tenant {slug:?} is {status}: cannot {action}{hint}")]
     InvalidTransition {
         slug: String,

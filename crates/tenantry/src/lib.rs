@@ -28,9 +28,11 @@ pub mod engine;
 pub mod error;
 pub mod example;
 pub mod ident;
+pub mod identity;
 mod keyring;
 pub mod lifecycle;
 pub mod migrate;
+pub mod routing;
 pub mod session;
 pub mod storage;
 
@@ -106,10 +108,33 @@ impl Tenantry {
             name: name.clone(),
             engine: engine::Engine::from_url(url)?,
             url: url.to_owned(),
+            pooler_url: None,
             created_at: String::new(),
         };
         Place::of(&probe, &self.config).check_reachable().await?;
         self.catalog.insert_server(&name, url).await
+    }
+
+    /// Sets (or clears) the transaction-mode pooler a server's application connections go
+    /// through, after checking it answers. Administrative work keeps going to the server.
+    pub async fn set_server_pooler(&self, name: &str, pooler_url: Option<&str>) -> Result<Server> {
+        let server = self.catalog.server(name).await?;
+        if let Some(url) = pooler_url {
+            let engine = engine::Engine::from_url(url)?;
+            if engine != server.engine || engine != engine::Engine::Postgres {
+                return Err(Error::UnsupportedUrl {
+                    url: engine::redact_url(url),
+                    reason: "a pooler goes in front of a PostgreSQL server, with a postgres:// URL"
+                        .into(),
+                });
+            }
+            let probe = Server {
+                url: url.to_owned(),
+                ..server.clone()
+            };
+            Place::of(&probe, &self.config).check_reachable().await?;
+        }
+        self.catalog.set_pooler_url(name, pooler_url).await
     }
 
     /// Opens an administrative connection to a tenant's storage, as the migration runner

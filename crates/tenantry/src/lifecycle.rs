@@ -346,6 +346,7 @@ impl Tenantry {
             };
             self.event(&deleting, "tenant.delete", "started", None, None)
                 .await;
+            self.forget_routes(&deleting).await?;
             self.finish_delete(deleting).await?
         };
         if purge {

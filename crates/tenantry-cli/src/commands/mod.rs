@@ -1,5 +1,6 @@
 //! One function per command; each returns the process exit code.
 
+mod identity;
 mod migrate;
 mod server;
 mod sql;
@@ -41,6 +42,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init => init(&tenantry).await?,
         Command::Tenant(cmd) => tenant::run(&tenantry, cmd).await?,
         Command::Server(cmd) => server::run(&tenantry, cmd).await?,
+        Command::Domain(cmd) => identity::domain(&tenantry, cmd).await?,
+        Command::User(cmd) => identity::user(&tenantry, cmd).await?,
+        Command::Member(cmd) => identity::member(&tenantry, cmd).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
         Command::Events(args) => {
             let tenant = match &args.tenant {

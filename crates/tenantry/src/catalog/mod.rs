@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 mod events;
 mod fleet;
+mod identity;
 mod pools;
 mod schema;
 mod servers;
@@ -23,6 +24,7 @@ mod tenants;
 
 pub use events::{Event, NewEvent};
 pub use fleet::{FleetMigration, RunRecord};
+pub use identity::{Domain, Membership, User, UserStatus};
 pub use pools::SharedPool;
 pub use servers::Server;
 pub use settings::MASTER_KEY_FINGERPRINT;

@@ -99,6 +99,53 @@ CREATE TABLE IF NOT EXISTS tenantry_fleet_migrations (
 ",
         indexes: &[],
     },
+    CatalogMigration {
+        version: 4,
+        description: "routing: domains, users, memberships, change counter, pooler URLs",
+        tables: "
+ALTER TABLE tenantry_servers ADD COLUMN pooler_url TEXT;
+CREATE TABLE IF NOT EXISTS tenantry_domains (
+    host        VARCHAR(253) NOT NULL PRIMARY KEY,
+    tenant_id   VARCHAR(26)  NOT NULL,
+    is_primary  SMALLINT     NOT NULL DEFAULT 0,
+    created_at  VARCHAR(40)  NOT NULL,
+    FOREIGN KEY (tenant_id) REFERENCES tenantry_tenants (id)
+)/*TABLE_OPTIONS*/;
+CREATE TABLE IF NOT EXISTS tenantry_users (
+    id            VARCHAR(26)  NOT NULL PRIMARY KEY,
+    email         VARCHAR(254) NOT NULL,
+    email_key     VARCHAR(254) NOT NULL UNIQUE,
+    display_name  VARCHAR(255) NOT NULL,
+    status        VARCHAR(16)  NOT NULL,
+    password_hash TEXT,
+    created_at    VARCHAR(40)  NOT NULL,
+    updated_at    VARCHAR(40)  NOT NULL
+)/*TABLE_OPTIONS*/;
+CREATE TABLE IF NOT EXISTS tenantry_memberships (
+    user_id     VARCHAR(26)  NOT NULL,
+    tenant_id   VARCHAR(26)  NOT NULL,
+    role        VARCHAR(32)  NOT NULL,
+    created_at  VARCHAR(40)  NOT NULL,
+    updated_at  VARCHAR(40)  NOT NULL,
+    PRIMARY KEY (user_id, tenant_id),
+    FOREIGN KEY (user_id) REFERENCES tenantry_users (id),
+    FOREIGN KEY (tenant_id) REFERENCES tenantry_tenants (id)
+)/*TABLE_OPTIONS*/;
+CREATE TABLE IF NOT EXISTS tenantry_changes (
+    id          INTEGER      NOT NULL PRIMARY KEY,
+    counter     BIGINT       NOT NULL
+)/*TABLE_OPTIONS*/;
+INSERT INTO tenantry_changes (id, counter) VALUES (1, 0);
+",
+        indexes: &[
+            ("tenantry_domains_tenant", "tenantry_domains", "tenant_id"),
+            (
+                "tenantry_memberships_tenant",
+                "tenantry_memberships",
+                "tenant_id",
+            ),
+        ],
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (

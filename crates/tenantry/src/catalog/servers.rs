@@ -20,6 +20,10 @@ pub struct Server {
     /// The URL as given. Use [`Server::display_url`] to show it.
     #[serde(skip)]
     pub url: String,
+    /// A transaction-mode pooler (PgBouncer) in front of the server that application
+    /// connections go through; administrative work always goes to `url`.
+    #[serde(skip)]
+    pub pooler_url: Option<String>,
     pub created_at: String,
 }
 
@@ -27,6 +31,11 @@ impl Server {
     /// The URL with any password hidden.
     pub fn display_url(&self) -> String {
         redact_url(&self.url)
+    }
+
+    /// The pooler URL with any password hidden.
+    pub fn display_pooler_url(&self) -> Option<String> {
+        self.pooler_url.as_deref().map(redact_url)
     }
 
     fn from_row(row: &AnyRow) -> Result<Server> {
@@ -46,6 +55,9 @@ impl Server {
             url: row
                 .try_get("url")
                 .map_err(Error::catalog("read a server row"))?,
+            pooler_url: row
+                .try_get("pooler_url")
+                .map_err(Error::catalog("read a server row"))?,
             created_at: row.try_get("created_at").map_err(read)?,
         })
     }
@@ -59,6 +71,7 @@ impl Catalog {
             name: name.clone(),
             engine,
             url: url.to_owned(),
+            pooler_url: None,
             created_at: now(),
         };
         let result = sqlx::query(self.engine.sql(
@@ -84,10 +97,9 @@ impl Catalog {
 
     /// The server with this name, or [`Error::ServerNotFound`].
     pub async fn server(&self, name: &str) -> Result<Server> {
-        let row = sqlx::query(
-            self.engine
-                .sql("SELECT name, engine, url, created_at FROM tenantry_servers WHERE name = ?"),
-        )
+        let row = sqlx::query(self.engine.sql(
+            "SELECT name, engine, url, pooler_url, created_at FROM tenantry_servers WHERE name = ?",
+        ))
         .bind(name)
         .fetch_optional(&self.pool)
         .await
@@ -102,12 +114,29 @@ impl Catalog {
 
     /// Every server, by name.
     pub async fn servers(&self) -> Result<Vec<Server>> {
-        let rows =
-            sqlx::query("SELECT name, engine, url, created_at FROM tenantry_servers ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(Error::catalog("list servers"))?;
+        let rows = sqlx::query(
+            "SELECT name, engine, url, pooler_url, created_at FROM tenantry_servers \
+             ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::catalog("list servers"))?;
         rows.iter().map(Server::from_row).collect()
+    }
+
+    /// Sets (or, with `None`, clears) the pooler application connections go through.
+    pub async fn set_pooler_url(&self, name: &str, pooler_url: Option<&str>) -> Result<Server> {
+        self.server(name).await?;
+        sqlx::query(
+            self.engine
+                .sql("UPDATE tenantry_servers SET pooler_url = ? WHERE name = ?"),
+        )
+        .bind(pooler_url.map(str::to_owned))
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("set a server's pooler"))?;
+        self.server(name).await
     }
 
     /// Marks a server `removing` if no live tenant is placed on it: from then on it takes no

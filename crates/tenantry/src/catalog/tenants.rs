@@ -301,6 +301,7 @@ impl Catalog {
             .await
             .map_err(Error::tenant_catalog(id, "change a tenant's status"))?;
             if done.rows_affected() == 1 {
+                self.bump_changes().await?;
                 return self.tenant_by_id(id).await.map(Some);
             }
         }
