@@ -104,6 +104,9 @@ pub enum Command {
     /// Who is a member of which tenant, with which role.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Show what a request with these parts resolves to (tenant, identifier, user, role), or
+    /// why it is refused (code and HTTP status, exit status 1).
+    Resolve(ResolveArgs),
     /// Apply pending tenant migrations, or show where each tenant stands.
     Migrate(MigrateArgs),
     /// The catalog's event log, newest first.
@@ -338,6 +341,27 @@ pub enum MigrateCommand {
         #[arg(long)]
         retry: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The Host header (repeat it to see how two Host headers are refused).
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// A header, as 'Name: value' (repeatable).
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    pub header: Vec<String>,
+    /// The request path.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// A bearer token, as sent in `Authorization: Bearer <token>`.
+    #[arg(long, value_name = "TOKEN")]
+    pub bearer: Option<String>,
+    /// Resolve as a public route: membership is not required.
+    #[arg(long)]
+    pub public: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

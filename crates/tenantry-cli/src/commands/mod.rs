@@ -2,6 +2,7 @@
 
 mod identity;
 mod migrate;
+mod resolve;
 mod server;
 mod sql;
 mod tenant;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Domain(cmd) => identity::domain(&tenantry, cmd).await?,
         Command::User(cmd) => identity::user(&tenantry, cmd).await?,
         Command::Member(cmd) => identity::member(&tenantry, cmd).await?,
+        Command::Resolve(args) => resolve::run(&tenantry, args).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
         Command::Events(args) => {
             let tenant = match &args.tenant {

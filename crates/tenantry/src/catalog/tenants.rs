@@ -339,6 +339,17 @@ impl Catalog {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The tenant with this id, if any (purged tenants are gone).
+    pub async fn find_tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>> {
+        let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants WHERE id = ?");
+        let row = sqlx::query(self.engine.sql(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::tenant_catalog(id, "read a tenant"))?;
+        row.as_ref().map(Tenant::from_row).transpose()
+    }
+
     pub(crate) async fn tenant_by_id(&self, id: TenantId) -> Result<Tenant> {
         let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants WHERE id = ?");
         let row = sqlx::query(self.engine.sql(sql))

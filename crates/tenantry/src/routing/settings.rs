@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::identity::Roles;
+use crate::routing::jwt::JwtSettings;
 
 /// One way a request names its tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,12 +85,14 @@ pub struct RoutingSettings {
     pub header: Option<String>,
     /// The path prefix before a tenant's slug [default: /t/].
     pub path_prefix: Option<String>,
-    /// Whether a caller must be a member of the resolved tenant [default: true]; a layer can
-    /// still make some routes public.
+    /// Whether a caller must be a member of the resolved tenant [default: true when
+    /// `[routing.jwt]` is set]; a layer can still make some routes public.
     pub require_membership: Option<bool>,
     /// How often each process reads the catalog's change counter, in milliseconds
     /// [default: 250].
     pub poll_interval_ms: Option<u64>,
+    /// Bearer tokens (`[routing.jwt]`).
+    pub jwt: Option<JwtSettings>,
 }
 
 /// `[routing]` resolved, with defaults filled and names checked.
@@ -102,6 +105,7 @@ pub struct RoutingConfig {
     pub path_prefix: String,
     pub require_membership: bool,
     pub poll_interval: Duration,
+    pub jwt: Option<JwtSettings>,
 }
 
 impl Default for RoutingConfig {
@@ -112,8 +116,9 @@ impl Default for RoutingConfig {
             base_domains: Vec::new(),
             header: "X-Tenant".to_owned(),
             path_prefix: "/t/".to_owned(),
-            require_membership: true,
+            require_membership: false,
             poll_interval: Duration::from_millis(250),
+            jwt: None,
         }
     }
 }
@@ -166,9 +171,13 @@ impl RoutingSettings {
             }
             config.path_prefix = prefix;
         }
-        if let Some(required) = self.require_membership {
-            config.require_membership = required;
+        // Membership is checked against a token's subject: required by default when tokens
+        // are configured, and impossible to require without them.
+        config.require_membership = self.require_membership.unwrap_or(self.jwt.is_some());
+        if config.require_membership && self.jwt.is_none() {
+            return Err("require_membership needs bearer tokens: add [routing.jwt]".into());
         }
+        config.jwt = self.jwt;
         if let Some(ms) = self.poll_interval_ms {
             config.poll_interval = Duration::from_millis(ms.clamp(10, 1000));
         }
