@@ -53,16 +53,10 @@ impl Tenantry {
     /// no trailing dot, IDN as punycode); a host routes to one tenant at most. The tenant's
     /// first domain, or one added with `primary`, becomes its primary domain.
     pub async fn add_domain(&self, slug: &str, host: &str, primary: bool) -> Result<Domain> {
-        let host = Host::parse(host).map_err(|e| Error::InvalidHost {
+        let host = Host::parse_domain(host).map_err(|e| Error::InvalidHost {
             value: host.to_owned(),
             reason: e.to_string(),
         })?;
-        if host.is_ip() {
-            return Err(Error::InvalidHost {
-                value: host.to_string(),
-                reason: "an IP address cannot be a tenant's domain".into(),
-            });
-        }
         let tenant = self.live_tenant(slug, "add a domain").await?;
         self.catalog
             .insert_domain(tenant.id, host.as_str(), primary)
