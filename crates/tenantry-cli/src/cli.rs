@@ -104,6 +104,9 @@ pub enum Command {
     /// Who is a member of which tenant, with which role.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Bearer tokens for testing and operations (HS256, with the configured secret).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show what a request with these parts resolves to (tenant, identifier, user, role), or
     /// why it is refused (code and HTTP status, exit status 1).
     Resolve(ResolveArgs),
@@ -340,6 +343,23 @@ pub enum MigrateCommand {
         /// You undid its partial effects: forget it so the next run applies it again.
         #[arg(long)]
         retry: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a signed HS256 token for a user ([routing.jwt] secret, or TENANTRY_JWT_SECRET),
+    /// with the configured issuer and audience.
+    Mint {
+        /// The user (id or e-mail); the token's subject is their id.
+        #[arg(long)]
+        user: String,
+        /// Put this tenant (slug) in the tenant claim.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        /// Seconds until it expires.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
     },
 }
 

@@ -6,6 +6,7 @@ mod resolve;
 mod server;
 mod sql;
 mod tenant;
+mod token;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => identity::user(&tenantry, cmd).await?,
         Command::Member(cmd) => identity::member(&tenantry, cmd).await?,
         Command::Resolve(args) => resolve::run(&tenantry, args).await?,
+        Command::Token(cmd) => token::run(&tenantry, cmd).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
         Command::Events(args) => {
             let tenant = match &args.tenant {

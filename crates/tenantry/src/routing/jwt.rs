@@ -114,6 +114,20 @@ fn default_subject_claim() -> String {
 }
 
 impl JwtSettings {
+    /// The HS256 secret these settings name (`TENANTRY_JWT_SECRET` first): what signs
+    /// tokens for them, e.g. `tenantry token mint`. Refused for other algorithms, whose
+    /// private keys Tenantry never holds.
+    pub fn hs256_secret(&self) -> Result<Vec<u8>, JwtError> {
+        if self.algorithm != JwtAlgorithm::HS256 {
+            return Err(JwtError::KeySourceNotForAlgorithm {
+                setting: "algorithm",
+                algorithm: self.algorithm,
+                hint: "only HS256 tokens can be minted here; sign RS256/ES256 tokens with your issuer's private key",
+            });
+        }
+        keys::hs256_secret(self, &|var| std::env::var(var))
+    }
+
     /// Settings for `algorithm` with no key source and every default.
     pub fn new(algorithm: JwtAlgorithm) -> JwtSettings {
         JwtSettings {

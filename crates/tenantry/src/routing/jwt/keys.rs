@@ -46,41 +46,7 @@ pub(super) fn decoding_key(settings: &JwtSettings, env: Env<'_>) -> Result<Decod
     let algorithm = settings.algorithm;
     let source = source(settings)?;
     if algorithm == JwtAlgorithm::HS256 {
-        if let Some(Source::KeyEnv(_)) = source {
-            return Err(JwtError::KeySourceNotForAlgorithm {
-                setting: "key_env",
-                algorithm,
-                hint: "it holds a PEM public key; use secret_env for a secret",
-            });
-        }
-        let (origin, secret) = match (read_env(env, SECRET_ENV)?, source) {
-            (Some(secret), _) => (KeyOrigin::Env(SECRET_ENV.to_owned()), secret.into_bytes()),
-            (None, Some(Source::Secret(s))) => (KeyOrigin::Inline, s.as_bytes().to_vec()),
-            (None, Some(Source::SecretEnv(var))) => {
-                let secret = read_env(env, var)?.ok_or_else(|| JwtError::EnvMissing {
-                    var: var.to_owned(),
-                })?;
-                (KeyOrigin::Env(var.to_owned()), secret.into_bytes())
-            }
-            (None, Some(Source::KeyFile(path))) => {
-                let mut bytes = read_file(path)?;
-                strip_line_ending(&mut bytes);
-                (KeyOrigin::File(path.to_owned()), bytes)
-            }
-            (None, Some(Source::KeyEnv(_)) | None) => {
-                return Err(JwtError::MissingKey {
-                    algorithm,
-                    hint: "set TENANTRY_JWT_SECRET, or one of secret, secret_env, key_file",
-                });
-            }
-        };
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(JwtError::SecretTooShort {
-                origin,
-                len: secret.len(),
-            });
-        }
-        return Ok(DecodingKey::from_secret(&secret));
+        return Ok(DecodingKey::from_secret(&hs256_secret(settings, env)?));
     }
     let (origin, pem) = match source {
         Some(Source::KeyFile(path)) => (KeyOrigin::File(path.to_owned()), read_file(path)?),
@@ -109,6 +75,47 @@ pub(super) fn decoding_key(settings: &JwtSettings, env: Env<'_>) -> Result<Decod
         }
     };
     public_key(algorithm, origin, &pem)
+}
+
+/// The HS256 secret `settings` name (`TENANTRY_JWT_SECRET` first), checked for length.
+pub(super) fn hs256_secret(settings: &JwtSettings, env: Env<'_>) -> Result<Vec<u8>, JwtError> {
+    let algorithm = settings.algorithm;
+    let source = source(settings)?;
+    if let Some(Source::KeyEnv(_)) = source {
+        return Err(JwtError::KeySourceNotForAlgorithm {
+            setting: "key_env",
+            algorithm,
+            hint: "it holds a PEM public key; use secret_env for a secret",
+        });
+    }
+    let (origin, secret) = match (read_env(env, SECRET_ENV)?, source) {
+        (Some(secret), _) => (KeyOrigin::Env(SECRET_ENV.to_owned()), secret.into_bytes()),
+        (None, Some(Source::Secret(s))) => (KeyOrigin::Inline, s.as_bytes().to_vec()),
+        (None, Some(Source::SecretEnv(var))) => {
+            let secret = read_env(env, var)?.ok_or_else(|| JwtError::EnvMissing {
+                var: var.to_owned(),
+            })?;
+            (KeyOrigin::Env(var.to_owned()), secret.into_bytes())
+        }
+        (None, Some(Source::KeyFile(path))) => {
+            let mut bytes = read_file(path)?;
+            strip_line_ending(&mut bytes);
+            (KeyOrigin::File(path.to_owned()), bytes)
+        }
+        (None, Some(Source::KeyEnv(_)) | None) => {
+            return Err(JwtError::MissingKey {
+                algorithm,
+                hint: "set TENANTRY_JWT_SECRET, or one of secret, secret_env, key_file",
+            });
+        }
+    };
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(JwtError::SecretTooShort {
+            origin,
+            len: secret.len(),
+        });
+    }
+    Ok(secret)
 }
 
 /// An RSA (RS256) or P-256 (ES256) public key in PEM: `PUBLIC KEY` (SPKI), or for RSA also
