@@ -129,7 +129,7 @@ fn server_bin_dir() -> Option<PathBuf> {
     versions.pop()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -8,8 +8,10 @@
 #![allow(clippy::missing_panics_doc)]
 
 mod cluster;
+mod pgbouncer;
 
 pub use cluster::TempCluster;
+pub use pgbouncer::PgBouncer;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
