@@ -17,6 +17,10 @@ pub const DEFAULT_SERVER: &str = "local";
 pub const CONFIG_FILE: &str = "tenantry.toml";
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_STATEMENT_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_POOL_MAX_CONNECTIONS: u32 = 5;
+pub const DEFAULT_POOL_MAX_PER_SERVER: u32 = 100;
+pub const DEFAULT_POOL_ACQUIRE_TIMEOUT_MS: u64 = 5000;
+pub const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 60;
 
 /// Resolved configuration.
 #[derive(Debug, Clone)]
@@ -41,8 +45,19 @@ pub struct Config {
     pub tenant_column: String,
     /// Shared tables without a tenant column, readable by every tenant.
     pub shared_global_tables: Vec<String>,
-    /// Connections per tenant pool handed out by [`crate::Tenantry::tenant_pool`].
+    /// How many connections (units of work) one tenant holds at once (default 5). A shared
+    /// tenant's units run on its server's shared connections; this bounds how many of them
+    /// it uses at once.
     pub pool_max_connections: u32,
+    /// How many application connections this process keeps open to one server at most, idle
+    /// or in use, over all its tenants (default 100; for SQLite, open files of one
+    /// directory).
+    pub pool_max_per_server: u32,
+    /// How long a unit of work waits for a connection when its tenant or its server is at
+    /// its maximum before [`crate::Error::Busy`] (default 5 s).
+    pub pool_acquire_timeout: Duration,
+    /// How long an idle application connection stays open (default 60 s).
+    pub pool_idle_timeout: Duration,
     /// How long to wait for a server to accept a connection, log in and answer (default
     /// 10 s): every connection Tenantry opens, catalog and tenant pools included. A server
     /// that accepts TCP connections and never answers is reported after this long.
@@ -106,6 +121,9 @@ pub struct Settings {
     pub tenant_column: Option<String>,
     pub shared_global_tables: Option<Vec<String>>,
     pub pool_max_connections: Option<u32>,
+    pub pool_max_per_server: Option<u32>,
+    pub pool_acquire_timeout_ms: Option<u64>,
+    pub pool_idle_timeout_secs: Option<u64>,
     pub connect_timeout_secs: Option<u64>,
     /// 0: no limit.
     pub statement_timeout_secs: Option<u64>,
@@ -157,6 +175,11 @@ impl Settings {
             tenant_column: self.tenant_column.or(lower.tenant_column),
             shared_global_tables: self.shared_global_tables.or(lower.shared_global_tables),
             pool_max_connections: self.pool_max_connections.or(lower.pool_max_connections),
+            pool_max_per_server: self.pool_max_per_server.or(lower.pool_max_per_server),
+            pool_acquire_timeout_ms: self
+                .pool_acquire_timeout_ms
+                .or(lower.pool_acquire_timeout_ms),
+            pool_idle_timeout_secs: self.pool_idle_timeout_secs.or(lower.pool_idle_timeout_secs),
             connect_timeout_secs: self.connect_timeout_secs.or(lower.connect_timeout_secs),
             statement_timeout_secs: self.statement_timeout_secs.or(lower.statement_timeout_secs),
             migration_statement_timeout_secs: self
@@ -201,7 +224,23 @@ impl Settings {
                 .unwrap_or(Strategy::Database),
             tenant_column: self.tenant_column.unwrap_or_else(|| "tenant_id".to_owned()),
             shared_global_tables: self.shared_global_tables.unwrap_or_default(),
-            pool_max_connections: self.pool_max_connections.unwrap_or(5).max(1),
+            pool_max_connections: self
+                .pool_max_connections
+                .unwrap_or(DEFAULT_POOL_MAX_CONNECTIONS)
+                .max(1),
+            pool_max_per_server: self
+                .pool_max_per_server
+                .unwrap_or(DEFAULT_POOL_MAX_PER_SERVER)
+                .max(1),
+            pool_acquire_timeout: Duration::from_millis(
+                self.pool_acquire_timeout_ms
+                    .unwrap_or(DEFAULT_POOL_ACQUIRE_TIMEOUT_MS),
+            ),
+            pool_idle_timeout: Duration::from_secs(
+                self.pool_idle_timeout_secs
+                    .unwrap_or(DEFAULT_POOL_IDLE_TIMEOUT_SECS)
+                    .max(1),
+            ),
             data_dir,
             catalog_url: self.catalog.filter(|s| !s.is_empty()),
             migrations_dir: self
@@ -257,12 +296,31 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.statement_timeout, Some(Duration::from_secs(60)));
         assert_eq!(config.migration_statement_timeout, None);
+        assert_eq!(config.pool_max_connections, 5);
+        assert_eq!(config.pool_max_per_server, 100);
+        assert_eq!(config.pool_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(config.pool_idle_timeout, Duration::from_secs(60));
         let unlimited = Settings {
             statement_timeout_secs: Some(0),
             ..Settings::default()
         }
         .resolve();
         assert_eq!(unlimited.statement_timeout, None);
+    }
+
+    #[test]
+    fn pool_settings_are_read_from_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &path,
+            "pool_max_per_server = 7\npool_acquire_timeout_ms = 250\npool_idle_timeout_secs = 3\n",
+        )
+        .expect("write");
+        let config = Settings::from_file(&path).expect("read").resolve();
+        assert_eq!(config.pool_max_per_server, 7);
+        assert_eq!(config.pool_acquire_timeout, Duration::from_millis(250));
+        assert_eq!(config.pool_idle_timeout, Duration::from_secs(3));
     }
 
     #[test]
