@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::catalog::Status;
+use crate::engine::Engine;
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -329,6 +330,54 @@ pub enum Error {
 
     #[error("catalog holds an unexpected value {value:?} in {field}")]
     CorruptCatalog { field: &'static str, value: String },
+
+    /// No application connection could be had within the acquire timeout
+    /// (`pool_acquire_timeout_ms`): the tenant, or the server, was at its maximum the whole
+    /// time. Nothing was run; the caller may retry.
+    #[error(
+        "tenant {tenant:?}: no connection to server {server:?} after waiting {}: {limit}; retry later, or raise the limit",
+        seconds(*waited)
+    )]
+    Busy {
+        server: String,
+        tenant: String,
+        waited: std::time::Duration,
+        limit: BusyLimit,
+    },
+
+    /// A unit of work asked for the connection type of an engine its tenant is not on.
+    #[error("tenant {tenant:?} is on {engine}, not {wanted}")]
+    WrongEngine {
+        tenant: String,
+        engine: Engine,
+        wanted: Engine,
+    },
+}
+
+/// Which maximum kept a unit of work from getting a connection ([`Error::Busy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BusyLimit {
+    /// Every connection this process may open to the server (`pool_max_per_server`) was in
+    /// use.
+    Server { cap: u32 },
+    /// The tenant held all the connections it may hold at once (`pool_max_connections`).
+    Tenant { max: u32 },
+}
+
+impl std::fmt::Display for BusyLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BusyLimit::Server { cap } => write!(
+                f,
+                "all {cap} connections this process may open to the server (pool_max_per_server) were in use"
+            ),
+            BusyLimit::Tenant { max } => write!(
+                f,
+                "the tenant held all {max} of its connections (pool_max_connections)"
+            ),
+        }
+    }
 }
 
 impl Error {

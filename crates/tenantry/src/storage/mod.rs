@@ -157,6 +157,20 @@ impl Place {
         }
     }
 
+    /// The URL application connections log in through (without credentials or database):
+    /// the one function the session asks. The server's own URL for now; a transaction-mode
+    /// pooler's (PgBouncer) once one can be configured per server.
+    pub fn serve_url(&self) -> Result<&str> {
+        self.url()
+    }
+
+    /// Whether [`Place::serve_url`] leads through a transaction-mode pooler: each unit of
+    /// work then drops every prepared statement at its start, so sqlx's named statements
+    /// work whichever server connection the pooler lends it. Not configurable yet.
+    pub fn behind_pooler(&self) -> bool {
+        false
+    }
+
     /// The directory of an SQLite server.
     pub fn dir(&self) -> Result<&std::path::Path> {
         match self {
