@@ -1,6 +1,7 @@
 //! The shared pool against arbitrary SQL on a tenant's connection: one test per door, each
 //! from a fresh fixture with freshly seeded rows, tried through pooled library connections
-//! on a connection that tenant B reuses (`pool_max_connections = 1`) and through
+//! on a connection that tenant B reuses (the shared pool's only idle connection, which B's
+//! next unit takes) and through
 //! `tenantry sql`. Each asserts the specific outcome: the refusal's SQLSTATE, or B's rows
 //! untouched and unseen.
 
@@ -11,8 +12,9 @@ use sqlx::Row;
 use tenantry::{Settings, Strategy, Tenant, TenantPool, Tenantry};
 use tenantry_testkit::{Backend, Fixture};
 
-/// Two shared tenants with seeded rows, and a `Tenantry` whose pools hold one connection,
-/// so B's unit of work runs on the very connection A's used.
+/// Two shared tenants with seeded rows, and a `Tenantry` whose tenants hold one connection
+/// each, used one unit at a time: the shared pool keeps one connection, so B's unit of work
+/// runs on the very connection A's used.
 struct Pair {
     fx: Fixture,
     a: Tenant,
@@ -125,12 +127,9 @@ fn sqlstate(e: &sqlx::Error) -> Option<String> {
 const TYPED: &str = "SELECT name FROM campaigns WHERE id = $1";
 
 async fn typed_names(tx: &mut tenantry::TenantTx, id: &str) -> Vec<String> {
-    let tenantry::TenantTx::Postgres(tx) = tx else {
-        panic!("a PostgreSQL transaction");
-    };
     sqlx::query_scalar(TYPED)
         .bind(id)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.as_postgres().expect("a PostgreSQL unit"))
         .await
         .expect("typed query")
 }

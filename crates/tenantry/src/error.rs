@@ -37,15 +37,6 @@ pub enum Error {
     #[error("no tenant {slug:?}; `tenantry tenant list` shows the tenants")]
     TenantNotFound { slug: String },
 
-    /// Every connection this process may open to a server is in use, and none came free
-    /// within the acquire timeout.
-    #[error("server {server} is busy: tenant {tenant:?} waited {waited:?} for a connection")]
-    Busy {
-        server: String,
-        tenant: String,
-        waited: std::time::Duration,
-    },
-
     #[error("invalid host {value:?}: {reason}")]
     InvalidHost { value: String, reason: String },
 

@@ -39,12 +39,12 @@ pub mod storage;
 pub use catalog::{Catalog, Event, Server, SharedPool, Status, Strategy, Tenant};
 pub use config::{Config, Settings};
 pub use engine::Engine;
-pub use error::{Error, Result};
+pub use error::{BusyLimit, Error, Result};
 pub use ident::{ServerName, Slug, StorageName, TenantId};
 pub use keyring::KeySetup;
 pub use lifecycle::NewTenant;
 pub use migrate::{FleetReport, MigrationSet, Outcome, StatusRow, TenantReport};
-pub use session::{TenantPool, TenantTx};
+pub use session::{ServerPoolStats, TenantPool, TenantTx};
 
 use storage::Place;
 
@@ -53,7 +53,8 @@ use storage::Place;
 pub struct Tenantry {
     config: Config,
     catalog: Catalog,
-    pools: session::PoolCache,
+    /// Every application connection of this `Tenantry` and its clones.
+    pools: session::PoolManager,
     /// Shared pools whose setup this process completed.
     ready_pools: storage::shared::ReadyPools,
     /// What the catalog says about the master key, read at open.
@@ -78,10 +79,11 @@ impl Tenantry {
 
     async fn with(config: Config, catalog: Catalog) -> Result<Tenantry> {
         let record = keyring::read_record(&catalog, &config).await?;
+        let pools = session::PoolManager::new(&config);
         Ok(Tenantry {
             config,
             catalog,
-            pools: session::PoolCache::default(),
+            pools,
             ready_pools: storage::shared::ReadyPools::default(),
             key_record: std::sync::Arc::new(std::sync::Mutex::new(record)),
         })
@@ -153,6 +155,7 @@ impl Tenantry {
     pub async fn remove_server(&self, name: &str) -> Result<()> {
         let server = self.catalog.server(name).await?;
         self.catalog.begin_server_removal(name).await?;
+        self.pools.forget_server(name).await;
         if let Some(pool) = self.catalog.shared_pool(name).await? {
             let place = Place::of(&server, &self.config);
             storage::shared::drop_pool(&place, &pool).await?;

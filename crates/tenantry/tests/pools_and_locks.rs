@@ -145,29 +145,24 @@ async fn lock_keys_cannot_be_derived_from_ids(backend: Backend, strategy: Strate
     let a_pool = fx.tenantry.tenant_pool("tenant-a").await.expect("A's pool");
     let low_bits = ulid::Ulid::from_string(&b.id.to_string()).expect("ulid").0 as u64 as i64;
     // A's own application connection holds what it guesses is B's lock.
-    let _held = match (a_pool.postgres(), a_pool.mysql()) {
-        (Some(pg), _) => {
-            let mut conn = pg.acquire().await.expect("A's connection");
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(low_bits)
-                .fetch_one(&mut *conn)
-                .await
-                .expect("A locks");
-            assert!(taken);
-            (Some(conn), None)
-        }
-        (_, Some(my)) => {
-            let mut conn = my.acquire().await.expect("A's connection");
-            let taken: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")
-                .bind(format!("tenantry:{}", b.storage))
-                .fetch_one(&mut *conn)
-                .await
-                .expect("A locks");
-            assert_eq!(taken, Some(1));
-            (None, Some(conn))
-        }
-        _ => panic!("a server tenant"),
-    };
+    let mut held = a_pool.begin().await.expect("A's unit of work");
+    if let Some(pg) = held.postgres() {
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(low_bits)
+            .fetch_one(&mut *pg)
+            .await
+            .expect("A locks");
+        assert!(taken);
+    } else if let Some(my) = held.mysql() {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")
+            .bind(format!("tenantry:{}", b.storage))
+            .fetch_one(&mut *my)
+            .await
+            .expect("A locks");
+        assert_eq!(taken, Some(1));
+    } else {
+        panic!("a server tenant");
+    }
     fx.write_migration(
         "20250101000009_more.sql",
         "CREATE TABLE more_things (tenant_id VARCHAR(26) NOT NULL, id VARCHAR(26) NOT NULL, \
@@ -188,7 +183,7 @@ async fn lock_keys_cannot_be_derived_from_ids(backend: Backend, strategy: Strate
         matches!(report.tenants[0].outcome, Outcome::Migrated { .. }),
         "{report:?}"
     );
-    drop(_held);
+    drop(held);
     let _ = a;
     fx.cleanup().await;
 }

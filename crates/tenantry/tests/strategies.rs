@@ -163,10 +163,14 @@ async fn shared_tenants_fail_closed_and_deletion_removes_exactly_their_rows() {
         tx.commit().await.expect("commit");
     }
 
-    // Fail closed: a connection with no tenant context sees nothing and writes nothing.
+    // Fail closed: a unit whose tenant context is cleared sees nothing and writes nothing.
     let pool = fx.tenantry.tenant_pool("shared-a").await.expect("pool");
-    let pg = pool.postgres().expect("postgres");
-    let mut conn = pg.acquire().await.expect("connection");
+    let mut tx = pool.begin().await.expect("begin");
+    let conn = tx.as_postgres().expect("postgres");
+    sqlx::query("SELECT set_config('tenantry.tenant', '', true)")
+        .execute(&mut *conn)
+        .await
+        .expect("clear the context");
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM campaigns")
         .fetch_one(&mut *conn)
         .await
@@ -177,7 +181,7 @@ async fn shared_tenants_fail_closed_and_deletion_removes_exactly_their_rows() {
         .execute(&mut *conn)
         .await;
     assert!(insert.is_err(), "no context, no write");
-    drop(conn);
+    tx.rollback().await.expect("rollback");
 
     let deleted = fx
         .tenantry
@@ -270,7 +274,7 @@ async fn a_temporary_table_cannot_capture_another_shared_tenants_rows() {
         .create_with("shared-b", Strategy::Shared)
         .await
         .expect("b");
-    // One connection for the whole pool, so B gets the very connection A used.
+    // One unit at a time: the pool keeps one connection, so B gets the very one A used.
     let tenantry = fx
         .reopen(Settings {
             pool_max_connections: Some(1),

@@ -1,285 +1,108 @@
-//! Tenant-scoped connections for application code: [`Tenantry::tenant_pool`] hands out a
-//! bounded pool whose connections can reach only one tenant's data, and
-//! [`TenantPool::begin`] opens a unit of work (a transaction) scoped to that tenant.
+//! Tenant-scoped connections for application code: [`Tenantry::tenant_pool`] (or
+//! [`Tenantry::tenant_pool_for`], for a tenant already at hand) gives a [`TenantPool`] whose
+//! connections can reach only one tenant's data, and [`TenantPool::begin`] opens a unit of
+//! work ([`TenantTx`], a transaction) scoped to that tenant.
 //!
-//! - database and schema strategies: the pool logs in as the tenant's own role, which can
+//! - database and schema strategies: connections log in as the tenant's own role, which can
 //!   reach only its database or schema, and which suspend and delete stop logging in;
-//! - shared: the pool logs in as the pool's runtime role in the pool's own database; each
+//! - shared: connections log in as the pool's runtime role in the pool's own database; each
 //!   unit of work sets the tenant context transaction-locally in a simple-protocol query (no
 //!   prepared statement a previous unit planted can intercept it) and is refused unless the
 //!   context verifies (the tenant is admitted); a connection going back to the pool is wiped
 //!   whole ([`open`]);
-//! - SQLite files: the pool opens that tenant's file only, and nothing begins or commits once
-//!   the tenant is revoked.
+//! - SQLite files: connections open that tenant's file only, and nothing begins or commits
+//!   once the tenant is revoked.
+//!
+//! Every connection, whatever the tenant, comes from one [`manager`] that bounds the
+//! connections per tenant and per server, reuses idle ones, and closes those idle too long.
 
+mod lease;
+mod manager;
 mod open;
 mod rows;
+mod spec;
+mod state;
+mod unit;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use serde_json::{Map, Value};
-use sqlx::{AssertSqlSafe, MySqlPool, PgPool, Row, SqlitePool};
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::Semaphore;
 
 use crate::Tenantry;
 use crate::catalog::{Catalog, Status, Tenant};
-use crate::crypto::Password;
-use crate::engine::{self, Engine, sqlite};
+use crate::engine::sqlite;
 use crate::error::{Error, Result};
 use crate::storage::shared;
-use open::Healer;
+use lease::Lease;
+use open::Login;
+use spec::PoolSpec;
 
-/// Pools already opened, by tenant id (or `shared:<server>` for a shared pool).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PoolCache(Arc<Mutex<HashMap<String, Pooled>>>);
+pub(crate) use manager::PoolManager;
+pub use state::ServerPoolStats;
+pub use unit::{JsonRows, TenantTx};
 
-#[derive(Debug, Clone)]
-enum Pooled {
-    Postgres(PgPool),
-    Shared(PgPool, Arc<Healer>),
-    Mysql(MySqlPool),
-    Sqlite {
-        pool: SqlitePool,
-        file: PathBuf,
-        revoked: PathBuf,
-    },
-}
-
-impl Pooled {
-    async fn close(self) {
-        match self {
-            Pooled::Postgres(p) | Pooled::Shared(p, _) => p.close().await,
-            Pooled::Mysql(p) => p.close().await,
-            Pooled::Sqlite { pool, .. } => pool.close().await,
-        }
-    }
-}
-
-impl PoolCache {
-    fn get(&self, key: &str) -> Option<Pooled> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).cloned()
-    }
-
-    fn put(&self, key: String, pool: Pooled) -> Pooled {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key).or_insert(pool).clone()
-    }
-
-    fn forget(&self, key: &str) -> Option<Pooled> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key)
-    }
-}
-
-/// A bounded pool of connections that reach one tenant's data only.
+/// A tenant's access to its connections: cheap to clone, and to get again.
 #[derive(Debug, Clone)]
 pub struct TenantPool {
     tenant: Tenant,
     catalog: Catalog,
-    inner: Inner,
+    manager: PoolManager,
+    spec: Arc<PoolSpec>,
+    /// Bounds the tenant's units in flight (shared by every handle of the tenant).
+    units: Arc<Semaphore>,
+    /// A shared tenant's context: `<id>:<hmac>`.
+    token: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-enum Inner {
-    Postgres(PgPool),
-    /// A shared pool's connections, with the tenant's context: `<id>:<hmac>`.
-    Shared {
-        pool: PgPool,
-        healer: Arc<Healer>,
-        token: String,
-    },
-    Mysql(MySqlPool),
-    Sqlite {
-        pool: SqlitePool,
-        file: PathBuf,
-        revoked: PathBuf,
-    },
-}
-
-/// A unit of work scoped to one tenant; commit or roll back, or it rolls back on drop.
-#[derive(Debug)]
-pub enum TenantTx {
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    Mysql(sqlx::Transaction<'static, sqlx::MySql>),
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-}
-
-/// Rows as JSON objects, columns in order.
-pub type JsonRows = Vec<Map<String, Value>>;
-
-/// Tenants of a pool share its connections: their pools are cached by server.
-fn cache_key(tenant: &Tenant) -> String {
-    if tenant.strategy.ops().pooled() {
-        format!("shared:{}", tenant.server)
-    } else {
-        tenant.id.to_string()
-    }
-}
+/// How many connections found stale (their session ended while idle) one `begin` sets aside
+/// before giving up, beyond one per permit of the server.
+const STALE_EXTRA: usize = 2;
 
 impl Tenantry {
-    /// A pool for an active tenant's application connections. Pools are kept and shared by
-    /// later calls for the same tenant (shared tenants of one server share one pool).
+    /// An active tenant's connections, by slug (one catalog read).
     pub async fn tenant_pool(&self, slug: &str) -> Result<TenantPool> {
         let tenant = self.catalog.tenant(slug).await?;
+        self.tenant_pool_for(&tenant).await
+    }
+
+    /// An active tenant's connections, for a tenant the caller already read (from a cache,
+    /// say). Reads nothing about the tenant from the catalog: a hash lookup once the
+    /// tenant's pool was used in this process (the first use of a server reads its record,
+    /// and its shared pool's, once). A tenant that is not active is refused; one revoked
+    /// since it was read is refused by `begin`.
+    pub async fn tenant_pool_for(&self, tenant: &Tenant) -> Result<TenantPool> {
         if tenant.status != Status::Active {
-            return Err(not_served(&tenant));
+            return Err(not_served(tenant));
         }
-        let key = cache_key(&tenant);
-        let pooled = match self.pools.get(&key) {
-            Some(pooled) => pooled,
-            None => {
-                let pooled = self.open_pool(&tenant).await?;
-                self.pools.put(key, pooled)
-            }
-        };
-        let inner = match pooled {
-            Pooled::Postgres(pool) => Inner::Postgres(pool),
-            Pooled::Shared(pool, healer) => {
-                let key = shared::context_key(self, &healer.pool)?;
-                Inner::Shared {
-                    pool,
-                    token: shared::context_token(&key, &tenant),
-                    healer,
-                }
-            }
-            Pooled::Mysql(pool) => Inner::Mysql(pool),
-            Pooled::Sqlite {
-                pool,
-                file,
-                revoked,
-            } => Inner::Sqlite {
-                pool,
-                file,
-                revoked,
-            },
-        };
+        let spec = self.pool_spec(tenant).await?;
+        let token = spec
+            .context_key
+            .as_ref()
+            .map(|key| shared::context_token(key, tenant));
         Ok(TenantPool {
-            tenant,
+            units: self.pools.tenant_permits(tenant.id),
+            tenant: tenant.clone(),
             catalog: self.catalog.clone(),
-            inner,
+            manager: self.pools.clone(),
+            spec,
+            token,
         })
     }
 
-    /// Forgets (and closes) the cached pool of a tenant, e.g. after its credentials changed.
-    /// A shared pool serves other tenants and stays: its admission check shuts one tenant out.
+    /// The application connections of each server this process has used.
+    pub fn pool_stats(&self) -> Vec<ServerPoolStats> {
+        self.pools.stats()
+    }
+
+    /// Closes a tenant's idle connections and forgets its login, e.g. after its credentials
+    /// changed or it was revoked. A shared pool serves other tenants and stays: its
+    /// admission check shuts one tenant out.
     pub(crate) async fn forget_pool(&self, tenant: &Tenant) {
         if tenant.strategy.ops().pooled() {
             return;
         }
-        if let Some(pooled) = self.pools.forget(&cache_key(tenant)) {
-            pooled.close().await;
-        }
-    }
-
-    async fn open_pool(&self, tenant: &Tenant) -> Result<Pooled> {
-        let slug = tenant.slug.as_str();
-        let place = self.place(tenant).await?;
-        let max = open::Bounds {
-            max: self.config.pool_max_connections,
-            wait: self.config.connect_timeout,
-        };
-        let login_failed = |source: sqlx::Error| {
-            if engine::is_auth_failure(&source) {
-                Error::TenantCredentials {
-                    tenant: slug.to_owned(),
-                    source,
-                }
-            } else {
-                place.unreachable(source)
-            }
-        };
-        // Each engine has its own pool type (and `TenantTx` variant), so applications keep
-        // sqlx's typed queries.
-        if place.engine() == Engine::Sqlite {
-            let dir = place.dir()?;
-            {
-                let file = sqlite::file_path(dir, &tenant.storage);
-                let revoked = sqlite::revoked_path(dir, &tenant.storage);
-                let pool = open::sqlite(file.clone(), revoked.clone(), max)
-                    .await
-                    .map_err(Error::storage(slug, "open its database file"))?;
-                return Ok(Pooled::Sqlite {
-                    pool,
-                    file,
-                    revoked,
-                });
-            }
-        }
-        let url = place.url()?.to_owned();
-        if tenant.strategy.ops().pooled() {
-            let pool = self
-                .catalog
-                .shared_pool(tenant.server.as_str())
-                .await?
-                .ok_or_else(|| Error::VerifyFailed {
-                    tenant: slug.to_owned(),
-                    detail: "its server has no shared pool; run `tenantry tenant repair`".into(),
-                })?;
-            let password = shared::role_password(self, &pool)?;
-            let database = shared::pool_database(&pool);
-            let url = engine::url_with(
-                &url,
-                Some(database.as_str()),
-                Some((pool.role.as_str(), password.as_str())),
-            )?;
-            let options = open::pg_options(&engine::driver_url(&url)).map_err(login_failed)?;
-            let healer = Healer {
-                place: place.clone(),
-                pool,
-                password,
-            };
-            let pg = match open::postgres_shared(options.clone(), max, healer.clone()).await {
-                // Any tenant's SQL can change the runtime role's password: put it back as
-                // the catalog says, once, and log in again.
-                Err(e) if engine::is_auth_failure(&e) => {
-                    healer.heal().await?;
-                    open::postgres_shared(options, max, healer.clone()).await
-                }
-                other => other,
-            }
-            .map_err(login_failed)?;
-            return Ok(Pooled::Shared(pg, Arc::new(healer)));
-        }
-        let role = tenant.role.clone().ok_or_else(|| Error::VerifyFailed {
-            tenant: slug.to_owned(),
-            detail: "it has no login role; run `tenantry tenant repair`".into(),
-        })?;
-        let sealed = tenant.role_secret.clone().unwrap_or_default();
-        let password = Password::parse(
-            self.master_key()?
-                .open(&sealed, &format!("tenant {slug:?}"))?,
-        )
-        .ok_or_else(|| Error::CorruptCatalog {
-            field: "role_secret",
-            value: "(sealed)".into(),
-        })?;
-        let database = tenant.strategy.ops().login_database(tenant);
-        let url = engine::url_with(
-            &url,
-            database.as_deref(),
-            Some((role.as_str(), password.as_str())),
-        )?;
-        let url = engine::driver_url(&url).into_owned();
-        match place.engine() {
-            Engine::Postgres => {
-                let options = open::pg_options(&url).map_err(login_failed)?;
-                let pool = open::postgres_own(options, max)
-                    .await
-                    .map_err(login_failed)?;
-                Ok(Pooled::Postgres(pool))
-            }
-            Engine::Mysql => {
-                let options = open::mysql_options(&url).map_err(login_failed)?;
-                let pool = open::mysql(options, max).await.map_err(login_failed)?;
-                Ok(Pooled::Mysql(pool))
-            }
-            Engine::Sqlite => Err(Error::UnsupportedUrl {
-                url: place.name(),
-                reason: "an SQLite tenant has no login".into(),
-            }),
-        }
+        self.pools.forget_pool(&spec::pool_key(tenant)).await;
     }
 }
 
@@ -299,20 +122,24 @@ impl TenantPool {
     }
 
     /// Opens a unit of work scoped to the tenant. Refused, with the tenant's status, once it
-    /// is suspended or deleted — in this process or any other.
+    /// is suspended or deleted — in this process or any other. Fails with [`Error::Busy`]
+    /// when no connection could be had within the acquire timeout.
     pub async fn begin(&self) -> Result<TenantTx> {
         match self.try_begin().await {
             Err(e) if open::is_login_refused(&e) => {
                 // Refused at login: suspended or deleted meanwhile, or (shared) the runtime
-                // role's password was changed by a tenant's SQL.
+                // role's password was changed by a tenant's SQL, or (own role) its password
+                // was reset by a repair in another process.
                 let now = self.catalog.tenant_by_id(self.tenant.id).await?;
                 if now.status != Status::Active {
                     return Err(not_served(&now));
                 }
-                if let Inner::Shared { healer, .. } = &self.inner {
+                if let Some(healer) = self.spec.healer() {
                     healer.heal().await?;
                     return self.try_begin().await;
                 }
+                // The next pool built for the tenant reads its credentials again.
+                self.manager.forget_pool(&self.spec.key).await;
                 Err(e)
             }
             other => other,
@@ -321,45 +148,71 @@ impl TenantPool {
 
     async fn try_begin(&self) -> Result<TenantTx> {
         let slug = self.tenant.slug.as_str();
-        let begin = |source: sqlx::Error| {
-            if engine::is_auth_failure(&source) {
-                Error::TenantCredentials {
-                    tenant: slug.to_owned(),
-                    source,
-                }
-            } else {
-                Error::storage(slug, "begin a transaction")(source)
+        if let Login::Sqlite { paths, .. } = &self.spec.login
+            && !sqlite::admitted(&paths.0, &paths.1)
+        {
+            return Err(self.refused().await);
+        }
+        let mut lease = self.started().await?;
+        if let Some(token) = &self.token {
+            let sql = shared::enter_sql(token, &self.tenant)?;
+            let Some(conn) = lease.conn().and_then(open::Conn::as_postgres) else {
+                return Err(Error::storage(slug, "set its context")(
+                    sqlx::Error::PoolClosed,
+                ));
+            };
+            let entered = tokio::time::timeout(
+                self.spec.wait,
+                sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(&mut *conn),
+            )
+            .await
+            .map_err(|_| self.spec.place.timed_out(self.spec.wait))?
+            .and_then(|row| row.try_get::<bool, _>("admitted"))
+            .map_err(Error::storage(slug, "set its context"))?;
+            if !entered {
+                // Dropping the lease rolls the unit back.
+                drop(lease);
+                return Err(self.refused().await);
             }
-        };
-        Ok(match &self.inner {
-            Inner::Postgres(pool) => TenantTx::Postgres(pool.begin().await.map_err(begin)?),
-            Inner::Shared { pool, token, .. } => {
-                let mut tx = pool.begin().await.map_err(begin)?;
-                let sql = shared::enter_sql(token, &self.tenant)?;
-                let row = sqlx::raw_sql(AssertSqlSafe(sql))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(Error::storage(slug, "set its context"))?;
-                let admitted: bool = row
-                    .try_get("admitted")
-                    .map_err(Error::storage(slug, "set its context"))?;
-                if !admitted {
-                    return Err(self.refused().await);
+        }
+        Ok(TenantTx::new(lease, slug, self.spec.login.engine()))
+    }
+
+    /// A lent connection with a transaction begun on it. A reused connection that fails to
+    /// begin (its session ended while it was idle: a server restart, a revocation) is closed
+    /// and another tried; a new one that fails is the error.
+    async fn started(&self) -> Result<Lease> {
+        let slug = self.tenant.slug.as_str();
+        let attempts = self.manager.per_server() + STALE_EXTRA;
+        for _ in 0..attempts {
+            let mut lease = self.manager.acquire(&self.spec, slug, &self.units).await?;
+            let begun = match lease.conn() {
+                Some(conn) => {
+                    tokio::time::timeout(self.spec.wait, conn.start(self.spec.behind_pooler)).await
                 }
-                TenantTx::Postgres(tx)
-            }
-            Inner::Mysql(pool) => TenantTx::Mysql(pool.begin().await.map_err(begin)?),
-            Inner::Sqlite {
-                pool,
-                file,
-                revoked,
-            } => {
-                if !sqlite::admitted(file, revoked) {
-                    return Err(self.refused().await);
+                None => Ok(Err(sqlx::Error::PoolClosed)),
+            };
+            let failure = match begun {
+                Ok(Ok(())) => return Ok(lease),
+                Ok(Err(source)) if crate::engine::is_auth_failure(&source) => {
+                    Error::TenantCredentials {
+                        tenant: slug.to_owned(),
+                        source,
+                    }
                 }
-                TenantTx::Sqlite(pool.begin().await.map_err(begin)?)
+                Ok(Err(source)) => Error::storage(slug, "begin a transaction")(source),
+                Err(_) => self.spec.place.timed_out(self.spec.wait),
+            };
+            let fresh = lease.fresh();
+            lease.discard().await;
+            if fresh {
+                return Err(failure);
             }
-        })
+            tracing::debug!(tenant = slug, error = %failure, "closed a stale idle connection");
+        }
+        Err(Error::storage(slug, "begin a transaction")(
+            sqlx::Error::PoolTimedOut,
+        ))
     }
 
     /// Why storage refused the tenant: its status, as the catalog now says.
@@ -373,63 +226,6 @@ impl TenantPool {
                         .into(),
             },
             Err(e) => e,
-        }
-    }
-
-    /// The underlying PostgreSQL pool, if the tenant is on PostgreSQL.
-    ///
-    /// # Warning
-    /// A connection taken from it directly carries no tenant context: under the shared
-    /// strategy it sees no rows.
-    pub fn postgres(&self) -> Option<&PgPool> {
-        match &self.inner {
-            Inner::Postgres(pool) | Inner::Shared { pool, .. } => Some(pool),
-            _ => None,
-        }
-    }
-
-    /// The underlying MySQL pool, if the tenant is on MySQL.
-    pub fn mysql(&self) -> Option<&MySqlPool> {
-        match &self.inner {
-            Inner::Mysql(pool) => Some(pool),
-            _ => None,
-        }
-    }
-}
-
-impl TenantTx {
-    /// Runs one or more statements and returns the rows of the last one as JSON objects.
-    pub async fn run_script(&mut self, sql: &str) -> std::result::Result<JsonRows, sqlx::Error> {
-        let sql = AssertSqlSafe(sql.to_owned());
-        match self {
-            TenantTx::Postgres(tx) => {
-                let rows = rows::last_rows(sqlx::raw_sql(sql).fetch_many(&mut **tx)).await?;
-                Ok(rows.iter().map(rows::text_row).collect())
-            }
-            TenantTx::Mysql(tx) => {
-                let rows = rows::last_rows(sqlx::raw_sql(sql).fetch_many(&mut **tx)).await?;
-                Ok(rows.iter().map(rows::text_row).collect())
-            }
-            TenantTx::Sqlite(tx) => {
-                let rows = rows::last_rows(sqlx::raw_sql(sql).fetch_many(&mut **tx)).await?;
-                Ok(rows.iter().map(rows::sqlite_row).collect())
-            }
-        }
-    }
-
-    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        match self {
-            TenantTx::Postgres(tx) => tx.commit().await,
-            TenantTx::Mysql(tx) => tx.commit().await,
-            TenantTx::Sqlite(tx) => tx.commit().await,
-        }
-    }
-
-    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
-        match self {
-            TenantTx::Postgres(tx) => tx.rollback().await,
-            TenantTx::Mysql(tx) => tx.rollback().await,
-            TenantTx::Sqlite(tx) => tx.rollback().await,
         }
     }
 }

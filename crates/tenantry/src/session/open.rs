@@ -1,36 +1,63 @@
-//! Opening a tenant's pool, per engine, with what every connection must carry:
+//! One application connection, per engine, with what every connection must carry, and what
+//! puts it back in order before the next unit of work takes it:
 //!
 //! - SQLite: the tenant's file only (no `ATTACH`), and a commit hook that turns a commit
 //!   into a rollback once the tenant is revoked (suspended or deleted);
-//! - PostgreSQL, own role: settings and temporary tables reset on release;
+//! - PostgreSQL, own role: settings and temporary tables reset after each unit;
 //! - PostgreSQL, shared pool: the role's stored settings checked on every new connection
-//!   (and restored, the connection discarded, if a tenant changed them), and on release a
-//!   full `DISCARD ALL` with the client's statement cache cleared, so the next unit of work,
-//!   maybe another tenant's, finds no prepared statement, cursor, setting, temporary table,
-//!   listener or advisory lock left behind.
+//!   (and restored, the connection discarded, if a tenant changed them), and after each unit
+//!   a full `DISCARD ALL` with the client's statement cache cleared, so the next unit of
+//!   work, maybe another tenant's, finds no prepared statement, cursor, setting, temporary
+//!   table, listener or advisory lock left behind;
+//! - every engine: a unit left open is rolled back first ([`Conn::reset`]); behind a
+//!   transaction-mode pooler a unit also starts by dropping every prepared statement
+//!   ([`Conn::start`]).
 
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Connection, MySqlPool, PgPool, SqlitePool};
+use sqlx::mysql::{MySqlConnectOptions, MySqlTransactionManager};
+use sqlx::postgres::{PgConnectOptions, PgTransactionManager};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteTransactionManager};
+use sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
+use sqlx_core::transaction::TransactionManager;
 
 use crate::catalog::SharedPool;
 use crate::crypto::Password;
-use crate::engine::sqlite;
+use crate::engine::{Engine, sqlite};
 use crate::error::{Error, Result};
 use crate::storage::{Place, shared};
 
-/// A pool's bounds: its size, and how long a unit of work waits for a connection (the
-/// configured connect timeout).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Bounds {
-    pub max: u32,
-    pub wait: Duration,
+/// An open application connection.
+pub(super) enum Conn {
+    Postgres(PgConnection),
+    Mysql(MySqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Conn({})", self.engine())
+    }
+}
+
+/// How a pool's connections log in, and how they are reset.
+#[derive(Debug)]
+pub(super) enum Login {
+    /// A tenant's own role (database and schema strategies).
+    Postgres(PgConnectOptions),
+    /// A shared pool's runtime role, used by every tenant of the pool in turn.
+    Shared {
+        options: PgConnectOptions,
+        healer: Arc<Healer>,
+    },
+    Mysql(MySqlConnectOptions),
+    /// The tenant's file, and the paths its commit hook checks (file, revocation marker).
+    Sqlite {
+        options: SqliteConnectOptions,
+        paths: Arc<(PathBuf, PathBuf)>,
+    },
 }
 
 /// What it takes to put a shared pool's runtime role back as the catalog says.
@@ -47,39 +74,69 @@ impl Healer {
     }
 }
 
-/// The error a connection refuses with after finding its role's settings changed; the pool
-/// discards it and opens another, after the settings were restored.
+/// The error a new shared connection fails with after finding its role's settings changed
+/// (twice: once before and once after restoring them).
 fn tampered() -> sqlx::Error {
     sqlx::Error::Protocol("the runtime role's settings had been changed; restored".into())
 }
 
-pub(super) async fn sqlite(
-    file: PathBuf,
-    revoked: PathBuf,
-    bounds: Bounds,
-) -> std::result::Result<SqlitePool, sqlx::Error> {
-    let options = SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(false);
-    let hook = Arc::new((file, revoked));
-    SqlitePoolOptions::new()
-        .max_connections(bounds.max)
-        .acquire_timeout(bounds.wait)
-        .after_connect(move |conn, _| {
-            let hook = Arc::clone(&hook);
-            Box::pin(async move { guard_sqlite(conn, hook).await })
-        })
-        .connect_with(options)
-        .await
+impl Login {
+    /// Opens one connection. Not bounded in time here: the caller bounds it.
+    pub(super) async fn open(&self) -> sqlx::Result<Conn> {
+        match self {
+            Login::Postgres(options) => {
+                Ok(Conn::Postgres(PgConnection::connect_with(options).await?))
+            }
+            Login::Shared { options, healer } => {
+                Ok(Conn::Postgres(open_shared(options, healer).await?))
+            }
+            Login::Mysql(options) => Ok(Conn::Mysql(MySqlConnection::connect_with(options).await?)),
+            Login::Sqlite { options, paths } => {
+                let mut conn = SqliteConnection::connect_with(options).await?;
+                if let Err(e) = guard_sqlite(&mut conn, Arc::clone(paths)).await {
+                    let _ = conn.close().await;
+                    return Err(e);
+                }
+                Ok(Conn::Sqlite(conn))
+            }
+        }
+    }
+
+    pub(super) fn engine(&self) -> Engine {
+        match self {
+            Login::Postgres(_) | Login::Shared { .. } => Engine::Postgres,
+            Login::Mysql(_) => Engine::Mysql,
+            Login::Sqlite { .. } => Engine::Sqlite,
+        }
+    }
+}
+
+/// A shared connection, used only once the runtime role's stored settings are checked to be
+/// exactly Tenantry's. A setting a tenant planted may make the check itself fail (a tiny
+/// statement timeout, say): that counts as changed too. Changed settings are restored and the
+/// connection, which logged in with them, is closed; the next one must find them right.
+async fn open_shared(options: &PgConnectOptions, healer: &Healer) -> sqlx::Result<PgConnection> {
+    for _ in 0..2 {
+        let mut conn = PgConnection::connect_with(options).await?;
+        if let Ok(true) = shared::check_role_settings(&mut conn).await {
+            return Ok(conn);
+        }
+        let _ = conn.close_hard().await;
+        tracing::warn!(pool = %healer.pool.server, "shared pool role settings changed");
+        if let Err(e) = healer.heal().await {
+            tracing::error!(error = %e, "could not restore the shared pool's role");
+        }
+    }
+    Err(tampered())
 }
 
 /// Lets a tenant's SQLite connection attach no other database file (without this, SQL on the
 /// connection could `ATTACH` any file the process can read, other tenants' included), and
 /// commit only while the tenant is admitted.
 async fn guard_sqlite(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut SqliteConnection,
     paths: Arc<(PathBuf, PathBuf)>,
-) -> std::result::Result<(), sqlx::Error> {
+) -> sqlx::Result<()> {
     let mut handle = conn.lock_handle().await?;
     let db = handle.as_raw_handle();
     // SAFETY: `db` is the open connection's handle, valid while `handle` holds the lock;
@@ -91,94 +148,155 @@ async fn guard_sqlite(
     Ok(())
 }
 
-/// A pool logging in as a tenant's own role (database and schema strategies).
-pub(super) async fn postgres_own(
-    options: PgConnectOptions,
-    bounds: Bounds,
-) -> std::result::Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
-        .max_connections(bounds.max)
-        .acquire_timeout(bounds.wait)
-        .after_release(|conn, _| {
-            Box::pin(async move {
+/// Whether an SQLite connection is inside a transaction, however it was begun.
+async fn sqlite_in_transaction(conn: &mut SqliteConnection) -> sqlx::Result<bool> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle();
+    // SAFETY: as in `guard_sqlite`; `sqlite3_get_autocommit` only reads the connection's
+    // state.
+    let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(db.as_ptr()) };
+    Ok(autocommit == 0)
+}
+
+impl Conn {
+    pub(super) fn engine(&self) -> Engine {
+        match self {
+            Conn::Postgres(_) => Engine::Postgres,
+            Conn::Mysql(_) => Engine::Mysql,
+            Conn::Sqlite(_) => Engine::Sqlite,
+        }
+    }
+
+    /// Begins a unit of work. Behind a transaction-mode pooler, the unit then drops every
+    /// prepared statement, the client's cache first: the pooler may have lent this
+    /// transaction a server connection where other clients' statements, or none of this
+    /// client's, are prepared, and whatever the unit prepares is gone at its next start.
+    pub(super) async fn start(&mut self, behind_pooler: bool) -> sqlx::Result<()> {
+        match self {
+            Conn::Postgres(c) => {
+                PgTransactionManager::begin(c, None).await?;
+                if behind_pooler {
+                    c.clear_cached_statements().await?;
+                    sqlx::raw_sql("DEALLOCATE ALL").execute(&mut *c).await?;
+                }
+                Ok(())
+            }
+            Conn::Mysql(c) => MySqlTransactionManager::begin(c, None).await,
+            Conn::Sqlite(c) => SqliteTransactionManager::begin(c, None).await,
+        }
+    }
+
+    /// Ends the unit of work: commits (savepoints the application left open are released
+    /// into it) or rolls back.
+    pub(super) async fn finish(&mut self, commit: bool) -> sqlx::Result<()> {
+        match self {
+            Conn::Postgres(c) => finish::<PgTransactionManager>(c, commit).await,
+            Conn::Mysql(c) => finish::<MySqlTransactionManager>(c, commit).await,
+            Conn::Sqlite(c) => finish::<SqliteTransactionManager>(c, commit).await,
+        }
+    }
+
+    /// Puts the connection back in order for the next unit: rolls back what a unit left
+    /// open, then the reset of its login. An error means the connection must be closed.
+    pub(super) async fn reset(&mut self, login: &Login) -> sqlx::Result<()> {
+        self.finish(false).await?;
+        match (self, login) {
+            (Conn::Postgres(c), Login::Shared { .. }) => {
+                // Nothing of this unit may reach the next one: the client forgets its
+                // prepared statements and the server drops every kind of session state.
+                // DISCARD ALL fails inside a transaction (one the tenant began itself after
+                // ending Tenantry's): the connection is then closed.
+                c.clear_cached_statements().await?;
+                sqlx::raw_sql("DISCARD ALL").execute(&mut *c).await?;
+            }
+            (Conn::Postgres(c), _) => {
                 // One tenant's connections only: settings back to the role's defaults and no
                 // temporary table left; its prepared statements may stay cached.
                 sqlx::raw_sql("RESET ALL; DISCARD TEMP")
-                    .execute(&mut *conn)
+                    .execute(&mut *c)
                     .await?;
-                Ok(true)
-            })
-        })
-        .connect_with(options)
-        .await
-}
-
-/// A shared pool's connections, used by every tenant of the pool in turn.
-pub(super) async fn postgres_shared(
-    options: PgConnectOptions,
-    bounds: Bounds,
-    healer: Healer,
-) -> std::result::Result<PgPool, sqlx::Error> {
-    let healer = Arc::new(healer);
-    // The search path comes with the login itself, over the role's stored default.
-    // A vanished client's session ends within a second instead of running on (and holding
-    // its locks) until its statement ends.
-    let options = options.options([
-        ("search_path", format!("{},pg_temp", shared::SHARED_SCHEMA)),
-        ("client_connection_check_interval", "1000".to_owned()),
-    ]);
-    PgPoolOptions::new()
-        .max_connections(bounds.max)
-        .acquire_timeout(bounds.wait)
-        .after_connect(move |conn, _| {
-            let healer = Arc::clone(&healer);
-            Box::pin(async move {
-                // A setting a tenant planted may make the check itself fail (a tiny statement
-                // timeout, say): that counts as changed too.
-                if let Ok(true) = shared::check_role_settings(conn).await {
-                    return Ok(());
+            }
+            (Conn::Sqlite(c), _) => {
+                if sqlite_in_transaction(c).await? {
+                    sqlx::raw_sql("ROLLBACK").execute(&mut *c).await?;
                 }
-                tracing::warn!(pool = %healer.pool.server, "shared pool role settings changed");
-                if let Err(e) = healer.heal().await {
-                    tracing::error!(error = %e, "could not restore the shared pool's role");
-                }
-                Err(tampered())
-            })
-        })
-        .after_release(|conn, _| {
-            Box::pin(async move {
-                // Nothing of this unit of work may reach the next one: the client forgets its
-                // prepared statements and the server drops every kind of session state.
-                // DISCARD ALL fails inside a transaction: the connection is then closed.
-                conn.clear_cached_statements().await?;
-                sqlx::raw_sql("DISCARD ALL").execute(&mut *conn).await?;
-                Ok(true)
-            })
-        })
-        .connect_with(options)
-        .await
+            }
+            (Conn::Mysql(_), _) => {}
+        }
+        Ok(())
+    }
+
+    /// Closes the connection, telling the server; errors are of no further interest.
+    pub(super) async fn close(self) {
+        let _ = match self {
+            Conn::Postgres(c) => c.close().await,
+            Conn::Mysql(c) => c.close().await,
+            Conn::Sqlite(c) => c.close().await,
+        };
+    }
+
+    pub(super) fn as_postgres(&mut self) -> Option<&mut PgConnection> {
+        match self {
+            Conn::Postgres(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(super) fn as_mysql(&mut self) -> Option<&mut MySqlConnection> {
+        match self {
+            Conn::Mysql(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(super) fn as_sqlite(&mut self) -> Option<&mut SqliteConnection> {
+        match self {
+            Conn::Sqlite(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
-pub(super) async fn mysql(
-    options: MySqlConnectOptions,
-    bounds: Bounds,
-) -> std::result::Result<MySqlPool, sqlx::Error> {
-    MySqlPoolOptions::new()
-        .max_connections(bounds.max)
-        .acquire_timeout(bounds.wait)
-        .connect_with(options)
-        .await
+/// Commits or rolls back every level of the connection's transaction.
+async fn finish<M: TransactionManager>(
+    conn: &mut <M::Database as sqlx::Database>::Connection,
+    commit: bool,
+) -> sqlx::Result<()> {
+    while M::get_transaction_depth(conn) > 0 {
+        if commit {
+            M::commit(conn).await?;
+        } else {
+            M::rollback(conn).await?;
+        }
+    }
+    Ok(())
 }
 
-pub(super) fn pg_options(url: &str) -> std::result::Result<PgConnectOptions, sqlx::Error> {
+pub(super) fn pg_options(url: &str) -> sqlx::Result<PgConnectOptions> {
     PgConnectOptions::from_str(url)
 }
 
-pub(super) fn mysql_options(url: &str) -> std::result::Result<MySqlConnectOptions, sqlx::Error> {
+/// A shared pool's options: the search path comes with the login itself, over the role's
+/// stored default, and a vanished client's session ends within a second instead of running
+/// on (and holding its locks) until its statement ends.
+pub(super) fn shared_options(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([
+        ("search_path", format!("{},pg_temp", shared::SHARED_SCHEMA)),
+        ("client_connection_check_interval", "1000".to_owned()),
+    ])
+}
+
+pub(super) fn mysql_options(url: &str) -> sqlx::Result<MySqlConnectOptions> {
     MySqlConnectOptions::from_str(url)
 }
 
-/// Whether an error from a pool is the server refusing the login.
+pub(super) fn sqlite_options(file: &std::path::Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(false)
+}
+
+/// Whether an error from opening or beginning is the server refusing the login.
 pub(super) fn is_login_refused(e: &Error) -> bool {
     match e {
         Error::TenantCredentials { .. } => true,
