@@ -3,7 +3,7 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use tenantry::routing::{Caller, Refusal, Resolution, Resolver};
 use tenantry::{Tenant, TenantTx};
@@ -66,6 +66,15 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentCaller {
     }
 }
 
+impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentCaller {
+    type Rejection = RefusalResponse;
+
+    /// `None` for an anonymous request (a public route without a token).
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(resolution(parts)?.caller.clone().map(CurrentCaller))
+    }
+}
+
 /// A transaction on the tenant's data, begun when the handler asks for it; the layer commits
 /// it when the handler answers with a success status and rolls it back otherwise. A server
 /// whose connections are all in use answers `busy` (503, `Retry-After`).
@@ -91,7 +100,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Unit {
         if guard.is_none() {
             let pool = resolver
                 .tenantry()
-                .tenant_pool(resolution.tenant.slug.as_str())
+                .tenant_pool_for(&resolution.tenant)
                 .await
                 .map_err(|e| RefusalResponse(Refusal::from_error(&e)))?;
             let tx = pool

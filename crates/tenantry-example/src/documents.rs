@@ -52,10 +52,17 @@ macro_rules! on_engine {
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "query failed");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the query failed")
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the query failed",
+    )
 }
 
-pub async fn list(CurrentTenant(tenant): CurrentTenant, mut unit: Unit) -> Result<Response, Response> {
+pub async fn list(
+    CurrentTenant(tenant): CurrentTenant,
+    mut unit: Unit,
+) -> Result<Response, Response> {
     let tenant_id = tenant.id.to_string();
     let docs: Vec<Document> = on_engine!(unit, conn, sql =
         "SELECT id, tenant_id, campaign_id, storage_path, status FROM documents \
@@ -79,7 +86,11 @@ pub async fn create(
         ));
     }
     if new.path.is_empty() || new.path.len() > 512 {
-        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_document", "path must be 1 to 512 characters"));
+        return Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_document",
+            "path must be 1 to 512 characters",
+        ));
     }
     let tenant_id = tenant.id.to_string();
     let campaign_name = new.campaign.unwrap_or_else(|| "default".to_owned());
@@ -88,8 +99,8 @@ pub async fn create(
     on_engine!(unit, conn, sql =
         "INSERT INTO documents (id, tenant_id, campaign_id, storage_path, sha256) \
          VALUES (?, ?, ?, ?, '')" =>
-        sqlx::query(sql).bind(&id).bind(&tenant_id).bind(&campaign_id).bind(&new.path)
-            .execute(conn).await.map_err(internal)?);
+        { sqlx::query(sql).bind(&id).bind(&tenant_id).bind(&campaign_id).bind(&new.path)
+            .execute(conn).await.map_err(internal)?; });
     let doc = Document {
         id,
         tenant_id,
@@ -111,7 +122,7 @@ async fn campaign(unit: &mut Unit, tenant_id: &str, name: &str) -> Result<String
     let id = ulid::Ulid::new().to_string();
     on_engine!(unit, conn, sql =
         "INSERT INTO campaigns (id, tenant_id, name) VALUES (?, ?, ?)" =>
-        sqlx::query(sql).bind(&id).bind(tenant_id).bind(name).execute(conn).await.map_err(internal)?);
+        { sqlx::query(sql).bind(&id).bind(tenant_id).bind(name).execute(conn).await.map_err(internal)?; });
     Ok(id)
 }
 

@@ -22,10 +22,7 @@ use tenantry_axum::{CurrentCaller, CurrentTenant, TenantLayer};
 pub fn app(resolver: Resolver) -> Router {
     let tenant_routes = Router::new()
         .route("/me", get(me))
-        .route(
-            "/documents",
-            get(documents::list).post(documents::create),
-        )
+        .route("/documents", get(documents::list).post(documents::create))
         .layer(TenantLayer::new(resolver));
     Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -54,6 +51,7 @@ async fn me(CurrentTenant(tenant): CurrentTenant, caller: Option<CurrentCaller>)
 
 /// An error of the service's own, in the same JSON shape as Tenantry's refusals.
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({ "error": { "code": code, "message": message.into(), "status": status.as_u16() } });
+    let body =
+        json!({ "error": { "code": code, "message": message.into(), "status": status.as_u16() } });
     (status, axum::Json(body)).into_response()
 }

@@ -22,7 +22,10 @@ pub async fn run(tenantry: &Tenantry, cmd: TokenCommand) -> anyhow::Result<ExitC
         .context("find the secret to sign with")?;
     let user = tenantry.user(&user).await?;
     if user.status != UserStatus::Active {
-        bail!("user {} is disabled: a token for them would be refused", user.email);
+        bail!(
+            "user {} is disabled: a token for them would be refused",
+            user.email
+        );
     }
     if let Some(slug) = &tenant {
         tenantry.catalog().tenant(slug).await?;
