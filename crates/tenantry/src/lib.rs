@@ -117,24 +117,42 @@ impl Tenantry {
         self.catalog.insert_server(&name, url).await
     }
 
-    /// Sets (or clears) the transaction-mode pooler a server's application connections go
-    /// through, after checking it answers. Administrative work keeps going to the server.
+    /// Sets (or clears) the transaction-mode pooler (PgBouncer) a PostgreSQL server's
+    /// application connections go through, after checking it accepts connections within the
+    /// connect timeout. Only the pooler's host and port are used: tenants log in through it
+    /// with their own roles and databases. Administrative work keeps going to the server.
     pub async fn set_server_pooler(&self, name: &str, pooler_url: Option<&str>) -> Result<Server> {
         let server = self.catalog.server(name).await?;
-        if let Some(url) = pooler_url {
-            let engine = engine::Engine::from_url(url)?;
-            if engine != server.engine || engine != engine::Engine::Postgres {
-                return Err(Error::UnsupportedUrl {
-                    url: engine::redact_url(url),
-                    reason: "a pooler goes in front of a PostgreSQL server, with a postgres:// URL"
-                        .into(),
-                });
-            }
-            let probe = Server {
-                url: url.to_owned(),
-                ..server.clone()
+        if let Some(pooler) = pooler_url {
+            let refuse = |reason: String| Error::UnsupportedUrl {
+                url: engine::redact_url(pooler),
+                reason,
             };
-            Place::of(&probe, &self.config).check_reachable().await?;
+            if server.engine != engine::Engine::Postgres
+                || engine::Engine::from_url(pooler)? != engine::Engine::Postgres
+            {
+                return Err(refuse(
+                    "a pooler goes in front of a PostgreSQL server, with a postgres:// URL".into(),
+                ));
+            }
+            let parsed = url::Url::parse(pooler).map_err(|e| refuse(e.to_string()))?;
+            let host = parsed
+                .host_str()
+                .ok_or_else(|| refuse("it names no host".into()))?
+                .to_owned();
+            let port = parsed.port().unwrap_or(5432);
+            let wait = self.config.connect_timeout;
+            match tokio::time::timeout(wait, tokio::net::TcpStream::connect((host.as_str(), port)))
+                .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(refuse(format!("{host}:{port} refused: {e}"))),
+                Err(_) => {
+                    return Err(refuse(format!(
+                        "{host}:{port} did not accept a connection within {wait:?}"
+                    )));
+                }
+            }
         }
         self.catalog.set_pooler_url(name, pooler_url).await
     }

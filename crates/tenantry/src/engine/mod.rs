@@ -203,6 +203,23 @@ pub fn driver_url(url: &str) -> Cow<'_, str> {
     }
 }
 
+/// The database a server URL names (its path, or a `dbname`/`database` parameter), if any.
+pub fn url_database(server_url: &str) -> Option<String> {
+    let url = url::Url::parse(server_url).ok()?;
+    let param = url
+        .query_pairs()
+        .find(|(k, _)| k == "dbname" || k == "database")
+        .map(|(_, v)| v.into_owned());
+    let path = url.path().trim_start_matches('/');
+    let path = (!path.is_empty()).then(|| {
+        url::form_urlencoded::parse(format!("p={path}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| path.to_owned())
+    });
+    param.or(path)
+}
+
 /// The URL of `database` on the server at `server_url`, logging in as `user` with
 /// `password` when given (same host, port and options).
 pub fn url_with(

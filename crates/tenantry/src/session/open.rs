@@ -278,8 +278,13 @@ pub(super) fn pg_options(url: &str) -> sqlx::Result<PgConnectOptions> {
 
 /// A shared pool's options: the search path comes with the login itself, over the role's
 /// stored default, and a vanished client's session ends within a second instead of running
-/// on (and holding its locks) until its statement ends.
-pub(super) fn shared_options(options: PgConnectOptions) -> PgConnectOptions {
+/// on (and holding its locks) until its statement ends. Behind a transaction-mode pooler,
+/// which refuses startup options and lends server connections per transaction, the login
+/// carries none: each unit sets its search path itself ([`shared::enter_sql`]).
+pub(super) fn shared_options(options: PgConnectOptions, behind_pooler: bool) -> PgConnectOptions {
+    if behind_pooler {
+        return options;
+    }
     options.options([
         ("search_path", format!("{},pg_temp", shared::SHARED_SCHEMA)),
         ("client_connection_check_interval", "1000".to_owned()),

@@ -153,7 +153,7 @@ impl Tenantry {
                 open::pg_options(&engine::driver_url(&url)).map_err(|e| place.unreachable(e))?;
             let context_key = shared::context_key(self, &pool)?;
             let login = Login::Shared {
-                options: open::shared_options(options),
+                options: open::shared_options(options, place.behind_pooler()),
                 healer: Arc::new(Healer {
                     place: place.clone(),
                     pool,
@@ -175,7 +175,13 @@ impl Tenantry {
             field: "role_secret",
             value: "(sealed)".into(),
         })?;
-        let database = tenant.strategy.ops().login_database(tenant);
+        // A tenant without a database of its own logs in to the server's (behind a pooler
+        // too, whose URL may name another).
+        let database = tenant
+            .strategy
+            .ops()
+            .login_database(tenant)
+            .or_else(|| place.url().ok().and_then(engine::url_database));
         let url = engine::url_with(
             &url,
             database.as_deref(),

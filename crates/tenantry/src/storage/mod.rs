@@ -36,6 +36,8 @@ pub enum Place {
         engine: Engine,
         name: String,
         url: String,
+        /// A transaction-mode pooler application connections go through, if any.
+        pooler_url: Option<String>,
         /// How long to wait for it, as configured.
         timeouts: Timeouts,
     },
@@ -58,6 +60,7 @@ impl Place {
                 engine,
                 name: server.name.to_string(),
                 url: server.url.clone(),
+                pooler_url: server.pooler_url.clone(),
                 timeouts: config.timeouts(),
             },
         }
@@ -157,18 +160,32 @@ impl Place {
         }
     }
 
-    /// The URL application connections log in through (without credentials or database):
-    /// the one function the session asks. The server's own URL for now; a transaction-mode
-    /// pooler's (PgBouncer) once one can be configured per server.
+    /// The URL application connections log in through (credentials and database are put in
+    /// by the session): the server's transaction-mode pooler (PgBouncer) when one is set
+    /// (`tenantry server pooler`), the server itself otherwise. The one function the session
+    /// asks.
     pub fn serve_url(&self) -> Result<&str> {
-        self.url()
+        match self {
+            Place::Server {
+                pooler_url: Some(pooler),
+                ..
+            } => Ok(pooler),
+            _ => self.url(),
+        }
     }
 
     /// Whether [`Place::serve_url`] leads through a transaction-mode pooler: each unit of
     /// work then drops every prepared statement at its start, so sqlx's named statements
-    /// work whichever server connection the pooler lends it. Not configurable yet.
+    /// work whichever server connection the pooler lends it, and no login carries session
+    /// options (a pooler refuses them; units set what they need transaction-locally).
     pub fn behind_pooler(&self) -> bool {
-        false
+        matches!(
+            self,
+            Place::Server {
+                pooler_url: Some(_),
+                ..
+            }
+        )
     }
 
     /// The directory of an SQLite server.

@@ -13,7 +13,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::{CONTEXT_SETTING, PRIVATE_SCHEMA, admin, owner};
+use super::{CONTEXT_SETTING, PRIVATE_SCHEMA, SHARED_SCHEMA, admin, owner};
 use crate::catalog::{SharedPool, Tenant};
 use crate::crypto::{self, Password};
 use crate::engine::{Engine, postgres};
@@ -77,8 +77,9 @@ pub(super) async fn reset_role_settings(
 }
 
 /// The one statement that enters a shared tenant's context for the rest of the transaction,
-/// and says whether it verifies (`admitted`): the context, set transaction-locally, and the
-/// unit's `application_name` (by which [`revoke`] finds it). Simple protocol, with the context
+/// and says whether it verifies (`admitted`): the context, set transaction-locally, the
+/// unit's `application_name` (by which [`revoke`] finds it) and its search path (so a unit
+/// is complete even on a server connection a transaction-mode pooler lent it). Simple protocol, with the context
 /// written as a literal, so no statement prepared on the connection can stand in for it; every
 /// function is qualified.
 pub(crate) fn enter_sql(token: &str, tenant: &Tenant) -> Result<String> {
@@ -94,6 +95,7 @@ pub(crate) fn enter_sql(token: &str, tenant: &Tenant) -> Result<String> {
     Ok(format!(
         "SELECT pg_catalog.set_config('{CONTEXT_SETTING}', '{token}', true), \
                 pg_catalog.set_config('application_name', '{app}', true), \
+                pg_catalog.set_config('search_path', '{SHARED_SCHEMA},pg_temp', true), \
                 pg_catalog.setseed({seed:.9}), \
                 {PRIVATE_SCHEMA}.mark_unit('{id}'), \
                 {PRIVATE_SCHEMA}.current_tenant() IS NOT NULL AS admitted",
