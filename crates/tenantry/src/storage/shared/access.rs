@@ -113,20 +113,27 @@ pub(crate) fn application_name(tenant: &Tenant) -> String {
 /// On a runtime connection: whether the role's stored settings are still exactly
 /// [`ROLE_SETTINGS`]. Reads only the server's catalog, fully qualified.
 pub(crate) async fn check_role_settings(conn: &mut sqlx::PgConnection) -> sqlx::Result<bool> {
-    let expected: Vec<String> = ROLE_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
-    sqlx::query_scalar(
+    use sqlx::Row;
+    // Simple protocol, settings written as literals (Tenantry's own constants): a prepared
+    // statement would collide, behind a transaction-mode pooler, with another client's of
+    // the same name on the server connection it is lent.
+    let expected = ROLE_SETTINGS
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
         "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s \
            WHERE s.setrole = (SELECT r.oid FROM pg_catalog.pg_roles r \
                               WHERE r.rolname = session_user) \
-             AND NOT (s.setdatabase = 0 AND s.setconfig = $1::text[])) \
+             AND NOT (s.setdatabase = 0 AND s.setconfig = ARRAY[{expected}]::text[])) \
          AND EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s \
            WHERE s.setrole = (SELECT r.oid FROM pg_catalog.pg_roles r \
                               WHERE r.rolname = session_user) \
-             AND s.setdatabase = 0)",
-    )
-    .bind(expected)
-    .fetch_one(conn)
-    .await
+             AND s.setdatabase = 0) AS intact"
+    );
+    let row = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_one(conn).await?;
+    row.try_get("intact")
 }
 
 /// Puts the runtime role back as the catalog says: its sealed password and exactly its
