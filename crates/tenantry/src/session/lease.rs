@@ -8,9 +8,9 @@ use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::manager::Inner;
-use super::open::Conn;
+use super::open::{Conn, Session};
 use super::spec::PoolSpec;
-use super::state::{close, close_all};
+use super::watch::Ends;
 
 pub(super) struct Lease {
     parts: Option<Parts>,
@@ -26,36 +26,26 @@ impl std::fmt::Debug for Lease {
     }
 }
 
-struct Parts {
-    conn: Conn,
+/// What a lease holds.
+pub(super) struct Parts {
+    pub session: Session,
     /// The server permit the open connection holds.
-    permit: OwnedSemaphorePermit,
+    pub permit: OwnedSemaphorePermit,
     /// The tenant's permit for this unit; returned once the connection is back.
-    unit: OwnedSemaphorePermit,
-    spec: Arc<PoolSpec>,
-    epoch: u64,
-    manager: Arc<Inner>,
+    pub unit: OwnedSemaphorePermit,
+    pub spec: Arc<PoolSpec>,
+    /// Its server's: who to wake, and how to confirm a closed session ended.
+    pub ends: Arc<Ends>,
+    /// The pool's generation when it was lent.
+    pub epoch: u64,
+    pub manager: Arc<Inner>,
 }
 
 impl Lease {
-    pub(super) fn new(
-        manager: &Arc<Inner>,
-        spec: &Arc<PoolSpec>,
-        conn: Conn,
-        permit: OwnedSemaphorePermit,
-        unit: OwnedSemaphorePermit,
-        epoch: u64,
-        fresh: bool,
-    ) -> Lease {
+    /// `fresh`: the connection was opened for this lease (not reused from the pool).
+    pub(super) fn new(parts: Parts, fresh: bool) -> Lease {
         Lease {
-            parts: Some(Parts {
-                conn,
-                permit,
-                unit,
-                spec: Arc::clone(spec),
-                epoch,
-                manager: Arc::clone(manager),
-            }),
+            parts: Some(parts),
             fresh,
         }
     }
@@ -66,7 +56,7 @@ impl Lease {
     }
 
     pub(super) fn conn(&mut self) -> Option<&mut Conn> {
-        self.parts.as_mut().map(|p| &mut p.conn)
+        self.parts.as_mut().map(|p| &mut p.session.conn)
     }
 
     /// Resets the connection and puts it back in its pool (or closes it).
@@ -80,14 +70,15 @@ impl Lease {
     pub(super) async fn discard(mut self) {
         if let Some(parts) = self.parts.take() {
             let Parts {
-                conn,
+                session,
                 permit,
                 unit,
                 spec,
+                ends,
                 manager,
                 ..
             } = parts;
-            close(conn).await;
+            ends.end(session).await;
             manager.gone(&spec, permit);
             drop(unit);
         }
@@ -106,13 +97,13 @@ impl Drop for Lease {
             // No runtime to reset it on: the connection is dropped, which closes it.
             Err(_) => {
                 let Parts {
-                    conn,
+                    session,
                     permit,
                     spec,
                     manager,
                     ..
                 } = parts;
-                drop(conn);
+                drop(session);
                 manager.gone(&spec, permit);
             }
         }
@@ -122,17 +113,20 @@ impl Drop for Lease {
 impl Parts {
     async fn give_back(self) {
         let Parts {
-            mut conn,
+            mut session,
             permit,
             unit,
             spec,
+            ends,
             epoch,
             manager,
         } = self;
-        match tokio::time::timeout(spec.wait, conn.reset(&spec.login)).await {
+        match tokio::time::timeout(spec.wait, session.conn.reset(&spec.login)).await {
             Ok(Ok(())) => {
-                if let Some(closing) = manager.put_idle(&spec, epoch, conn, permit) {
-                    close_all(vec![closing]).await;
+                if let Some(idle) = manager.put_idle(&spec, epoch, session, permit) {
+                    ends.end(idle.session).await;
+                    drop(idle.permit);
+                    ends.changed.notify_waiters();
                 }
             }
             failed => {
@@ -141,7 +135,7 @@ impl Parts {
                     _ => "timed out".to_owned(),
                 };
                 tracing::debug!(pool = %spec.key, error = %why, "closing a connection whose reset failed");
-                close(conn).await;
+                ends.end(session).await;
                 manager.gone(&spec, permit);
             }
         }

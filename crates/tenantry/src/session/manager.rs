@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::lease::Lease;
-use super::open::Conn;
+use super::lease::{Lease, Parts};
+use super::open::Session;
 use super::spec::PoolSpec;
-use super::state::{Closing, Idle, Pool, Server, ServerPoolStats, State, close, close_all};
+use super::state::{Closing, Idle, Pool, Server, ServerPoolStats, State, close_all};
+use super::watch::Ends;
 use crate::catalog::SharedPool;
 use crate::config::Config;
 use crate::error::{BusyLimit, Error, Result};
@@ -57,9 +58,9 @@ pub(super) struct Limits {
 
 /// What one look at the server's state decided.
 enum Step {
-    Reuse(Idle, u64),
+    Reuse(Idle, u64, Arc<Ends>),
     /// Open a connection with this permit, after closing the connection it came from.
-    Open(OwnedSemaphorePermit, Option<Conn>, u64),
+    Open(OwnedSemaphorePermit, Option<Session>, u64, Arc<Ends>),
     Wait(tokio::sync::futures::OwnedNotified),
 }
 
@@ -159,18 +160,19 @@ impl PoolManager {
         };
         loop {
             match self.step(spec) {
-                Step::Reuse(idle, epoch) => {
-                    return Ok(Lease::new(
-                        &self.inner,
-                        spec,
-                        idle.conn,
-                        idle.permit,
+                Step::Reuse(idle, epoch, ends) => {
+                    let parts = Parts {
+                        session: idle.session,
+                        permit: idle.permit,
                         unit,
+                        spec: Arc::clone(spec),
+                        ends,
                         epoch,
-                        false,
-                    ));
+                        manager: Arc::clone(&self.inner),
+                    };
+                    return Ok(Lease::new(parts, false));
                 }
-                Step::Open(permit, victim, epoch) => {
+                Step::Open(permit, victim, epoch, ends) => {
                     // Counted as lent from here: unless it is handed out, the pool stops
                     // counting it however the acquisition ends (an error, a cancellation),
                     // after the permit, declared later, is dropped.
@@ -181,19 +183,20 @@ impl PoolManager {
                     };
                     let permit = permit;
                     if let Some(victim) = victim {
-                        close(victim).await;
+                        ends.end(victim).await;
                     }
-                    let conn = spec.open(slug).await?;
+                    let session = spec.open(slug, &ends).await?;
                     opening.armed = false;
-                    return Ok(Lease::new(
-                        &self.inner,
-                        spec,
-                        conn,
+                    let parts = Parts {
+                        session,
                         permit,
                         unit,
+                        spec: Arc::clone(spec),
+                        ends,
                         epoch,
-                        true,
-                    ));
+                        manager: Arc::clone(&self.inner),
+                    };
+                    return Ok(Lease::new(parts, true));
                 }
                 Step::Wait(changed) => {
                     let waiting = Waiting {
@@ -221,9 +224,10 @@ impl PoolManager {
         let server = state
             .servers
             .entry(spec.server.clone())
-            .or_insert_with(|| Server::new(per_server));
+            .or_insert_with(|| Server::new(per_server, spec.place.clone()));
         // Registered before anything is checked, so no change after the checks is missed.
-        let changed = Arc::clone(&server.changed).notified_owned();
+        let changed = Arc::clone(&server.ends.changed).notified_owned();
+        let ends = Arc::clone(&server.ends);
         if !server.pools.contains_key(&spec.key) {
             state.next_epoch += 1;
             let pool = Pool {
@@ -239,16 +243,16 @@ impl PoolManager {
             .and_then(|pool| pool.idle.pop_back().map(|idle| (idle, pool.epoch)));
         if let Some((idle, epoch)) = reuse {
             server.lend(&spec.key);
-            return Step::Reuse(idle, epoch);
+            return Step::Reuse(idle, epoch, ends);
         }
         let opening = match Arc::clone(&server.permits).try_acquire_owned() {
             Ok(permit) => Some((permit, None)),
             Err(_) => server
                 .least_recently_used()
-                .map(|victim| (victim.permit, Some(victim.conn))),
+                .map(|victim| (victim.permit, Some(victim.session))),
         };
         match opening {
-            Some((permit, victim)) => Step::Open(permit, victim, server.lend(&spec.key)),
+            Some((permit, victim)) => Step::Open(permit, victim, server.lend(&spec.key), ends),
             None => {
                 server.waiting += 1;
                 Step::Wait(changed)
@@ -273,7 +277,7 @@ impl PoolManager {
                     *next_epoch += 1;
                     pool.epoch = *next_epoch;
                     for idle in pool.idle.drain(..) {
-                        closing.push((idle, Arc::clone(&server.changed)));
+                        closing.push((idle, Arc::clone(&server.ends)));
                     }
                 }
             }
@@ -326,9 +330,13 @@ impl PoolManager {
                 let Some(inner) = weak.upgrade() else {
                     break;
                 };
-                let closing = inner.expired();
+                let idle_timeout = inner.limits.idle_timeout;
+                let (closing, ends) = inner.expired();
                 drop(inner);
                 close_all(closing).await;
+                for ends in ends {
+                    ends.rest(idle_timeout).await;
+                }
             }
         });
     }

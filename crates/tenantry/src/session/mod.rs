@@ -19,10 +19,13 @@
 mod lease;
 mod manager;
 mod open;
+#[cfg(test)]
+mod pooler_tests;
 mod rows;
 mod spec;
 mod state;
 mod unit;
+mod watch;
 
 use std::sync::Arc;
 

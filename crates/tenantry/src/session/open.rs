@@ -20,8 +20,10 @@ use std::sync::Arc;
 use sqlx::mysql::{MySqlConnectOptions, MySqlTransactionManager};
 use sqlx::postgres::{PgConnectOptions, PgTransactionManager};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteTransactionManager};
-use sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
+use sqlx::{Connection, MySqlConnection, PgConnection, Row, SqliteConnection};
 use sqlx_core::transaction::TransactionManager;
+
+use super::watch::Ends;
 
 use crate::catalog::SharedPool;
 use crate::crypto::Password;
@@ -40,6 +42,14 @@ impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Conn({})", self.engine())
     }
+}
+
+/// An open connection and its server's id for the session (PostgreSQL: the backend's pid;
+/// MySQL: the connection id; SQLite: none), by which its end is confirmed ([`Ends`]).
+#[derive(Debug)]
+pub(super) struct Session {
+    pub conn: Conn,
+    pub id: Option<i64>,
 }
 
 /// How a pool's connections log in, and how they are reset.
@@ -81,23 +91,35 @@ fn tampered() -> sqlx::Error {
 }
 
 impl Login {
-    /// Opens one connection. Not bounded in time here: the caller bounds it.
-    pub(super) async fn open(&self) -> sqlx::Result<Conn> {
+    /// Opens one connection (a connection that fails after it opened is ended through
+    /// `ends`). Not bounded in time here: the caller bounds it.
+    pub(super) async fn open(&self, ends: &Ends) -> sqlx::Result<Session> {
         match self {
             Login::Postgres(options) => {
-                Ok(Conn::Postgres(PgConnection::connect_with(options).await?))
+                identify(
+                    Conn::Postgres(PgConnection::connect_with(options).await?),
+                    ends,
+                )
+                .await
             }
-            Login::Shared { options, healer } => {
-                Ok(Conn::Postgres(open_shared(options, healer).await?))
+            Login::Shared { options, healer } => open_shared(options, healer, ends).await,
+            Login::Mysql(options) => {
+                identify(
+                    Conn::Mysql(MySqlConnection::connect_with(options).await?),
+                    ends,
+                )
+                .await
             }
-            Login::Mysql(options) => Ok(Conn::Mysql(MySqlConnection::connect_with(options).await?)),
             Login::Sqlite { options, paths } => {
                 let mut conn = SqliteConnection::connect_with(options).await?;
                 if let Err(e) = guard_sqlite(&mut conn, Arc::clone(paths)).await {
                     let _ = conn.close().await;
                     return Err(e);
                 }
-                Ok(Conn::Sqlite(conn))
+                Ok(Session {
+                    conn: Conn::Sqlite(conn),
+                    id: None,
+                })
             }
         }
     }
@@ -111,17 +133,51 @@ impl Login {
     }
 }
 
+/// The session of a new connection, with the server's id for it.
+async fn identify(mut conn: Conn, ends: &Ends) -> sqlx::Result<Session> {
+    let id = match &mut conn {
+        Conn::Postgres(c) => sqlx::raw_sql("SELECT pg_catalog.pg_backend_pid()")
+            .fetch_one(&mut *c)
+            .await
+            .and_then(|row| row.try_get::<i32, _>(0))
+            .map(|pid| Some(i64::from(pid))),
+        Conn::Mysql(c) => sqlx::raw_sql("SELECT CONNECTION_ID()")
+            .fetch_one(&mut *c)
+            .await
+            .and_then(|row| row.try_get::<u64, _>(0))
+            .map(|id| i64::try_from(id).ok()),
+        Conn::Sqlite(_) => Ok(None),
+    };
+    match id {
+        Ok(id) => Ok(Session { conn, id }),
+        Err(e) => {
+            ends.end(Session { conn, id: None }).await;
+            Err(e)
+        }
+    }
+}
+
 /// A shared connection, used only once the runtime role's stored settings are checked to be
 /// exactly Tenantry's. A setting a tenant planted may make the check itself fail (a tiny
 /// statement timeout, say): that counts as changed too. Changed settings are restored and the
 /// connection, which logged in with them, is closed; the next one must find them right.
-async fn open_shared(options: &PgConnectOptions, healer: &Healer) -> sqlx::Result<PgConnection> {
+async fn open_shared(
+    options: &PgConnectOptions,
+    healer: &Healer,
+    ends: &Ends,
+) -> sqlx::Result<Session> {
     for _ in 0..2 {
-        let mut conn = PgConnection::connect_with(options).await?;
-        if let Ok(true) = shared::check_role_settings(&mut conn).await {
-            return Ok(conn);
+        let mut session = identify(
+            Conn::Postgres(PgConnection::connect_with(options).await?),
+            ends,
+        )
+        .await?;
+        if let Conn::Postgres(conn) = &mut session.conn
+            && let Ok(true) = shared::check_role_settings(conn).await
+        {
+            return Ok(session);
         }
-        let _ = conn.close_hard().await;
+        ends.end(session).await;
         tracing::warn!(pool = %healer.pool.server, "shared pool role settings changed");
         if let Err(e) = healer.heal().await {
             tracing::error!(error = %e, "could not restore the shared pool's role");

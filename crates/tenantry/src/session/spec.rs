@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::open::{self, Conn, Healer, Login};
+use super::open::{self, Healer, Login, Session};
+use super::watch::Ends;
 use crate::Tenantry;
 use crate::catalog::{SharedPool, Tenant};
 use crate::crypto::Password;
@@ -50,9 +51,9 @@ pub(super) fn pool_key(tenant: &Tenant) -> String {
 
 impl PoolSpec {
     /// Opens one connection for a unit of `slug`, within the connect timeout.
-    pub(super) async fn open(&self, slug: &str) -> Result<Conn> {
-        match tokio::time::timeout(self.wait, self.login.open()).await {
-            Ok(Ok(conn)) => Ok(conn),
+    pub(super) async fn open(&self, slug: &str, ends: &Ends) -> Result<Session> {
+        match tokio::time::timeout(self.wait, self.login.open(ends)).await {
+            Ok(Ok(session)) => Ok(session),
             Ok(Err(source)) if engine::is_auth_failure(&source) => Err(Error::TenantCredentials {
                 tenant: slug.to_owned(),
                 source,

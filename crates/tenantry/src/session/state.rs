@@ -1,17 +1,19 @@
 //! The pool manager's state: per server, its permits and its pools' idle lists (least
 //! recently used first), and what happens to a connection coming back, going idle too long,
 //! or being closed. Every change is made under one lock, never held across an `await`;
-//! connections are closed outside it, each permit returned once its connection is closed.
+//! connections are closed outside it, each permit returned once its server no longer lists
+//! its session ([`super::watch`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::manager::Inner;
-use super::open::Conn;
+use super::open::Session;
 use super::spec::PoolSpec;
+use super::watch::Ends;
 use crate::catalog::SharedPool;
 use crate::ident::TenantId;
 use crate::storage::Place;
@@ -53,8 +55,9 @@ pub(super) struct State {
 #[derive(Debug)]
 pub(super) struct Server {
     pub(super) permits: Arc<Semaphore>,
-    /// Woken whenever a permit is freed or a connection goes idle.
-    pub(super) changed: Arc<Notify>,
+    /// Its waiters (woken whenever a permit is freed or a connection goes idle), and the
+    /// confirmation that a closed connection's session ended.
+    pub(super) ends: Arc<Ends>,
     pub(super) pools: HashMap<String, Pool>,
     pub(super) waiting: usize,
 }
@@ -69,14 +72,14 @@ pub(super) struct Pool {
 
 #[derive(Debug)]
 pub(super) struct Idle {
-    pub conn: Conn,
+    pub session: Session,
     pub permit: OwnedSemaphorePermit,
     pub since: Instant,
 }
 
 /// Connections taken out of the manager's state, to close outside its lock; each one's
 /// permit is returned, and the server's waiters woken, once it is closed.
-pub(super) type Closing = Vec<(Idle, Arc<Notify>)>;
+pub(super) type Closing = Vec<(Idle, Arc<Ends>)>;
 
 impl State {
     pub(super) fn stats(&self, cap: u32) -> Vec<ServerPoolStats> {
@@ -101,10 +104,10 @@ impl State {
 }
 
 impl Server {
-    pub(super) fn new(per_server: usize) -> Server {
+    pub(super) fn new(per_server: usize, place: Place) -> Server {
         Server {
             permits: Arc::new(Semaphore::new(per_server)),
-            changed: Arc::new(Notify::new()),
+            ends: Arc::new(Ends::new(place)),
             pools: HashMap::new(),
             waiting: 0,
         }
@@ -144,29 +147,29 @@ impl Inner {
         &self,
         spec: &PoolSpec,
         epoch: u64,
-        conn: Conn,
+        session: Session,
         permit: OwnedSemaphorePermit,
-    ) -> Option<(Idle, Arc<Notify>)> {
+    ) -> Option<Idle> {
         let idle = Idle {
-            conn,
+            session,
             permit,
             since: Instant::now(),
         };
         let mut state = self.state();
         let Some(server) = state.servers.get_mut(&spec.server) else {
-            return Some((idle, Arc::new(Notify::new())));
+            return Some(idle);
         };
-        let changed = Arc::clone(&server.changed);
+        let ends = Arc::clone(&server.ends);
         let Some(pool) = server.pools.get_mut(&spec.key) else {
-            return Some((idle, changed));
+            return Some(idle);
         };
         pool.in_use = pool.in_use.saturating_sub(1);
         if pool.epoch != epoch {
-            return Some((idle, changed));
+            return Some(idle);
         }
         pool.idle.push_back(idle);
         drop(state);
-        changed.notify_waiters();
+        ends.changed.notify_waiters();
         None
     }
 
@@ -178,7 +181,7 @@ impl Inner {
 
     /// The pool no longer counts a connection as lent; the server's waiters look again.
     pub(super) fn unlend(&self, spec: &PoolSpec) {
-        let changed = {
+        let ends = {
             let mut state = self.state();
             let Some(server) = state.servers.get_mut(&spec.server) else {
                 return;
@@ -186,14 +189,14 @@ impl Inner {
             if let Some(pool) = server.pools.get_mut(&spec.key) {
                 pool.in_use = pool.in_use.saturating_sub(1);
             }
-            Arc::clone(&server.changed)
+            Arc::clone(&server.ends)
         };
-        changed.notify_waiters();
+        ends.changed.notify_waiters();
     }
 
     /// Takes out the connections idle longer than the idle timeout, and forgets the pools,
-    /// logins and tenant semaphores no longer in use.
-    pub(super) fn expired(&self) -> Closing {
+    /// logins and tenant semaphores no longer in use; with every server's ends.
+    pub(super) fn expired(&self) -> (Closing, Vec<Arc<Ends>>) {
         let timeout = self.limits.idle_timeout;
         let mut state = self.state();
         let mut closing = Closing::new();
@@ -206,7 +209,7 @@ impl Inner {
                     .is_some_and(|idle| idle.since.elapsed() >= timeout)
                 {
                     if let Some(idle) = pool.idle.pop_front() {
-                        closing.push((idle, Arc::clone(&server.changed)));
+                        closing.push((idle, Arc::clone(&server.ends)));
                     }
                 }
                 if pool.idle.is_empty() && pool.in_use == 0 {
@@ -223,23 +226,20 @@ impl Inner {
         state
             .tenants
             .retain(|_, permits| Arc::strong_count(permits) > 1);
-        closing
+        let ends = state
+            .servers
+            .values()
+            .map(|s| Arc::clone(&s.ends))
+            .collect();
+        (closing, ends)
     }
 }
 
-/// How long closing a connection may take before it is simply dropped.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-/// Closes a connection, within [`CLOSE_WAIT`].
-pub(super) async fn close(conn: Conn) {
-    let _ = tokio::time::timeout(CLOSE_WAIT, conn.close()).await;
-}
-
-/// Closes connections; each one's permit is returned once it is closed.
+/// Closes connections; each one's permit is returned once its session ended.
 pub(super) async fn close_all(closing: Closing) {
-    for (idle, changed) in closing {
-        close(idle.conn).await;
+    for (idle, ends) in closing {
+        ends.end(idle.session).await;
         drop(idle.permit);
-        changed.notify_waiters();
+        ends.changed.notify_waiters();
     }
 }
