@@ -287,7 +287,8 @@ impl PoolManager {
     }
 
     /// Forgets everything about a server's pools: their logins, idle connections (closed)
-    /// and connections in use (closed when they come back).
+    /// and connections in use (closed when they come back); and the server itself, with
+    /// its administrative connection, if none of its connections is in use.
     pub(crate) async fn forget_server(&self, server: &str) {
         let keys: Vec<String> = {
             let mut state = self.state();
@@ -309,6 +310,22 @@ impl PoolManager {
         };
         for key in keys {
             self.forget_pool(&key).await;
+        }
+        let ends = {
+            let mut state = self.state();
+            let unused = state.servers.get(server).is_some_and(|s| {
+                s.pools
+                    .values()
+                    .all(|pool| pool.in_use == 0 && pool.idle.is_empty())
+            });
+            if unused {
+                state.servers.remove(server).map(|s| s.ends)
+            } else {
+                None
+            }
+        };
+        if let Some(ends) = ends {
+            ends.rest(Duration::ZERO).await;
         }
     }
 

@@ -136,11 +136,7 @@ impl Login {
 /// The session of a new connection, with the server's id for it.
 async fn identify(mut conn: Conn, ends: &Ends) -> sqlx::Result<Session> {
     let id = match &mut conn {
-        Conn::Postgres(c) => sqlx::raw_sql("SELECT pg_catalog.pg_backend_pid()")
-            .fetch_one(&mut *c)
-            .await
-            .and_then(|row| row.try_get::<i32, _>(0))
-            .map(|pid| Some(i64::from(pid))),
+        Conn::Postgres(c) => backend_pid(c).await.map(Some),
         Conn::Mysql(c) => sqlx::raw_sql("SELECT CONNECTION_ID()")
             .fetch_one(&mut *c)
             .await
@@ -157,24 +153,33 @@ async fn identify(mut conn: Conn, ends: &Ends) -> sqlx::Result<Session> {
     }
 }
 
+async fn backend_pid(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::raw_sql("SELECT pg_catalog.pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get::<i32, _>(0))
+        .map(i64::from)
+}
+
 /// A shared connection, used only once the runtime role's stored settings are checked to be
-/// exactly Tenantry's. A setting a tenant planted may make the check itself fail (a tiny
-/// statement timeout, say): that counts as changed too. Changed settings are restored and the
-/// connection, which logged in with them, is closed; the next one must find them right.
+/// exactly Tenantry's. A setting a tenant planted may make the check (or reading the
+/// session's id) fail — a tiny statement timeout, say: that counts as changed too. Changed
+/// settings are restored and the connection, which logged in with them, is closed; the next
+/// one must find them right.
 async fn open_shared(
     options: &PgConnectOptions,
     healer: &Healer,
     ends: &Ends,
 ) -> sqlx::Result<Session> {
     for _ in 0..2 {
-        let mut session = identify(
-            Conn::Postgres(PgConnection::connect_with(options).await?),
-            ends,
-        )
-        .await?;
-        if let Conn::Postgres(conn) = &mut session.conn
-            && let Ok(true) = shared::check_role_settings(conn).await
-        {
+        let mut conn = PgConnection::connect_with(options).await?;
+        let id = backend_pid(&mut conn).await.ok();
+        let checked = matches!(shared::check_role_settings(&mut conn).await, Ok(true));
+        let session = Session {
+            conn: Conn::Postgres(conn),
+            id,
+        };
+        if checked && id.is_some() {
             return Ok(session);
         }
         ends.end(session).await;
