@@ -294,10 +294,11 @@ impl Resolver {
                 None => named = Some((tenant, via)),
             }
         }
-        if named.is_none() && membership_step {
-            if let Some(user) = &caller {
-                named = self.only_membership(user).await?;
-            }
+        if named.is_none()
+            && membership_step
+            && let Some(user) = &caller
+        {
+            named = self.only_membership(user).await?;
         }
         let Some((tenant, via)) = named else {
             return Err(Refusal::TenantNotFound {
@@ -362,10 +363,10 @@ impl Resolver {
             IdentifierKind::Domain => match ask.host {
                 // A host that is not a custom domain may still be a subdomain: absent, not
                 // unknown.
-                Some(host) => match self.by_host(host.as_str()).await? {
-                    Some(tenant) => Some((host.to_string(), Some(tenant))),
-                    None => None,
-                },
+                Some(host) => self
+                    .by_host(host.as_str())
+                    .await?
+                    .map(|tenant| (host.to_string(), Some(tenant))),
                 None => None,
             },
             IdentifierKind::Subdomain => {
