@@ -19,6 +19,7 @@ on_each_backend!(
     a_suspended_tenant_is_refused,
     a_revoked_membership_is_refused_while_the_token_is_valid,
     viewers_are_refused_writes_and_employees_write,
+    two_tenant_headers_naming_different_tenants_are_refused,
 );
 
 const IDENTIFIERS: &[&str] = &["domain", "subdomain", "header"];
@@ -444,6 +445,58 @@ async fn viewers_are_refused_writes_and_employees_write(backend: Backend) {
     for who in [&viewer, &employee] {
         let (status, listed) = json_of(get(&service, "/documents", who).await).await;
         assert_eq!((status, listed), (200, json!([created])), "{who:?}");
+    }
+    drop(service);
+    fx.cleanup().await;
+}
+
+/// `X-Tenant` sent twice: two values naming different tenants are a disagreement, refused like
+/// any other (never settled by taking the first); two spellings of one tenant are served.
+async fn two_tenant_headers_naming_different_tenants_are_refused(backend: Backend) {
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
+    let acme = fx.create("acme").await.expect("create acme");
+    fx.create("globex").await.expect("create globex");
+    let alice = user(&fx.tenantry, "alice@example.com").await;
+    for slug in ["acme", "globex"] {
+        fx.tenantry
+            .add_member(&alice, slug, "employee")
+            .await
+            .expect("member");
+    }
+    let tenantry = fx.reopen(common::routing(IDENTIFIERS)).await;
+    let service = common::serve(&tenantry).await;
+    let token = token_for(&alice);
+    let acme_id = acme.id.to_string();
+    let twice = |first: &str, second: &str| {
+        service
+            .get("/me")
+            .bearer_auth(&token)
+            .header("X-Tenant", first)
+            .header("x-tenant", second)
+    };
+
+    for (first, second) in [("acme", "globex"), ("globex", "acme")] {
+        let response = twice(first, second).send().await.expect("GET");
+        assert_eq!(
+            refusal_of(response).await,
+            (403, "tenant_mismatch".to_owned()),
+            "{first}, {second}"
+        );
+    }
+    let response = twice("acme", "nope").send().await.expect("GET");
+    assert_eq!(
+        refusal_of(response).await,
+        (404, "tenant_not_found".to_owned())
+    );
+    for (first, second) in [("acme", "acme"), ("acme", acme_id.as_str())] {
+        let (status, body) = json_of(twice(first, second).send().await.expect("GET")).await;
+        assert_eq!(
+            (status, &body["tenant"]["slug"]),
+            (200, &json!("acme")),
+            "{first}, {second}: {body}"
+        );
     }
     drop(service);
     fx.cleanup().await;

@@ -21,7 +21,7 @@ pub enum Refusal {
     #[error("user {user} is not a member of tenant {tenant:?}")]
     NotAMember { user: String, tenant: String },
 
-    /// Two identifiers named different tenants.
+    /// Two identifiers (or two values of the tenant header) named different tenants.
     #[error("{first_via} names tenant {first:?} but {second_via} names tenant {second:?}")]
     TenantMismatch {
         first: String,

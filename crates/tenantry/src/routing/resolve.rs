@@ -36,6 +36,14 @@ impl RequestParts {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, in order, by case-insensitive name.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The token of an `Authorization: Bearer <token>` header.
     pub fn bearer(&self) -> Option<&str> {
         let value = self.header("authorization")?.trim();
@@ -381,13 +389,39 @@ impl Resolver {
                     None => None,
                 }
             }
-            IdentifierKind::Header => match ask.request.header(&config.header) {
-                Some(value) => {
-                    let value = value.trim();
-                    Some((value.to_owned(), self.by_name(value).await?))
+            IdentifierKind::Header => {
+                // Sent more than once, every value must name the same tenant: the first is
+                // not taken over the others.
+                let mut values = ask.request.header_values(&config.header).map(str::trim);
+                match values.next() {
+                    Some(first) => {
+                        let named = self.by_name(first).await?;
+                        if let Some(tenant) = &named {
+                            for other in values.filter(|v| *v != first) {
+                                match self.by_name(other).await? {
+                                    Some(t) if t.id == tenant.id => {}
+                                    Some(t) => {
+                                        return Err(Refusal::TenantMismatch {
+                                            first: tenant.slug.to_string(),
+                                            first_via: kind.as_str().to_owned(),
+                                            second: t.slug.to_string(),
+                                            second_via: kind.as_str().to_owned(),
+                                        });
+                                    }
+                                    None => {
+                                        return Err(Refusal::TenantNotFound {
+                                            named: other.to_owned(),
+                                            via: kind.as_str().to_owned(),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                        Some((first.to_owned(), named))
+                    }
+                    None => None,
                 }
-                None => None,
-            },
+            }
             IdentifierKind::Path => match path_slug(&ask.request.path, &config.path_prefix) {
                 Some(slug) => Some((slug.to_owned(), self.by_name(slug).await?)),
                 None => None,
