@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
-use tenantry::routing::{Access, Refusal, RequestParts, Resolver};
+use tenantry::routing::{Access, Host, Refusal, RequestParts, Resolver};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
@@ -59,6 +59,10 @@ pub struct TenantService<S> {
 }
 
 /// The parts of a request the resolver reads.
+///
+/// Hosts: every Host header, and the request target's authority (absolute form, HTTP/2's
+/// `:authority`) unless it is the one Host header's host, so that a target and a Host header
+/// naming different hosts reach the resolver as two hosts, which it refuses.
 fn parts_of(request: &Request<Body>) -> RequestParts {
     let mut hosts: Vec<String> = request
         .headers()
@@ -66,10 +70,15 @@ fn parts_of(request: &Request<Body>) -> RequestParts {
         .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
-    if hosts.is_empty()
-        && let Some(authority) = request.uri().authority()
-    {
-        hosts.push(authority.as_str().to_owned());
+    if let Some(authority) = request.uri().authority() {
+        let target = authority.as_str();
+        let same = match hosts.as_slice() {
+            [one] => matches!((Host::parse(one), Host::parse(target)), (Ok(a), Ok(b)) if a == b),
+            _ => false,
+        };
+        if !same {
+            hosts.push(target.to_owned());
+        }
     }
     let headers = request
         .headers()

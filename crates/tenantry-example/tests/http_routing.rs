@@ -20,6 +20,7 @@ on_each_backend!(
     a_revoked_membership_is_refused_while_the_token_is_valid,
     viewers_are_refused_writes_and_employees_write,
     two_tenant_headers_naming_different_tenants_are_refused,
+    a_request_target_naming_another_host_is_refused,
 );
 
 const IDENTIFIERS: &[&str] = &["domain", "subdomain", "header"];
@@ -498,6 +499,62 @@ async fn two_tenant_headers_naming_different_tenants_are_refused(backend: Backen
             "{first}, {second}: {body}"
         );
     }
+    drop(service);
+    fx.cleanup().await;
+}
+
+/// A request target in absolute form (`GET http://host/path`) names a host too; when it and
+/// the Host header name different hosts the request is refused, never served for one of them.
+async fn a_request_target_naming_another_host_is_refused(backend: Backend) {
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
+    fx.create("acme").await.expect("create acme");
+    fx.create("globex").await.expect("create globex");
+    fx.tenantry
+        .add_domain("acme", "shop.acme.test", true)
+        .await
+        .expect("domain");
+    let alice = user(&fx.tenantry, "alice@example.com").await;
+    for slug in ["acme", "globex"] {
+        fx.tenantry
+            .add_member(&alice, slug, "employee")
+            .await
+            .expect("member");
+    }
+    let tenantry = fx.reopen(common::routing(IDENTIFIERS)).await;
+    let service = common::serve(&tenantry).await;
+    let token = token_for(&alice);
+    let request = |target: &str, host: &str| {
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+             Connection: close\r\n\r\n"
+        )
+    };
+
+    for (target, host) in [
+        ("http://globex.app.test/me", "shop.acme.test"),
+        ("http://shop.acme.test/me", "globex.app.test"),
+        ("http://shop.acme.test/me", "other.test"),
+    ] {
+        let (status, body) = raw(service.addr, &request(target, host)).await;
+        assert_eq!(
+            refusal_in(status, &body),
+            (400, "invalid_host".to_owned()),
+            "{target} with Host {host}: {body}"
+        );
+    }
+    // The same host spelt two ways is one host.
+    let (status, body) = raw(
+        service.addr,
+        &request("http://SHOP.acme.test:80/me", "shop.acme.test"),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["tenant"]["slug"]),
+        (200, &json!("acme")),
+        "{body}"
+    );
     drop(service);
     fx.cleanup().await;
 }

@@ -20,7 +20,8 @@ use crate::catalog::{Status, Tenant, User, UserStatus};
 /// What a resolver looks at: the request's host(s), headers and path.
 #[derive(Debug, Clone, Default)]
 pub struct RequestParts {
-    /// Every `Host` header (or the URI's authority); more than one is refused.
+    /// Every `Host` header, and the request target's host when it differs; more than one is
+    /// refused.
     pub hosts: Vec<String>,
     /// Header names in any case.
     pub headers: Vec<(String, String)>,
@@ -240,7 +241,9 @@ impl Resolver {
             })?),
             _ => {
                 return Err(Refusal::InvalidHost {
-                    reason: "the request has more than one Host header".into(),
+                    reason: "the request names more than one host (Host headers, or a Host \
+                             header and a request target that disagree)"
+                        .into(),
                 });
             }
         };
