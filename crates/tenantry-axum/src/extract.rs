@@ -96,7 +96,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Unit {
             .get::<Resolver>()
             .cloned()
             .ok_or_else(layer_missing)?;
-        let mut guard = slot.0.lock_owned().await;
+        // One unit per request: a second `Unit` in the same handler would wait for the first
+        // forever; it is refused instead.
+        let mut guard = Arc::clone(&slot.0).try_lock_owned().map_err(|_| {
+            RefusalResponse(Refusal::Unavailable {
+                reason: "a handler may take the request's Unit once".into(),
+            })
+        })?;
         if guard.is_none() {
             let pool = resolver
                 .tenantry()

@@ -43,6 +43,11 @@ async fn probe(
     StatusCode::from_u16(status).expect("a status")
 }
 
+/// A handler that asks for the unit twice.
+async fn twice(_first: Unit, _second: Unit) -> StatusCode {
+    StatusCode::OK
+}
+
 async fn the_status_a_handler_answers_decides_the_commit(backend: Backend) {
     let Some(fx) = Fixture::new(backend).await else {
         return;
@@ -65,6 +70,7 @@ async fn the_status_a_handler_answers_decides_the_commit(backend: Backend) {
     let resolver = Resolver::new(&tenantry).expect("resolver");
     let probes = axum::Router::new()
         .route("/probe/{status}", post(probe))
+        .route("/twice", get(twice))
         .layer(TenantLayer::new(resolver.clone()));
     let service = common::serve_router(tenantry_example::app(resolver).merge(probes)).await;
     let token = token_for(&emma);
@@ -100,6 +106,18 @@ async fn the_status_a_handler_answers_decides_the_commit(backend: Backend) {
             assert_eq!(written, expected, "{} answering {status}", tenant.strategy);
         }
     }
+    // A second `Unit` in one handler is refused rather than waiting on the first forever.
+    let who = As {
+        host: None,
+        tenant: Some(tenants[0].slug.as_str()),
+        token: Some(&token),
+    };
+    let response = who
+        .apply(service.get("/twice"))
+        .send()
+        .await
+        .expect("GET /twice");
+    assert_eq!(refusal_of(response).await, (503, "unavailable".to_owned()));
     drop(service);
     fx.cleanup().await;
 }

@@ -203,6 +203,17 @@ async fn non_members_disabled_users_and_bad_tokens_are_refused(backend: Backend)
         assert_eq!(refused(result), ("invalid_token", 401), "{what}");
     }
 
+    // Two Authorization headers: which one counts is not guessed.
+    let mut two = request(Some("acme"), Some(&for_user(&alice)));
+    two.headers.push((
+        "authorization".into(),
+        format!("Bearer {}", for_user(&alice)),
+    ));
+    assert_eq!(
+        refused(resolve(&resolver, two).await),
+        ("invalid_token", 401)
+    );
+
     // A disabled user's still-valid token is refused once the change is seen.
     let token = for_user(&alice);
     resolve(&resolver, request(Some("acme"), Some(&token)))

@@ -247,6 +247,18 @@ impl Resolver {
                 });
             }
         };
+        if inner.jwt.is_some()
+            && request
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+                .count()
+                > 1
+        {
+            return Err(Refusal::InvalidToken {
+                reason: "the request has more than one Authorization header".into(),
+            });
+        }
         let claims = match (&inner.jwt, request.bearer()) {
             (Some(jwt), Some(token)) => {
                 Some(jwt.verify(token).map_err(|e| Refusal::InvalidToken {
