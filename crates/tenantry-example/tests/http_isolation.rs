@@ -224,6 +224,39 @@ async fn concurrent_requests_for_many_tenants_see_only_their_own_rows(backend: B
     let Some(fx) = Fixture::new(backend).await else {
         return;
     };
+    concurrent_requests(fx, backend).await;
+}
+
+/// The same, with every application connection through PgBouncer in transaction mode, whose
+/// two server connections per database and role pass from unit to unit: the shared tenants'
+/// units take turns on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_a_transaction_mode_pgbouncer_every_request_sees_only_its_tenant() {
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    let Some(bouncer) = tenantry_testkit::PgBouncer::start_with_pool_size("127.0.0.1", 5432, 2)
+    else {
+        fx.cleanup().await;
+        return;
+    };
+    fx.tenantry
+        .set_server_pooler(&fx.server, Some(&bouncer.url("postgres", "", "postgres")))
+        .await
+        .expect("set the pooler");
+    concurrent_requests(fx, Backend::Postgres).await;
+    let log = bouncer.log();
+    assert!(
+        log.contains("user=p_"),
+        "the shared pool's logins went elsewhere"
+    );
+    assert!(
+        log.contains("user=t_"),
+        "tenants' own logins went elsewhere"
+    );
+}
+
+async fn concurrent_requests(fx: Fixture, backend: Backend) {
     let (tenantry, service, members) = fleet(&fx, &strategies(backend)).await;
 
     // Every tenant the same number of times, in a random order, each request naming its

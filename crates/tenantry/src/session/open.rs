@@ -135,6 +135,9 @@ impl Login {
 
 /// The session of a new connection, with the server's id for it.
 async fn identify(mut conn: Conn, ends: &Ends) -> sqlx::Result<Session> {
+    if !ends.tracks_sessions() {
+        return Ok(Session { conn, id: None });
+    }
     let id = match &mut conn {
         Conn::Postgres(c) => backend_pid(c).await.map(Some),
         Conn::Mysql(c) => sqlx::raw_sql("SELECT CONNECTION_ID()")
@@ -173,13 +176,17 @@ async fn open_shared(
 ) -> sqlx::Result<Session> {
     for _ in 0..2 {
         let mut conn = PgConnection::connect_with(options).await?;
-        let id = backend_pid(&mut conn).await.ok();
+        let tracked = ends.tracks_sessions();
+        let id = match tracked {
+            true => backend_pid(&mut conn).await.ok(),
+            false => None,
+        };
         let checked = matches!(shared::check_role_settings(&mut conn).await, Ok(true));
         let session = Session {
             conn: Conn::Postgres(conn),
             id,
         };
-        if checked && id.is_some() {
+        if checked && (id.is_some() || !tracked) {
             return Ok(session);
         }
         ends.end(session).await;

@@ -42,6 +42,14 @@ impl Ends {
         }
     }
 
+    /// Whether closed sessions are confirmed gone on the server. Not behind a
+    /// transaction-mode pooler: a session there is the pooler's server connection, which
+    /// outlives the client's, and the cap counts the connections to the pooler (which caps
+    /// its server connections itself).
+    pub(super) fn tracks_sessions(&self) -> bool {
+        !self.place.behind_pooler()
+    }
+
     /// Closes a connection and, if its server lists sessions, waits until its session is
     /// no longer listed (within [`CLOSE_WAIT`]: a server that cannot say is not waited on
     /// longer).
