@@ -136,20 +136,65 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         server: Option<String>,
     },
-    /// Measure create, rollout and delete on a throwaway catalog (see BENCHMARKS.md).
-    Bench {
-        /// How many tenants to create.
-        #[arg(long, default_value_t = 50)]
-        tenants: usize,
-        /// A PostgreSQL or MySQL server URL to place the tenants on [default: the local SQLite server]
-        #[arg(long, value_name = "URL")]
-        server: Option<String>,
-        /// database | schema | shared
-        #[arg(long, default_value = "database")]
-        strategy: String,
-        #[arg(long)]
-        json: bool,
-    },
+    /// Measure create, rollout and delete on a throwaway catalog; `bench route`: requests
+    /// served through the tenant layer (see BENCHMARKS.md).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+
+    /// How many tenants to create.
+    #[arg(long, default_value_t = 50)]
+    pub tenants: usize,
+    /// A PostgreSQL or MySQL server URL to place the tenants on [default: the local SQLite server]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// database | schema | shared
+    #[arg(long, default_value = "database")]
+    pub strategy: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Serve one indexed SELECT over loopback HTTP through the tenant layer, with concurrent
+    /// keep-alive clients. One tenant: compared with a plain sqlx pool on the tenant's own
+    /// database. More: each request for a random tenant, behind the per-server cap, with the
+    /// most connections the server saw and the process's peak memory.
+    Route(RouteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// A PostgreSQL or MySQL server URL to place the tenants on [default: the local SQLite server]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// database | schema | shared (one tenant: database only)
+    #[arg(long, default_value = "database")]
+    pub strategy: String,
+    /// Concurrent clients, each on its own keep-alive connection.
+    #[arg(long, default_value_t = 32, value_name = "K")]
+    pub clients: usize,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub duration: u64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    pub warmup: u64,
+    /// Tenants; with more than one, every request goes to a random one.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub tenants: usize,
+    /// Connections this process keeps open to the server at most (pool_max_per_server);
+    /// keep it below the server's own limit.
+    #[arg(long, default_value_t = 100, value_name = "C")]
+    pub cap: u32,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,16 +1,24 @@
 //! `tenantry bench`: measures tenant creation, a fleet rollout, a no-op rollout and deletion
 //! on a throwaway catalog, against the local SQLite server or a PostgreSQL server.
+//! `tenantry bench route` ([`route`]): requests served through the tenant layer.
 
-use std::path::PathBuf;
+mod fleet;
+mod load;
+pub mod route;
+mod scratch;
+mod serve;
+mod stats;
+mod watch;
+
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use serde::Serialize;
-use tenantry::crypto::MasterKey;
-use tenantry::{NewTenant, Settings, Strategy, Tenantry};
+use tenantry::{NewTenant, Settings, Strategy};
 
 use crate::output;
+use stats::{ms, peak_rss_mib, percentile, round, secs};
 
 #[derive(Debug, Serialize)]
 struct Figures {
@@ -36,10 +44,7 @@ pub async fn run(
     concurrency: usize,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!(
-        "tenantry-bench-{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    ));
+    let dir = scratch::scratch_dir();
     let result = measure(&dir, tenants, server, strategy, concurrency).await;
     let _ = std::fs::remove_dir_all(&dir);
     let figures = result?;
@@ -66,25 +71,14 @@ async fn measure(
     strategy: Strategy,
     concurrency: usize,
 ) -> anyhow::Result<Figures> {
-    let migrations: PathBuf = dir.join("migrations");
-    tenantry::example::write_tenant_migrations(&migrations)?;
-    let config = Settings {
-        data_dir: Some(dir.join("data")),
-        migrations: Some(migrations.clone()),
+    let settings = Settings {
         concurrency: Some(concurrency),
         ..Settings::default()
-    }
-    .resolve();
-    MasterKey::generate_if_missing(&config.master_key_file)?;
-    let t = Tenantry::open_or_create(config).await?;
-    let server_name = match &server {
-        Some(url) => {
-            t.add_server("bench", url).await?;
-            "bench".to_owned()
-        }
-        None => "local".to_owned(),
     };
-    let engine = t.catalog().server(&server_name).await?.engine.to_string();
+    let scratch = scratch::open(dir, settings, server).await?;
+    let t = &scratch.tenantry;
+    let server_name = scratch.server.clone();
+    let engine = scratch.engine.to_string();
 
     let mut latencies = Vec::with_capacity(tenants);
     let started = Instant::now();
@@ -104,7 +98,9 @@ async fn measure(
     latencies.sort();
 
     std::fs::write(
-        migrations.join("20250101000009_add_campaign_budget.sql"),
+        scratch
+            .migrations
+            .join("20250101000009_add_campaign_budget.sql"),
         "ALTER TABLE campaigns ADD COLUMN budget_cents BIGINT NOT NULL DEFAULT 0;",
     )?;
     let set = t.migrations()?;
@@ -126,7 +122,7 @@ async fn measure(
         t.delete_tenant(&format!("bench{i:05}"), true).await?;
     }
     let delete_total = started.elapsed();
-    if server.is_some() {
+    if scratch.server_url.is_some() {
         t.remove_server(&server_name).await?;
     }
     t.catalog().close().await;
@@ -146,32 +142,4 @@ async fn measure(
         delete_total_s: secs(delete_total),
         peak_rss_mib: peak_rss_mib(),
     })
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() * p).div_ceil(100)).saturating_sub(1);
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-fn secs(d: Duration) -> f64 {
-    round(d.as_secs_f64())
-}
-
-fn ms(d: Duration) -> f64 {
-    round(d.as_secs_f64() * 1000.0)
-}
-
-/// The process's peak resident set (Linux `VmHWM`).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(round(kib / 1024.0))
 }

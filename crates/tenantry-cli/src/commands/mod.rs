@@ -15,21 +15,19 @@ use anyhow::Context;
 use tenantry::config::CONFIG_FILE;
 use tenantry::{Config, KeySetup, Settings, Tenantry};
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{BenchCommand, Cli, Command, Global};
 use crate::{bench, demo, output};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo { server } => return demo::run(server).await,
-        Command::Bench {
-            tenants,
-            server,
-            strategy,
-            json,
-        } => {
+        Command::Bench(args) => {
+            if let Some(BenchCommand::Route(route)) = args.command {
+                return bench::route::run(route).await;
+            }
             let concurrency = cli.global.concurrency.unwrap_or(4);
-            let strategy: tenantry::Strategy = strategy.parse()?;
-            return bench::run(tenants, server, strategy, concurrency, json).await;
+            let strategy: tenantry::Strategy = args.strategy.parse()?;
+            return bench::run(args.tenants, args.server, strategy, concurrency, args.json).await;
         }
         _ => {}
     }
@@ -78,7 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             admin: true,
         } => sql::run_admin(&tenantry, &slug, &sql, json).await?,
-        Command::Demo { .. } | Command::Bench { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Bench(_) => unreachable!("handled above"),
     };
     tenantry.catalog().close().await;
     Ok(code)

@@ -1,0 +1,301 @@
+//! The HTTP service under load: one handler, one indexed `SELECT` of a document by id, served
+//! three ways on one loopback listener:
+//!
+//! - `/layer/documents/{n}`: through [`TenantLayer`] and the [`Unit`] extractor (the tenant
+//!   named by the `X-Tenant` header);
+//! - `/plain/documents/{n}`: on a plain sqlx pool of the tenant's own database, no
+//!   transaction (what an application without Tenantry would write);
+//! - `/plain-tx/documents/{n}`: the same pool, the query in a transaction as a [`Unit`] runs
+//!   it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use serde_json::json;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{MySqlPool, PgPool, SqlitePool};
+use tenantry::Engine;
+use tenantry::routing::Resolver;
+use tenantry_axum::{CurrentTenant, TenantLayer, Unit};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::fleet::doc_id;
+
+/// The query, with each engine's placeholders.
+const SQL: &str = "SELECT id, storage_path FROM documents WHERE tenant_id = ? AND id = ?";
+const SQL_PG: &str = "SELECT id, storage_path FROM documents WHERE tenant_id = $1 AND id = $2";
+
+/// How long the plain pool waits for a connection, as the tenant pools do by default.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the service may take to finish its connections once asked to stop.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+type Row = (String, String);
+
+/// Where a plain pool connects: a server database's URL (administrative login), or the
+/// tenant's SQLite file.
+#[derive(Debug, Clone)]
+pub(super) enum PlainTarget {
+    Url(String),
+    SqliteFile(PathBuf),
+}
+
+/// A plain sqlx pool on one tenant's database.
+#[derive(Debug, Clone)]
+pub(super) enum PlainPool {
+    Postgres(PgPool),
+    Mysql(MySqlPool),
+    Sqlite(SqlitePool),
+}
+
+impl PlainPool {
+    /// A pool of at most `max` connections, the first one opened within `wait`.
+    pub(super) async fn connect(
+        target: &PlainTarget,
+        max: u32,
+        wait: Duration,
+    ) -> anyhow::Result<PlainPool> {
+        let opened = async {
+            Ok::<_, anyhow::Error>(match target {
+                PlainTarget::SqliteFile(file) => {
+                    let options = SqliteConnectOptions::new()
+                        .filename(file)
+                        .create_if_missing(false);
+                    PlainPool::Sqlite(
+                        SqlitePoolOptions::new()
+                            .max_connections(max)
+                            .acquire_timeout(ACQUIRE_TIMEOUT)
+                            .connect_with(options)
+                            .await?,
+                    )
+                }
+                PlainTarget::Url(url) => match Engine::from_url(url)? {
+                    Engine::Postgres => PlainPool::Postgres(
+                        PgPoolOptions::new()
+                            .max_connections(max)
+                            .acquire_timeout(ACQUIRE_TIMEOUT)
+                            .connect_with(PgConnectOptions::from_str(url)?)
+                            .await?,
+                    ),
+                    Engine::Mysql => PlainPool::Mysql(
+                        MySqlPoolOptions::new()
+                            .max_connections(max)
+                            .acquire_timeout(ACQUIRE_TIMEOUT)
+                            .connect_with(MySqlConnectOptions::from_str(
+                                &tenantry::engine::driver_url(url),
+                            )?)
+                            .await?,
+                    ),
+                    Engine::Sqlite => anyhow::bail!("an SQLite tenant is a file, not a URL"),
+                },
+            })
+        };
+        tokio::time::timeout(wait, opened)
+            .await
+            .context("the plain pool's first connection timed out")?
+            .context("open the plain pool")
+    }
+
+    pub(super) async fn close(&self) {
+        match self {
+            PlainPool::Postgres(p) => p.close().await,
+            PlainPool::Mysql(p) => p.close().await,
+            PlainPool::Sqlite(p) => p.close().await,
+        }
+    }
+
+    async fn find(&self, tenant_id: &str, id: &str) -> sqlx::Result<Option<Row>> {
+        match self {
+            PlainPool::Postgres(p) => {
+                sqlx::query_as(SQL_PG)
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await
+            }
+            PlainPool::Mysql(p) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await
+            }
+            PlainPool::Sqlite(p) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await
+            }
+        }
+    }
+
+    async fn find_in_tx(&self, tenant_id: &str, id: &str) -> sqlx::Result<Option<Row>> {
+        macro_rules! in_tx {
+            ($pool:expr, $sql:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let row = sqlx::query_as($sql)
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(row)
+            }};
+        }
+        match self {
+            PlainPool::Postgres(p) => in_tx!(p, SQL_PG),
+            PlainPool::Mysql(p) => in_tx!(p, SQL),
+            PlainPool::Sqlite(p) => in_tx!(p, SQL),
+        }
+    }
+}
+
+/// What the plain handlers serve from: the pool and the one tenant's id.
+#[derive(Debug)]
+pub(super) struct Plain {
+    pub pool: PlainPool,
+    pub tenant_id: String,
+}
+
+/// The service: the layered route, and the plain ones when a plain pool is given.
+pub(super) fn app(resolver: Resolver, plain: Option<Arc<Plain>>) -> Router {
+    let layered = Router::new()
+        .route("/layer/documents/{n}", get(layer_document))
+        .layer(TenantLayer::new(resolver));
+    let app = Router::new().merge(layered);
+    match plain {
+        Some(plain) => app.merge(
+            Router::new()
+                .route("/plain/documents/{n}", get(plain_document))
+                .route("/plain-tx/documents/{n}", get(plain_tx_document))
+                .with_state(plain),
+        ),
+        None => app,
+    }
+}
+
+async fn layer_document(
+    Path(n): Path<u32>,
+    CurrentTenant(tenant): CurrentTenant,
+    mut unit: Unit,
+) -> Response {
+    let tenant_id = tenant.id.to_string();
+    let id = doc_id(n);
+    let found = match unit.engine() {
+        Engine::Postgres => match unit.as_postgres() {
+            Ok(conn) => {
+                sqlx::query_as(SQL_PG)
+                    .bind(&tenant_id)
+                    .bind(&id)
+                    .fetch_optional(conn)
+                    .await
+            }
+            Err(e) => return internal(e),
+        },
+        Engine::Mysql => match unit.as_mysql() {
+            Ok(conn) => {
+                sqlx::query_as(SQL)
+                    .bind(&tenant_id)
+                    .bind(&id)
+                    .fetch_optional(conn)
+                    .await
+            }
+            Err(e) => return internal(e),
+        },
+        Engine::Sqlite => match unit.as_sqlite() {
+            Ok(conn) => {
+                sqlx::query_as(SQL)
+                    .bind(&tenant_id)
+                    .bind(&id)
+                    .fetch_optional(conn)
+                    .await
+            }
+            Err(e) => return internal(e),
+        },
+    };
+    answer(found)
+}
+
+async fn plain_document(Path(n): Path<u32>, State(plain): State<Arc<Plain>>) -> Response {
+    answer(plain.pool.find(&plain.tenant_id, &doc_id(n)).await)
+}
+
+async fn plain_tx_document(Path(n): Path<u32>, State(plain): State<Arc<Plain>>) -> Response {
+    answer(plain.pool.find_in_tx(&plain.tenant_id, &doc_id(n)).await)
+}
+
+fn answer(found: sqlx::Result<Option<Row>>) -> Response {
+    match found {
+        Ok(Some((id, storage_path))) => {
+            axum::Json(json!({ "id": id, "storage_path": storage_path })).into_response()
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, "not_found"),
+        Err(sqlx::Error::PoolTimedOut) => error(StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        Err(e) => internal(e),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "query failed");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+}
+
+/// An error in the shape of Tenantry's refusals: `{"error": {"code", "status"}}`.
+fn error(status: StatusCode, code: &str) -> Response {
+    let body = json!({ "error": { "code": code, "status": status.as_u16() } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The service, listening on a loopback port of its own.
+pub(super) struct Served {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+pub(super) async fn serve(app: Router) -> anyhow::Result<Served> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("listen on a loopback port")?;
+    let addr = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Served { addr, stop, task })
+}
+
+impl Served {
+    /// Stops listening and waits, a little, for the connections to finish.
+    pub(super) async fn stop(self) {
+        let _ = self.stop.send(());
+        if tokio::time::timeout(SHUTDOWN_WAIT, self.task)
+            .await
+            .is_err()
+        {
+            tracing::debug!("the bench service did not stop in time");
+        }
+    }
+}
