@@ -34,7 +34,14 @@ fn bench_route(extra: &[&str]) -> Value {
 
 /// A run's figures are there, it served requests, and any error is `busy`.
 fn check_run(run: &Value, name: &str) {
-    for field in ["requests", "ok", "requests_per_s", "p50_ms", "p99_ms", "max_ms"] {
+    for field in [
+        "requests",
+        "ok",
+        "requests_per_s",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+    ] {
         assert!(run[field].is_number(), "{name}.{field} missing: {run}");
     }
     assert!(run["ok"].as_u64() > Some(0), "{name} served nothing: {run}");
@@ -52,9 +59,14 @@ fn one_tenant_compares_the_layer_with_a_plain_pool() {
     assert_eq!(figures["tenants"], 1);
     assert_eq!(figures["clients"], 4);
     check_run(&figures["layer"], "layer");
+    check_run(&figures["layer_plain"], "layer_plain");
     check_run(&figures["plain"], "plain");
     check_run(&figures["plain_tx"], "plain_tx");
-    for compare in ["layer_vs_plain", "layer_vs_plain_tx"] {
+    for compare in [
+        "layer_vs_plain",
+        "layer_vs_plain_tx",
+        "layer_plain_vs_plain",
+    ] {
         for field in ["throughput_ratio", "p50_diff_ms", "p99_diff_ms"] {
             assert!(
                 figures[compare][field].is_number(),
@@ -74,13 +86,19 @@ fn many_tenants_stay_under_the_cap() {
     assert_eq!(figures["tenants"], 20);
     assert_eq!(figures["cap"], 8);
     check_run(&figures["layer"], "layer");
-    assert!(figures["plain"].is_null(), "no plain pool with many tenants");
+    assert!(
+        figures["plain"].is_null(),
+        "no plain pool with many tenants"
+    );
     assert_eq!(figures["unexpected_errors"], 0);
     assert_eq!(figures["connections_source"], "pool_stats");
     let most = figures["server_sessions_max"]
         .as_u64()
         .expect("server_sessions_max");
-    assert!((1..=8).contains(&most), "connections above the cap: {figures}");
+    assert!(
+        (1..=8).contains(&most),
+        "connections above the cap: {figures}"
+    );
     assert!(figures["pool_open_max"].as_u64() <= Some(8));
     assert!(figures["peak_rss_mib"].is_number());
 }

@@ -2,7 +2,8 @@
 //! throwaway catalog.
 //!
 //! - One tenant: the same handler through [`tenantry_axum::TenantLayer`] and on a plain sqlx
-//!   pool of the tenant's own database (with and without a transaction), compared.
+//!   pool of the tenant's own database (with and without a transaction), compared; and the
+//!   layer's resolution alone, the query on the plain pool.
 //! - Many tenants: every request for a random tenant, through the layer, behind
 //!   `pool_max_per_server`; the most connections the pool manager and the server saw, and
 //!   the process's peak memory.
@@ -55,11 +56,17 @@ struct Figures {
     rows_per_tenant: u32,
     create_s: f64,
     seed_s: f64,
+    /// Through the layer, the query in a [`tenantry_axum::Unit`].
     layer: Run,
+    /// One tenant: through the layer, the query on the plain pool (no unit).
+    layer_plain: Option<Run>,
+    /// One tenant: the plain pool, no transaction.
     plain: Option<Run>,
+    /// One tenant: the plain pool, the query in a transaction.
     plain_tx: Option<Run>,
     layer_vs_plain: Option<Compare>,
     layer_vs_plain_tx: Option<Compare>,
+    layer_plain_vs_plain: Option<Compare>,
     /// Where `server_sessions_max` comes from.
     connections_source: &'static str,
     /// During the layer run: the most sessions of the bench's roles the server reported
@@ -245,14 +252,15 @@ async fn measure(
     let layer = load::run(&plan("/layer/documents/")?, stop).await;
     let peaks: Peaks = watching.finish().await?;
     let layer = layer?;
-    let (plain_run, plain_tx_run) = match &plain {
+    let (layer_plain_run, plain_run, plain_tx_run) = match &plain {
         Some(plain) => {
+            let layer_plain = load::run(&plan("/layer-plain/documents/")?, stop).await?;
             let plain_run = load::run(&plan("/plain/documents/")?, stop).await?;
             let tx_run = load::run(&plan("/plain-tx/documents/")?, stop).await?;
             plain.pool.close().await;
-            (Some(plain_run), Some(tx_run))
+            (Some(layer_plain), Some(plain_run), Some(tx_run))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     served.stop().await;
     let peak_rss = peak_rss_mib();
@@ -272,8 +280,13 @@ async fn measure(
         seed_s: secs(seed_time),
         layer_vs_plain: plain_run.as_ref().map(|p| Compare::of(&layer, p)),
         layer_vs_plain_tx: plain_tx_run.as_ref().map(|p| Compare::of(&layer, p)),
+        layer_plain_vs_plain: match (&layer_plain_run, &plain_run) {
+            (Some(l), Some(p)) => Some(Compare::of(l, p)),
+            _ => None,
+        },
         unexpected_errors: layer.unexpected_errors(),
         layer,
+        layer_plain: layer_plain_run,
         plain: plain_run,
         plain_tx: plain_tx_run,
         connections_source: source,
@@ -352,7 +365,8 @@ fn print_tables(f: &Figures) -> anyhow::Result<()> {
         "ERRORS",
     ]);
     let rows = [
-        ("layer", Some(&f.layer)),
+        ("layer, unit", Some(&f.layer)),
+        ("layer, plain pool", f.layer_plain.as_ref()),
         ("plain pool", f.plain.as_ref()),
         ("plain pool, in a transaction", f.plain_tx.as_ref()),
     ];
@@ -374,7 +388,7 @@ fn print_tables(f: &Figures) -> anyhow::Result<()> {
     let value = serde_json::to_value(f)?;
     if let Some(map) = value.as_object() {
         for (k, v) in map {
-            if matches!(k.as_str(), "layer" | "plain" | "plain_tx") {
+            if matches!(k.as_str(), "layer" | "layer_plain" | "plain" | "plain_tx") {
                 continue;
             }
             let text = match v {

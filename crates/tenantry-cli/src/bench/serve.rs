@@ -3,6 +3,9 @@
 //!
 //! - `/layer/documents/{n}`: through [`TenantLayer`] and the [`Unit`] extractor (the tenant
 //!   named by the `X-Tenant` header);
+//! - `/layer-plain/documents/{n}`: through [`TenantLayer`] (the tenant resolved, the
+//!   request in its span), the query on the plain pool below, no [`Unit`]: the layer's own
+//!   cost, without the pool manager and the transaction;
 //! - `/plain/documents/{n}`: on a plain sqlx pool of the tenant's own database, no
 //!   transaction (what an application without Tenantry would write);
 //! - `/plain-tx/documents/{n}`: the same pool, the query in a transaction as a [`Unit`] runs
@@ -174,17 +177,25 @@ pub(super) struct Plain {
 
 /// The service: the layered route, and the plain ones when a plain pool is given.
 pub(super) fn app(resolver: Resolver, plain: Option<Arc<Plain>>) -> Router {
+    let layer = TenantLayer::new(resolver);
     let layered = Router::new()
         .route("/layer/documents/{n}", get(layer_document))
-        .layer(TenantLayer::new(resolver));
+        .layer(layer.clone());
     let app = Router::new().merge(layered);
     match plain {
-        Some(plain) => app.merge(
-            Router::new()
-                .route("/plain/documents/{n}", get(plain_document))
-                .route("/plain-tx/documents/{n}", get(plain_tx_document))
-                .with_state(plain),
-        ),
+        Some(plain) => app
+            .merge(
+                Router::new()
+                    .route("/layer-plain/documents/{n}", get(layer_plain_document))
+                    .with_state(Arc::clone(&plain))
+                    .layer(layer),
+            )
+            .merge(
+                Router::new()
+                    .route("/plain/documents/{n}", get(plain_document))
+                    .route("/plain-tx/documents/{n}", get(plain_tx_document))
+                    .with_state(plain),
+            ),
         None => app,
     }
 }
@@ -229,6 +240,14 @@ async fn layer_document(
         },
     };
     answer(found)
+}
+
+async fn layer_plain_document(
+    Path(n): Path<u32>,
+    CurrentTenant(tenant): CurrentTenant,
+    State(plain): State<Arc<Plain>>,
+) -> Response {
+    answer(plain.pool.find(&tenant.id.to_string(), &doc_id(n)).await)
 }
 
 async fn plain_document(Path(n): Path<u32>, State(plain): State<Arc<Plain>>) -> Response {
