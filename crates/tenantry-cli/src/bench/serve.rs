@@ -29,8 +29,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{MySqlPool, PgPool, SqlitePool};
-use tenantry::Engine;
 use tenantry::routing::Resolver;
+use tenantry::{Engine, TenantTx};
 use tenantry_axum::{CurrentTenant, TenantLayer, Unit};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -43,6 +43,12 @@ const SQL_PG: &str = "SELECT id, storage_path FROM documents WHERE tenant_id = $
 
 /// How long the plain pool waits for a connection, as the tenant pools do by default.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a handler's query may take.
+const QUERY_WAIT: Duration = Duration::from_secs(10);
+
+/// How long closing the plain pool may take (it waits for its connections to come back).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// How long the service may take to finish its connections once asked to stop.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
@@ -113,11 +119,17 @@ impl PlainPool {
             .context("open the plain pool")
     }
 
+    /// Closes the pool, within [`CLOSE_WAIT`].
     pub(super) async fn close(&self) {
-        match self {
-            PlainPool::Postgres(p) => p.close().await,
-            PlainPool::Mysql(p) => p.close().await,
-            PlainPool::Sqlite(p) => p.close().await,
+        let closing = async {
+            match self {
+                PlainPool::Postgres(p) => p.close().await,
+                PlainPool::Mysql(p) => p.close().await,
+                PlainPool::Sqlite(p) => p.close().await,
+            }
+        };
+        if tokio::time::timeout(CLOSE_WAIT, closing).await.is_err() {
+            tracing::debug!("the plain pool did not close in time");
         }
     }
 
@@ -205,41 +217,7 @@ async fn layer_document(
     CurrentTenant(tenant): CurrentTenant,
     mut unit: Unit,
 ) -> Response {
-    let tenant_id = tenant.id.to_string();
-    let id = doc_id(n);
-    let found = match unit.engine() {
-        Engine::Postgres => match unit.as_postgres() {
-            Ok(conn) => {
-                sqlx::query_as(SQL_PG)
-                    .bind(&tenant_id)
-                    .bind(&id)
-                    .fetch_optional(conn)
-                    .await
-            }
-            Err(e) => return internal(e),
-        },
-        Engine::Mysql => match unit.as_mysql() {
-            Ok(conn) => {
-                sqlx::query_as(SQL)
-                    .bind(&tenant_id)
-                    .bind(&id)
-                    .fetch_optional(conn)
-                    .await
-            }
-            Err(e) => return internal(e),
-        },
-        Engine::Sqlite => match unit.as_sqlite() {
-            Ok(conn) => {
-                sqlx::query_as(SQL)
-                    .bind(&tenant_id)
-                    .bind(&id)
-                    .fetch_optional(conn)
-                    .await
-            }
-            Err(e) => return internal(e),
-        },
-    };
-    answer(found)
+    answer(find_in_unit(&mut unit, &tenant.id.to_string(), &doc_id(n))).await
 }
 
 async fn layer_plain_document(
@@ -247,25 +225,56 @@ async fn layer_plain_document(
     CurrentTenant(tenant): CurrentTenant,
     State(plain): State<Arc<Plain>>,
 ) -> Response {
-    answer(plain.pool.find(&tenant.id.to_string(), &doc_id(n)).await)
+    answer(plain.pool.find(&tenant.id.to_string(), &doc_id(n))).await
 }
 
 async fn plain_document(Path(n): Path<u32>, State(plain): State<Arc<Plain>>) -> Response {
-    answer(plain.pool.find(&plain.tenant_id, &doc_id(n)).await)
+    answer(plain.pool.find(&plain.tenant_id, &doc_id(n))).await
 }
 
 async fn plain_tx_document(Path(n): Path<u32>, State(plain): State<Arc<Plain>>) -> Response {
-    answer(plain.pool.find_in_tx(&plain.tenant_id, &doc_id(n)).await)
+    answer(plain.pool.find_in_tx(&plain.tenant_id, &doc_id(n))).await
 }
 
-fn answer(found: sqlx::Result<Option<Row>>) -> Response {
-    match found {
-        Ok(Some((id, storage_path))) => {
+/// The query on the unit's connection, whatever its engine.
+async fn find_in_unit(unit: &mut TenantTx, tenant_id: &str, id: &str) -> sqlx::Result<Option<Row>> {
+    let wrong = |e: tenantry::Error| sqlx::Error::Protocol(e.to_string());
+    match unit.engine() {
+        Engine::Postgres => {
+            sqlx::query_as(SQL_PG)
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(unit.as_postgres().map_err(wrong)?)
+                .await
+        }
+        Engine::Mysql => {
+            sqlx::query_as(SQL)
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(unit.as_mysql().map_err(wrong)?)
+                .await
+        }
+        Engine::Sqlite => {
+            sqlx::query_as(SQL)
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(unit.as_sqlite().map_err(wrong)?)
+                .await
+        }
+    }
+}
+
+/// The query's answer: the document, `not_found`, `busy` (no connection in time), `timeout`
+/// (no answer within [`QUERY_WAIT`]) or `internal`.
+async fn answer(query: impl Future<Output = sqlx::Result<Option<Row>>>) -> Response {
+    match tokio::time::timeout(QUERY_WAIT, query).await {
+        Ok(Ok(Some((id, storage_path)))) => {
             axum::Json(json!({ "id": id, "storage_path": storage_path })).into_response()
         }
-        Ok(None) => error(StatusCode::NOT_FOUND, "not_found"),
-        Err(sqlx::Error::PoolTimedOut) => error(StatusCode::SERVICE_UNAVAILABLE, "busy"),
-        Err(e) => internal(e),
+        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "not_found"),
+        Ok(Err(sqlx::Error::PoolTimedOut)) => error(StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        Ok(Err(e)) => internal(e),
+        Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "timeout"),
     }
 }
 

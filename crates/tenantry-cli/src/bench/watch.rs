@@ -136,12 +136,16 @@ impl Probe {
         Ok(Some(u32::try_from(mine.count()).unwrap_or(u32::MAX)))
     }
 
+    /// Closes the administrative connection, within [`POLL_WAIT`].
     async fn close(self) {
-        let _ = match self.conn {
-            None => Ok(()),
-            Some(Admin::Postgres(conn)) => conn.close().await,
-            Some(Admin::Mysql(conn)) => conn.close().await,
+        let closing = async {
+            match self.conn {
+                None => Ok(()),
+                Some(Admin::Postgres(conn)) => conn.close().await,
+                Some(Admin::Mysql(conn)) => conn.close().await,
+            }
         };
+        let _ = tokio::time::timeout(POLL_WAIT, closing).await;
     }
 }
 
