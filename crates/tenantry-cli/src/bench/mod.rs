@@ -4,6 +4,8 @@
 
 mod fleet;
 mod load;
+mod plain;
+mod report;
 pub mod route;
 mod scratch;
 mod serve;

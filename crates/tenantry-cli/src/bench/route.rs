@@ -11,7 +11,7 @@
 //! Whatever happens, what the run created is removed: tenants (and the server's record) on
 //! a `--server`, the temp directory always.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,15 +19,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use reqwest::header::HeaderValue;
-use serde::Serialize;
 use tenantry::routing::{Resolver, RoutingSettings};
 use tenantry::{Engine, Settings, Strategy, Tenant, Tenantry};
 
 use super::fleet::{self, Stop, timed};
-use super::load::{self, Plan, Run};
+use super::load::{self, Plan};
+use super::plain::{Plain, PlainPool, PlainTarget};
+use super::report::{Compare, Figures, print_tables};
 use super::scratch::{self, Scratch};
-use super::serve::{self, Plain, PlainPool, PlainTarget};
-use super::stats::{peak_rss_mib, round3, secs};
+use super::serve;
+use super::stats::{peak_rss_mib, secs};
 use super::watch::{self, Peaks, Probe};
 use crate::cli::RouteArgs;
 use crate::output;
@@ -38,70 +39,6 @@ const ONE_TENANT_ROWS: u32 = 300;
 const MANY_TENANT_ROWS: u32 = 20;
 /// Connections a server should keep free of the bench (administration, the watcher).
 const HEADROOM: u32 = 5;
-
-#[derive(Debug, Serialize)]
-struct Figures {
-    /// `one_tenant` (layer against plain pool) or `many_tenants`.
-    mode: &'static str,
-    engine: String,
-    strategy: String,
-    tenants: usize,
-    clients: usize,
-    warmup_s: u64,
-    duration_s: u64,
-    /// `pool_max_per_server`.
-    cap: u32,
-    /// `pool_max_connections`, also the plain pool's maximum.
-    tenant_pool_max: u32,
-    rows_per_tenant: u32,
-    create_s: f64,
-    seed_s: f64,
-    /// Through the layer, the query in a [`tenantry_axum::Unit`].
-    layer: Run,
-    /// One tenant: through the layer, the query on the plain pool (no unit).
-    layer_plain: Option<Run>,
-    /// One tenant: the plain pool, no transaction.
-    plain: Option<Run>,
-    /// One tenant: the plain pool, the query in a transaction.
-    plain_tx: Option<Run>,
-    layer_vs_plain: Option<Compare>,
-    layer_vs_plain_tx: Option<Compare>,
-    layer_plain_vs_plain: Option<Compare>,
-    /// Where `server_sessions_max` comes from.
-    connections_source: &'static str,
-    /// During the layer run: the most sessions of the bench's roles the server reported
-    /// (SQLite: the pool manager's count).
-    server_sessions_max: Option<u32>,
-    pool_open_max: u32,
-    connection_polls: u64,
-    /// The server's `max_connections`, less its superuser reserve.
-    server_max_connections: Option<u32>,
-    /// Errors of the layer run other than `busy`.
-    unexpected_errors: u64,
-    peak_rss_mib: Option<f64>,
-    cleanup_s: f64,
-}
-
-/// The layer's figures against a plain pool's.
-#[derive(Debug, Serialize)]
-struct Compare {
-    /// Layer requests/s divided by plain requests/s.
-    throughput_ratio: f64,
-    /// Layer p50 minus plain p50, milliseconds.
-    p50_diff_ms: f64,
-    /// Layer p99 minus plain p99, milliseconds.
-    p99_diff_ms: f64,
-}
-
-impl Compare {
-    fn of(layer: &Run, plain: &Run) -> Compare {
-        Compare {
-            throughput_ratio: round3(layer.requests_per_s / plain.requests_per_s.max(1e-9)),
-            p50_diff_ms: round3(layer.p50_ms - plain.p50_ms),
-            p99_diff_ms: round3(layer.p99_ms - plain.p99_ms),
-        }
-    }
-}
 
 pub async fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.tenants >= 1, "--tenants must be at least 1");
@@ -351,70 +288,4 @@ async fn clean_up(scratch: &Scratch) -> anyhow::Result<()> {
     t.remove_server(&scratch.server)
         .await
         .context("remove the bench server's record")
-}
-
-fn print_tables(f: &Figures) -> anyhow::Result<()> {
-    let mut runs = comfy_table::Table::new();
-    runs.set_header(vec![
-        "RUN",
-        "REQUESTS/S",
-        "P50 MS",
-        "P99 MS",
-        "MAX MS",
-        "REQUESTS",
-        "ERRORS",
-    ]);
-    let rows = [
-        ("layer, unit", Some(&f.layer)),
-        ("layer, plain pool", f.layer_plain.as_ref()),
-        ("plain pool", f.plain.as_ref()),
-        ("plain pool, in a transaction", f.plain_tx.as_ref()),
-    ];
-    for (name, run) in rows {
-        let Some(run) = run else { continue };
-        runs.add_row(vec![
-            name.to_owned(),
-            format!("{:.2}", run.requests_per_s),
-            format!("{:.3}", run.p50_ms),
-            format!("{:.3}", run.p99_ms),
-            format!("{:.3}", run.max_ms),
-            run.requests.to_string(),
-            errors_text(&run.errors),
-        ]);
-    }
-    outln!("{runs}")?;
-    let mut figures = comfy_table::Table::new();
-    figures.set_header(vec!["FIGURE", "VALUE"]);
-    let value = serde_json::to_value(f)?;
-    if let Some(map) = value.as_object() {
-        for (k, v) in map {
-            if matches!(k.as_str(), "layer" | "layer_plain" | "plain" | "plain_tx") {
-                continue;
-            }
-            let text = match v {
-                serde_json::Value::Null => "-".to_owned(),
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Object(o) => o
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                other => other.to_string(),
-            };
-            figures.add_row(vec![k.clone(), text]);
-        }
-    }
-    outln!("{figures}")?;
-    Ok(())
-}
-
-fn errors_text(errors: &BTreeMap<String, u64>) -> String {
-    if errors.is_empty() {
-        return "none".to_owned();
-    }
-    errors
-        .iter()
-        .map(|(code, n)| format!("{code}: {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -1,19 +1,17 @@
 //! The HTTP service under load: one handler, one indexed `SELECT` of a document by id, served
-//! three ways on one loopback listener:
+//! four ways on one loopback listener:
 //!
 //! - `/layer/documents/{n}`: through [`TenantLayer`] and the [`Unit`] extractor (the tenant
 //!   named by the `X-Tenant` header);
 //! - `/layer-plain/documents/{n}`: through [`TenantLayer`] (the tenant resolved, the
-//!   request in its span), the query on the plain pool below, no [`Unit`]: the layer's own
-//!   cost, without the pool manager and the transaction;
+//!   request in its span), the query on the plain pool ([`super::plain`]), no [`Unit`]: the
+//!   layer's own cost, without the pool manager and the transaction;
 //! - `/plain/documents/{n}`: on a plain sqlx pool of the tenant's own database, no
 //!   transaction (what an application without Tenantry would write);
 //! - `/plain-tx/documents/{n}`: the same pool, the query in a transaction as a [`Unit`] runs
 //!   it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,10 +23,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use serde_json::json;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{MySqlPool, PgPool, SqlitePool};
 use tenantry::routing::Resolver;
 use tenantry::{Engine, TenantTx};
 use tenantry_axum::{CurrentTenant, TenantLayer, Unit};
@@ -36,156 +30,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::fleet::doc_id;
-
-/// The query, with each engine's placeholders.
-const SQL: &str = "SELECT id, storage_path FROM documents WHERE tenant_id = ? AND id = ?";
-const SQL_PG: &str = "SELECT id, storage_path FROM documents WHERE tenant_id = $1 AND id = $2";
-
-/// How long the plain pool waits for a connection, as the tenant pools do by default.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+use super::plain::{Plain, Row, SQL, SQL_PG};
 
 /// How long a handler's query may take.
 const QUERY_WAIT: Duration = Duration::from_secs(10);
 
-/// How long closing the plain pool may take (it waits for its connections to come back).
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
 /// How long the service may take to finish its connections once asked to stop.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
-
-type Row = (String, String);
-
-/// Where a plain pool connects: a server database's URL (administrative login), or the
-/// tenant's SQLite file.
-#[derive(Debug, Clone)]
-pub(super) enum PlainTarget {
-    Url(String),
-    SqliteFile(PathBuf),
-}
-
-/// A plain sqlx pool on one tenant's database.
-#[derive(Debug, Clone)]
-pub(super) enum PlainPool {
-    Postgres(PgPool),
-    Mysql(MySqlPool),
-    Sqlite(SqlitePool),
-}
-
-impl PlainPool {
-    /// A pool of at most `max` connections, the first one opened within `wait`.
-    pub(super) async fn connect(
-        target: &PlainTarget,
-        max: u32,
-        wait: Duration,
-    ) -> anyhow::Result<PlainPool> {
-        let opened = async {
-            Ok::<_, anyhow::Error>(match target {
-                PlainTarget::SqliteFile(file) => {
-                    let options = SqliteConnectOptions::new()
-                        .filename(file)
-                        .create_if_missing(false);
-                    PlainPool::Sqlite(
-                        SqlitePoolOptions::new()
-                            .max_connections(max)
-                            .acquire_timeout(ACQUIRE_TIMEOUT)
-                            .connect_with(options)
-                            .await?,
-                    )
-                }
-                PlainTarget::Url(url) => match Engine::from_url(url)? {
-                    Engine::Postgres => PlainPool::Postgres(
-                        PgPoolOptions::new()
-                            .max_connections(max)
-                            .acquire_timeout(ACQUIRE_TIMEOUT)
-                            .connect_with(PgConnectOptions::from_str(url)?)
-                            .await?,
-                    ),
-                    Engine::Mysql => PlainPool::Mysql(
-                        MySqlPoolOptions::new()
-                            .max_connections(max)
-                            .acquire_timeout(ACQUIRE_TIMEOUT)
-                            .connect_with(MySqlConnectOptions::from_str(
-                                &tenantry::engine::driver_url(url),
-                            )?)
-                            .await?,
-                    ),
-                    Engine::Sqlite => anyhow::bail!("an SQLite tenant is a file, not a URL"),
-                },
-            })
-        };
-        tokio::time::timeout(wait, opened)
-            .await
-            .context("the plain pool's first connection timed out")?
-            .context("open the plain pool")
-    }
-
-    /// Closes the pool, within [`CLOSE_WAIT`].
-    pub(super) async fn close(&self) {
-        let closing = async {
-            match self {
-                PlainPool::Postgres(p) => p.close().await,
-                PlainPool::Mysql(p) => p.close().await,
-                PlainPool::Sqlite(p) => p.close().await,
-            }
-        };
-        if tokio::time::timeout(CLOSE_WAIT, closing).await.is_err() {
-            tracing::debug!("the plain pool did not close in time");
-        }
-    }
-
-    async fn find(&self, tenant_id: &str, id: &str) -> sqlx::Result<Option<Row>> {
-        match self {
-            PlainPool::Postgres(p) => {
-                sqlx::query_as(SQL_PG)
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(p)
-                    .await
-            }
-            PlainPool::Mysql(p) => {
-                sqlx::query_as(SQL)
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(p)
-                    .await
-            }
-            PlainPool::Sqlite(p) => {
-                sqlx::query_as(SQL)
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(p)
-                    .await
-            }
-        }
-    }
-
-    async fn find_in_tx(&self, tenant_id: &str, id: &str) -> sqlx::Result<Option<Row>> {
-        macro_rules! in_tx {
-            ($pool:expr, $sql:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let row = sqlx::query_as($sql)
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(row)
-            }};
-        }
-        match self {
-            PlainPool::Postgres(p) => in_tx!(p, SQL_PG),
-            PlainPool::Mysql(p) => in_tx!(p, SQL),
-            PlainPool::Sqlite(p) => in_tx!(p, SQL),
-        }
-    }
-}
-
-/// What the plain handlers serve from: the pool and the one tenant's id.
-#[derive(Debug)]
-pub(super) struct Plain {
-    pub pool: PlainPool,
-    pub tenant_id: String,
-}
 
 /// The service: the layered route, and the plain ones when a plain pool is given.
 pub(super) fn app(resolver: Resolver, plain: Option<Arc<Plain>>) -> Router {
