@@ -25,6 +25,16 @@ on_each_backend!(
 
 const IDENTIFIERS: &[&str] = &["domain", "subdomain", "header"];
 
+/// Makes `user` a member of acme and globex with `role`.
+async fn member_of_both(fx: &Fixture, user: &str, role: &str) {
+    for slug in ["acme", "globex"] {
+        fx.tenantry
+            .add_member(user, slug, role)
+            .await
+            .expect("member");
+    }
+}
+
 /// `GET /me` as `who`: 200, and the tenant's slug, the caller's e-mail and role.
 async fn me(service: &common::Service, who: &As<'_>) -> (String, String, String) {
     let (status, body) = json_of(get(service, "/me", who).await).await;
@@ -150,12 +160,7 @@ async fn refusals_carry_their_code_and_status(backend: Backend) {
         .expect("domain");
     let alice = user(&fx.tenantry, "alice@example.com").await;
     let bob = user(&fx.tenantry, "bob@example.com").await;
-    for slug in ["acme", "globex"] {
-        fx.tenantry
-            .add_member(&alice, slug, "owner")
-            .await
-            .expect("member");
-    }
+    member_of_both(&fx, &alice, "owner").await;
     fx.tenantry
         .add_member(&bob, "globex", "owner")
         .await
@@ -295,12 +300,7 @@ async fn a_suspended_tenant_is_refused(backend: Backend) {
     fx.create("acme").await.expect("create acme");
     fx.create("globex").await.expect("create globex");
     let alice = user(&fx.tenantry, "alice@example.com").await;
-    for slug in ["acme", "globex"] {
-        fx.tenantry
-            .add_member(&alice, slug, "employee")
-            .await
-            .expect("member");
-    }
+    member_of_both(&fx, &alice, "employee").await;
     let tenantry = fx.reopen(common::routing(IDENTIFIERS)).await;
     let service = common::serve(&tenantry).await;
     let token = token_for(&alice);
@@ -354,12 +354,7 @@ async fn a_revoked_membership_is_refused_while_the_token_is_valid(backend: Backe
     fx.create("acme").await.expect("create acme");
     fx.create("globex").await.expect("create globex");
     let alice = user(&fx.tenantry, "alice@example.com").await;
-    for slug in ["acme", "globex"] {
-        fx.tenantry
-            .add_member(&alice, slug, "admin")
-            .await
-            .expect("member");
-    }
+    member_of_both(&fx, &alice, "admin").await;
     let tenantry = fx.reopen(common::routing(IDENTIFIERS)).await;
     let service = common::serve(&tenantry).await;
     let token = token_for(&alice);
@@ -460,12 +455,7 @@ async fn two_tenant_headers_naming_different_tenants_are_refused(backend: Backen
     let acme = fx.create("acme").await.expect("create acme");
     fx.create("globex").await.expect("create globex");
     let alice = user(&fx.tenantry, "alice@example.com").await;
-    for slug in ["acme", "globex"] {
-        fx.tenantry
-            .add_member(&alice, slug, "employee")
-            .await
-            .expect("member");
-    }
+    member_of_both(&fx, &alice, "employee").await;
     let tenantry = fx.reopen(common::routing(IDENTIFIERS)).await;
     let service = common::serve(&tenantry).await;
     let token = token_for(&alice);
@@ -516,12 +506,7 @@ async fn a_request_target_naming_another_host_is_refused(backend: Backend) {
         .await
         .expect("domain");
     let alice = user(&fx.tenantry, "alice@example.com").await;
-    for slug in ["acme", "globex"] {
-        fx.tenantry
-            .add_member(&alice, slug, "employee")
-            .await
-            .expect("member");
-    }
+    member_of_both(&fx, &alice, "employee").await;
     let tenantry = fx.reopen(common::routing(IDENTIFIERS)).await;
     let service = common::serve(&tenantry).await;
     let token = token_for(&alice);

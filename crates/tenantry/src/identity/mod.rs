@@ -48,15 +48,20 @@ pub fn email_key(email: &str) -> Result<String> {
     Ok(email.to_lowercase())
 }
 
+/// A host that does not parse, as the library's error naming it.
+fn invalid_host(input: &str) -> impl FnOnce(crate::routing::HostError) -> Error + '_ {
+    move |e| Error::InvalidHost {
+        value: input.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
 impl Tenantry {
     /// Routes `host` to the tenant `slug`. The host is normalised first (lowercase, no port,
     /// no trailing dot, IDN as punycode); a host routes to one tenant at most. The tenant's
     /// first domain, or one added with `primary`, becomes its primary domain.
     pub async fn add_domain(&self, slug: &str, host: &str, primary: bool) -> Result<Domain> {
-        let host = Host::parse_domain(host).map_err(|e| Error::InvalidHost {
-            value: host.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let host = Host::parse_domain(host).map_err(invalid_host(host))?;
         let tenant = self.live_tenant(slug, "add a domain").await?;
         self.catalog
             .insert_domain(tenant.id, host.as_str(), primary)
@@ -73,10 +78,7 @@ impl Tenantry {
 
     /// Stops routing `host` to its tenant.
     pub async fn remove_domain(&self, host: &str) -> Result<Domain> {
-        let host = Host::parse(host).map_err(|e| Error::InvalidHost {
-            value: host.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let host = Host::parse(host).map_err(invalid_host(host))?;
         let removed = self.catalog.delete_domain(host.as_str()).await?;
         let tenant = match crate::ident::TenantId::parse(&removed.tenant_id) {
             Ok(id) => self.catalog.tenant_by_id(id).await.ok(),

@@ -113,6 +113,7 @@ pub enum Access {
     Public,
 }
 
+#[derive(Clone)]
 enum Step {
     Builtin(IdentifierKind),
     Custom(Arc<dyn Identifier>),
@@ -124,6 +125,7 @@ pub struct Resolver {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     tenantry: Tenantry,
     config: RoutingConfig,
@@ -175,32 +177,10 @@ impl Resolver {
     /// Adds an application's own identifier at `position` in the chain (0: first; past the
     /// end: last).
     pub fn with_identifier(self, position: usize, identifier: Arc<dyn Identifier>) -> Resolver {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                let at = position.min(inner.steps.len());
-                inner.steps.insert(at, Step::Custom(identifier));
-                inner
-            }
-            Err(shared) => {
-                // Another clone exists: rebuild the chain around the same directory.
-                let mut steps: Vec<Step> = shared
-                    .steps
-                    .iter()
-                    .map(|s| match s {
-                        Step::Builtin(k) => Step::Builtin(*k),
-                        Step::Custom(c) => Step::Custom(Arc::clone(c)),
-                    })
-                    .collect();
-                steps.insert(position.min(steps.len()), Step::Custom(identifier));
-                Inner {
-                    tenantry: shared.tenantry.clone(),
-                    config: shared.config.clone(),
-                    steps,
-                    jwt: shared.jwt.clone(),
-                    directory: Arc::clone(&shared.directory),
-                }
-            }
-        };
+        // Another clone keeps its chain; this one gets a copy around the same directory.
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        let at = position.min(inner.steps.len());
+        inner.steps.insert(at, Step::Custom(identifier));
         Resolver {
             inner: Arc::new(inner),
         }
@@ -457,7 +437,7 @@ impl Resolver {
             .directory
             .tenant_by_name(name)
             .await
-            .map_err(|e| Refusal::from_error(&e))
+            .map_err(refused)
     }
 
     async fn by_host(&self, host: &str) -> Result<Option<Arc<Tenant>>, Refusal> {
@@ -465,16 +445,11 @@ impl Resolver {
             .directory
             .tenant_by_host(host)
             .await
-            .map_err(|e| Refusal::from_error(&e))
+            .map_err(refused)
     }
 
     async fn active_user(&self, id: &str) -> Result<Arc<User>, Refusal> {
-        let user = self
-            .inner
-            .directory
-            .user(id)
-            .await
-            .map_err(|e| Refusal::from_error(&e))?;
+        let user = self.inner.directory.user(id).await.map_err(refused)?;
         match user {
             Some(user) if user.status == UserStatus::Active => Ok(user),
             Some(_) => Err(Refusal::InvalidToken {
@@ -492,7 +467,7 @@ impl Resolver {
             .directory
             .memberships(&user.id)
             .await
-            .map_err(|e| Refusal::from_error(&e))?;
+            .map_err(refused)?;
         Ok(memberships
             .iter()
             .find(|m| m.tenant_id == tenant.id.to_string())
@@ -505,7 +480,7 @@ impl Resolver {
             .directory
             .memberships(&user.id)
             .await
-            .map_err(|e| Refusal::from_error(&e))?;
+            .map_err(refused)?;
         match memberships.as_slice() {
             [only] => {
                 let tenant = self.by_name(&only.tenant_id).await?;
@@ -514,6 +489,11 @@ impl Resolver {
             _ => Ok(None),
         }
     }
+}
+
+/// A library error met while resolving, as a refusal.
+fn refused(error: crate::Error) -> Refusal {
+    Refusal::from_error(&error)
 }
 
 /// The slug after the path prefix: `/t/acme/documents` → `acme`.
