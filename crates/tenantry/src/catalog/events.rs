@@ -48,25 +48,40 @@ impl Event {
     }
 }
 
+/// Appends `event` on `conn` (a transaction's, to commit it with what it records).
+pub(super) async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    engine: crate::engine::Engine,
+    event: NewEvent<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query(engine.sql(
+        "INSERT INTO tenantry_events (id, at, tenant_id, tenant_slug, action, outcome, detail, error) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(Ulid::new().to_string())
+    .bind(now())
+    .bind(event.tenant.map(|t| t.id.to_string()))
+    .bind(event.tenant.map(|t| t.slug.to_string()))
+    .bind(event.action)
+    .bind(event.outcome)
+    .bind(event.detail)
+    .bind(event.error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl Catalog {
     /// Appends an event. Events are never updated or deleted.
     pub async fn record(&self, event: NewEvent<'_>) -> Result<()> {
-        sqlx::query(self.engine.sql(
-            "INSERT INTO tenantry_events (id, at, tenant_id, tenant_slug, action, outcome, detail, error) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(Ulid::new().to_string())
-        .bind(now())
-        .bind(event.tenant.map(|t| t.id.to_string()))
-        .bind(event.tenant.map(|t| t.slug.to_string()))
-        .bind(event.action)
-        .bind(event.outcome)
-        .bind(event.detail)
-        .bind(event.error)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::catalog("append an event"))?;
-        Ok(())
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::catalog("append an event"))?;
+        insert(&mut conn, self.engine, event)
+            .await
+            .map_err(Error::catalog("append an event"))
     }
 
     /// The newest `limit` events, newest first; for one tenant when `tenant` is given.

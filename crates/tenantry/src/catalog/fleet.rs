@@ -19,6 +19,17 @@ pub struct FleetMigration {
     pub checksum: String,
 }
 
+/// What a unit's ledger held when a run read it back: recorded on the tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerState {
+    /// The highest applied version (0: none).
+    pub version: i64,
+    /// `ledger::digest`; `None` while a row is dirty.
+    pub digest: Option<String>,
+    /// The version held dirty, if any.
+    pub dirty: Option<i64>,
+}
+
 /// Where a run's result goes: one tenant, or a shared pool and its live tenants.
 #[derive(Debug, Clone, Copy)]
 pub enum RunRecord<'a> {
@@ -89,18 +100,22 @@ impl Catalog {
     pub async fn record_run(
         &self,
         record: RunRecord<'_>,
-        version: i64,
+        state: &LedgerState,
         last_error: Option<&str>,
+        event: Option<super::NewEvent<'_>>,
     ) -> Result<()> {
         let action = "record a migration run";
         let at = now();
         let error = last_error.map(str::to_owned);
-        const TENANT: &str = "UPDATE tenantry_tenants SET version = ?, last_error = ?, updated_at = ? \
+        const TENANT: &str = "UPDATE tenantry_tenants SET version = ?, ledger_digest = ?, \
+             dirty_version = ?, last_error = ?, updated_at = ? \
              WHERE id = ? AND status NOT IN ('deleting', 'deleted')";
-        const POOL: &str =
-            "UPDATE tenantry_pools SET version = ?, last_error = ?, updated_at = ? WHERE id = ?";
-        const POOL_TENANTS: &str = "UPDATE tenantry_tenants SET version = ?, last_error = ?, \
-             updated_at = ? WHERE server = ? AND strategy = 'shared' \
+        // The pool's own row keeps no digest: its tenants' rows do.
+        const POOL: &str = "UPDATE tenantry_pools SET version = ?, last_error = ?, updated_at = ? \
+             WHERE id = ?";
+        const POOL_TENANTS: &str = "UPDATE tenantry_tenants SET version = ?, ledger_digest = ?, \
+             dirty_version = ?, last_error = ?, updated_at = ? \
+             WHERE server = ? AND strategy = 'shared' \
              AND status IN ('active', 'suspended')";
         // Each write: its statement, the key it binds, and the tenant it is about.
         let mut writes: Vec<(&'static str, String, Option<TenantId>)> = Vec::new();
@@ -120,8 +135,11 @@ impl Catalog {
         }
         let mut tx = self.pool.begin().await.map_err(Error::catalog(action))?;
         for (sql, key, tenant) in writes {
-            sqlx::query(self.engine.sql(sql))
-                .bind(version)
+            let mut query = sqlx::query(self.engine.sql(sql)).bind(state.version);
+            if sql != POOL {
+                query = query.bind(state.digest.clone()).bind(state.dirty);
+            }
+            query
                 .bind(error.clone())
                 .bind(&at)
                 .bind(key)
@@ -131,6 +149,11 @@ impl Catalog {
                     Some(id) => Error::tenant_catalog(id, action)(source),
                     None => Error::catalog(action)(source),
                 })?;
+        }
+        if let Some(event) = event {
+            super::events::insert(&mut tx, self.engine, event)
+                .await
+                .map_err(Error::catalog("append an event"))?;
         }
         tx.commit().await.map_err(Error::catalog(action))
     }

@@ -499,8 +499,8 @@ impl Catalog {
         rows.iter().map(membership_from_row).collect()
     }
 
-    /// Removes every domain and membership of a tenant (it is being deleted); returns what
-    /// was removed, for the event log.
+    /// Removes every domain, membership and label of a tenant (it is being deleted); returns
+    /// the domains and memberships removed, for the event log.
     pub(crate) async fn forget_tenant_routes(
         &self,
         tenant: TenantId,
@@ -511,6 +511,7 @@ impl Catalog {
         for sql in [
             "DELETE FROM tenantry_domains WHERE tenant_id = ?",
             "DELETE FROM tenantry_memberships WHERE tenant_id = ?",
+            "DELETE FROM tenantry_labels WHERE tenant_id = ?",
         ] {
             sqlx::query(self.engine.sql(sql))
                 .bind(tenant.to_string())

@@ -16,16 +16,22 @@ use crate::error::{Error, Result};
 mod events;
 mod fleet;
 mod identity;
+mod labels;
 mod pools;
+mod rollouts;
 mod schema;
 mod servers;
 mod settings;
+mod spares;
 mod tenants;
 
 pub use events::{Event, NewEvent};
-pub use fleet::{FleetMigration, RunRecord};
+pub use fleet::{FleetMigration, LedgerState, RunRecord};
 pub use identity::{Domain, Membership, User, UserStatus};
 pub use pools::SharedPool;
+pub use rollouts::{
+    ItemResult, ItemState, PlannedItem, Progress, Rollout, RolloutItem, RolloutState, WaveCount,
+};
 pub use servers::Server;
 pub use settings::MASTER_KEY_FINGERPRINT;
 pub use tenants::{Status, Strategy, Tenant};

@@ -146,6 +146,60 @@ INSERT INTO tenantry_changes (id, counter) VALUES (1, 0);
             ),
         ],
     },
+    CatalogMigration {
+        version: 5,
+        description: "rollouts: ledger digests, dirty versions, labels, rollout records, spares",
+        tables: "
+ALTER TABLE tenantry_tenants ADD COLUMN ledger_digest VARCHAR(64);
+ALTER TABLE tenantry_tenants ADD COLUMN dirty_version BIGINT;
+CREATE TABLE IF NOT EXISTS tenantry_labels (
+    tenant_id   VARCHAR(26)  NOT NULL,
+    label       VARCHAR(63)  NOT NULL,
+    PRIMARY KEY (tenant_id, label),
+    FOREIGN KEY (tenant_id) REFERENCES tenantry_tenants (id)
+)/*TABLE_OPTIONS*/;
+CREATE TABLE IF NOT EXISTS tenantry_rollouts (
+    id             VARCHAR(26)  NOT NULL PRIMARY KEY,
+    kind           VARCHAR(16)  NOT NULL,
+    state          VARCHAR(16)  NOT NULL,
+    target_version BIGINT,
+    started_by     VARCHAR(255) NOT NULL,
+    started_at     VARCHAR(40)  NOT NULL,
+    finished_at    VARCHAR(40),
+    options        TEXT         NOT NULL,
+    total          BIGINT       NOT NULL DEFAULT 0,
+    active_key     VARCHAR(160) UNIQUE
+)/*TABLE_OPTIONS*/;
+CREATE TABLE IF NOT EXISTS tenantry_rollout_items (
+    rollout_id   VARCHAR(26)  NOT NULL,
+    tenant_id    VARCHAR(26)  NOT NULL,
+    position     BIGINT       NOT NULL,
+    wave         BIGINT       NOT NULL,
+    state        VARCHAR(16)  NOT NULL,
+    from_version BIGINT,
+    to_version   BIGINT,
+    error        TEXT,
+    lease_owner  VARCHAR(64),
+    lease_until  VARCHAR(40),
+    finished_at  VARCHAR(40),
+    PRIMARY KEY (rollout_id, tenant_id),
+    FOREIGN KEY (rollout_id) REFERENCES tenantry_rollouts (id)
+)/*TABLE_OPTIONS*/;
+",
+        indexes: &[
+            ("tenantry_labels_label", "tenantry_labels", "label"),
+            (
+                "tenantry_rollout_items_claim",
+                "tenantry_rollout_items",
+                "rollout_id, state, wave, position",
+            ),
+            (
+                "tenantry_tenants_spares",
+                "tenantry_tenants",
+                "status, server, strategy",
+            ),
+        ],
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (

@@ -27,17 +27,25 @@ pub enum Status {
     Deleting,
     /// Storage dropped; the row is kept as a record until purged.
     Deleted,
+    /// Storage provisioned, migrated and verified ahead of time, closed to every login, kept
+    /// current by rollouts; becomes a tenant when a create claims it. Its slug is
+    /// `spare-<id>`.
+    Spare,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Provisioning,
         Status::Active,
         Status::Suspended,
         Status::Failed,
         Status::Deleting,
         Status::Deleted,
+        Status::Spare,
     ];
+
+    /// The statuses whose storage is complete and kept current by fleet migrations.
+    pub const LIVE: [Status; 3] = [Status::Active, Status::Suspended, Status::Spare];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,12 +55,13 @@ impl Status {
             Status::Failed => "failed",
             Status::Deleting => "deleting",
             Status::Deleted => "deleted",
+            Status::Spare => "spare",
         }
     }
 
     /// Whether the tenant's storage is complete and kept current by fleet migrations.
     pub fn is_live(self) -> bool {
-        matches!(self, Status::Active | Status::Suspended)
+        Status::LIVE.contains(&self)
     }
 }
 
@@ -141,6 +150,14 @@ pub struct Tenant {
     /// The highest migration version the tenant's own ledger records (0: none).
     pub version: i64,
     pub last_error: Option<String>,
+    /// The digest of the tenant's ledger as last read back with `version`
+    /// (`ledger::digest`); `None` until a run recorded one, or while its ledger has a dirty
+    /// row. A rollout skips a tenant whose version and digest equal its set's.
+    #[serde(skip)]
+    pub ledger_digest: Option<String>,
+    /// The version its ledger holds dirty (started, not finished: MySQL, or a
+    /// `-- no-transaction` file), as the last run read it back.
+    pub dirty_version: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
     pub deleted_at: Option<String>,
@@ -154,11 +171,20 @@ fn as_display<S: serde::Serializer>(value: &TenantId, s: S) -> Result<S::Ok, S::
 macro_rules! columns {
     () => {
         "id, slug, name, status, strategy, server, storage, role_name, role_secret, version, \
-         last_error, created_at, updated_at, deleted_at"
+         last_error, ledger_digest, dirty_version, created_at, updated_at, deleted_at"
     };
 }
 
 impl Tenant {
+    /// What its ledger held when a run last read it back.
+    pub fn ledger_state(&self) -> super::LedgerState {
+        super::LedgerState {
+            version: self.version,
+            digest: self.ledger_digest.clone(),
+            dirty: self.dirty_version,
+        }
+    }
+
     fn from_row(row: &AnyRow) -> Result<Tenant> {
         let get = |col: &'static str| -> Result<String> {
             row.try_get::<String, _>(col)
@@ -190,6 +216,10 @@ impl Tenant {
                 .try_get::<i64, _>("version")
                 .map_err(Error::catalog("read a tenant row"))?,
             last_error: opt("last_error")?,
+            ledger_digest: opt("ledger_digest")?,
+            dirty_version: row
+                .try_get::<Option<i64>, _>("dirty_version")
+                .map_err(Error::catalog("read a tenant row"))?,
             created_at: get("created_at")?,
             updated_at: get("updated_at")?,
             deleted_at: opt("deleted_at")?,
@@ -358,5 +388,26 @@ impl Catalog {
             .await
             .map_err(Error::tenant_catalog(id, "read a tenant"))?;
         Tenant::from_row(&row)
+    }
+
+    /// The tenants with these ids that still have a row, in one query.
+    pub(crate) async fn tenants_by_ids(&self, ids: &[TenantId]) -> Result<Vec<Tenant>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "SELECT {} FROM tenantry_tenants WHERE id IN ({marks})",
+            columns!()
+        );
+        let mut query = sqlx::query(self.engine.sql_built(sql));
+        for id in ids {
+            query = query.bind(id.to_string());
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::catalog("read tenants"))?;
+        rows.iter().map(Tenant::from_row).collect()
     }
 }

@@ -1,0 +1,86 @@
+//! Spares: tenant rows in status `spare`, whose storage was provisioned and migrated ahead of
+//! time, and the claim that turns one into a new tenant.
+//!
+//! Invariant: a spare is claimed by one conditional `UPDATE` (still `spare` → `provisioning`
+//! under the new slug), so two creates never take the same spare, on every catalog engine.
+
+use sqlx::Row;
+
+use super::{Catalog, Status, Strategy, Tenant, now};
+use crate::error::{Error, Result};
+use crate::ident::{Slug, TenantId};
+
+impl Catalog {
+    /// Up to `limit` spares of `server` and `strategy` that a run last read back at
+    /// `version` with ledger digest `digest`, with no error on record; oldest first.
+    pub(crate) async fn current_spares(
+        &self,
+        server: &str,
+        strategy: Strategy,
+        version: i64,
+        digest: &str,
+        limit: i64,
+    ) -> Result<Vec<TenantId>> {
+        let rows = sqlx::query(self.engine.sql(
+            "SELECT id FROM tenantry_tenants WHERE status = ? AND server = ? AND strategy = ? \
+             AND version = ? AND ledger_digest = ? AND last_error IS NULL ORDER BY id LIMIT ?",
+        ))
+        .bind(Status::Spare.as_str())
+        .bind(server)
+        .bind(strategy.as_str())
+        .bind(version)
+        .bind(digest)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::catalog("look up spares"))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id").map_err(Error::catalog("read a spare"))?;
+                TenantId::parse(&id)
+            })
+            .collect()
+    }
+
+    /// Turns spare `id` into the `provisioning` tenant `slug`, if it is still a spare (another
+    /// create may have claimed it first: `None`). A taken slug is [`Error::TenantExists`].
+    pub(crate) async fn claim_spare(
+        &self,
+        id: TenantId,
+        slug: &Slug,
+        name: &str,
+    ) -> Result<Option<Tenant>> {
+        let at = now();
+        let result = sqlx::query(self.engine.sql(
+            "UPDATE tenantry_tenants SET slug = ?, name = ?, status = ?, created_at = ?, \
+             updated_at = ? WHERE id = ? AND status = ?",
+        ))
+        .bind(slug.as_str())
+        .bind(name)
+        .bind(Status::Provisioning.as_str())
+        .bind(&at)
+        .bind(&at)
+        .bind(id.to_string())
+        .bind(Status::Spare.as_str())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 1 => {
+                self.bump_changes().await?;
+                self.tenant_by_id(id).await.map(Some)
+            }
+            Ok(_) => Ok(None),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let status = self
+                    .find_tenant(slug.as_str())
+                    .await?
+                    .map_or(Status::Provisioning, |t| t.status);
+                Err(Error::TenantExists {
+                    slug: slug.to_string(),
+                    status,
+                })
+            }
+            Err(e) => Err(Error::tenant_catalog(id, "claim a spare")(e)),
+        }
+    }
+}
