@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
 use super::Engine;
+use super::shape::Shape;
 use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::error::Result;
@@ -52,6 +53,10 @@ pub trait Dialect: Send + Sync {
     fn numbered_placeholders(&self) -> bool;
     /// A query listing the base tables of the connected tenant storage, one `name` column.
     fn list_tables_sql(&self) -> &'static str;
+    /// The connected storage's base tables with their columns, indexes and constraints
+    /// (`migrate verify`): the current schema on PostgreSQL, the current database on MySQL,
+    /// the file on SQLite.
+    fn introspect<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<Shape>>;
     /// Whether DDL commits with its transaction. Where it does not, a migration runs statement
     /// by statement and is recorded `dirty` until its last statement ran.
     fn transactional_ddl(&self) -> bool;
@@ -92,6 +97,15 @@ pub trait Dialect: Send + Sync {
     ) -> BoxFuture<'a, sqlx::Result<()>>;
     /// What every administrative connection runs first.
     fn prepare_admin<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, ()>;
+    /// Puts an administrative connection back in the state a fresh one has (but for the
+    /// settings `connect` makes, which [`super::reuse`] makes again), so another unit's
+    /// migration can reuse it: `Ok(false)` where connections are not reused.
+    fn reset_admin<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+    ) -> BoxFuture<'a, sqlx::Result<bool>> {
+        Box::pin(async { Ok(false) })
+    }
 
     // Locks.
 

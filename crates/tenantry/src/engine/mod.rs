@@ -18,6 +18,7 @@ use crate::ident::SqlIdent;
 pub mod dialect;
 pub mod mysql;
 pub mod postgres;
+pub mod shape;
 pub mod sqlite;
 
 /// A database engine Tenantry can place a catalog or tenants on.
@@ -65,7 +66,17 @@ impl Engine {
     /// Rewrites a query written with `?` placeholders into this engine's placeholder syntax.
     /// Queries passed here are Tenantry's own constant text, never user input.
     pub fn sql(self, query: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        AssertSqlSafe(match self.dialect().numbered_placeholders() {
+        AssertSqlSafe(self.rewrite(query))
+    }
+
+    /// [`Engine::sql`] for a query Tenantry assembled from its own constant pieces (a list
+    /// of `?` placeholders of a length it chose); never user text.
+    pub fn sql_built(self, query: String) -> AssertSqlSafe<String> {
+        AssertSqlSafe(self.rewrite(&query).into_owned())
+    }
+
+    fn rewrite(self, query: &str) -> Cow<'_, str> {
+        match self.dialect().numbered_placeholders() {
             false => Cow::Borrowed(query),
             true => {
                 let mut out = String::with_capacity(query.len() + 8);
@@ -81,7 +92,7 @@ impl Engine {
                 }
                 Cow::Owned(out)
             }
-        })
+        }
     }
 
     /// A query listing the base tables of the connected tenant storage, one `name` column.
@@ -176,6 +187,29 @@ pub async fn connect(
     match tokio::time::timeout(timeouts.connect, open).await {
         Ok(conn) => conn.map_err(ConnectError::Failed),
         Err(_) => Err(ConnectError::TimedOut(timeouts.connect)),
+    }
+}
+
+/// Readies an administrative connection for reuse by another unit: reset, then set up as
+/// [`connect`] sets up a fresh one. `false`: the engine does not reuse connections, or the
+/// reset failed; close it.
+pub async fn reuse(conn: &mut AnyConnection, engine: Engine, timeouts: &Timeouts) -> bool {
+    let dialect = engine.dialect();
+    let reset = async {
+        if !dialect.reset_admin(conn).await? {
+            return Ok::<bool, sqlx::Error>(false);
+        }
+        set_statement_timeout(conn, engine, timeouts.statement).await;
+        dialect.prepare_admin(conn).await;
+        Ok(true)
+    };
+    match tokio::time::timeout(timeouts.connect, reset).await {
+        Ok(Ok(reused)) => reused,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "an administrative connection could not be reset");
+            false
+        }
+        Err(_) => false,
     }
 }
 

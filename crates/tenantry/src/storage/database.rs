@@ -34,6 +34,7 @@ impl StrategyOps for Database {
         t: &'a Tenantry,
         place: &'a Place,
         tenant: &'a Tenant,
+        _reused: Option<sqlx::AnyConnection>,
     ) -> BoxFuture<'a, Result<MigrationTarget>> {
         place.engine().dialect().database_target(t, place, tenant)
     }

@@ -10,8 +10,11 @@
 
 pub mod database;
 pub mod schema;
+pub mod sessions;
 pub mod shared;
 mod strategy;
+
+pub use sessions::{Reuse, Sessions};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -268,11 +271,13 @@ impl TenantLock {
     }
 }
 
-/// What runs inside each migration's transaction, after its SQL and before it commits.
+/// What runs inside each migration's transaction: before its SQL, and after it, before it
+/// commits.
 #[derive(Debug, Clone)]
 pub enum Hook {
     None,
-    /// PostgreSQL: give the tenant's role row access to the schema's tables.
+    /// PostgreSQL: give the tenant's role row access to the tables the migration creates
+    /// (default privileges, set before), never to the ledger (revoked after).
     Grant {
         schema: SqlName,
         role: RoleName,
@@ -282,13 +287,24 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub async fn run(&self, conn: &mut AnyConnection) -> Result<(), HookError> {
+    /// Before the migration's SQL.
+    pub async fn before(&self, conn: &mut AnyConnection) -> Result<(), HookError> {
+        match self {
+            Hook::Grant { schema, role } => postgres::grant_by_default(conn, schema, role)
+                .await
+                .map_err(HookError::Sql),
+            Hook::None | Hook::SharedRls(_) => Ok(()),
+        }
+    }
+
+    /// After the migration's SQL, before its ledger row.
+    pub async fn after(&self, conn: &mut AnyConnection) -> Result<(), HookError> {
         match self {
             Hook::None => Ok(()),
             Hook::Grant { schema, role } => {
                 let ledger = SqlName::new("table", crate::migrate::ledger::TABLE)
                     .map_err(HookError::Refused)?;
-                postgres::grant_tables(conn, schema, role, &ledger)
+                postgres::revoke_ledger(conn, schema, role, &ledger)
                     .await
                     .map_err(HookError::Sql)
             }
@@ -313,6 +329,8 @@ pub struct MigrationTarget {
     pub conn: AnyConnection,
     pub lock: LockSpec,
     pub hook: Hook,
+    /// How its connection may be handed to the next unit of a rollout (`None`: closed).
+    pub reuse: Option<Reuse>,
 }
 
 impl Tenantry {
@@ -331,11 +349,31 @@ impl Tenantry {
     /// Its connection has the migration statement timeout (none by default): migrations
     /// may legitimately run long.
     pub(crate) async fn migration_target(&self, tenant: &Tenant) -> Result<MigrationTarget> {
-        let migrating = self
-            .place(tenant)
-            .await?
-            .with_statement_timeout(self.config.migration_statement_timeout);
-        tenant.strategy.ops().target(self, &migrating, tenant).await
+        self.migration_target_in(tenant, None).await
+    }
+
+    /// [`Tenantry::migration_target`], on a connection `sessions` keeps for the tenant's
+    /// strategy and server if there is one.
+    pub(crate) async fn migration_target_in(
+        &self,
+        tenant: &Tenant,
+        sessions: Option<&Sessions>,
+    ) -> Result<MigrationTarget> {
+        let server = tenant.server.as_str();
+        let place = match sessions.and_then(|s| s.place(server)) {
+            Some(place) => place,
+            None => {
+                let place = self.place(tenant).await?;
+                if let Some(sessions) = sessions {
+                    sessions.keep_place(server, &place);
+                }
+                place
+            }
+        };
+        let migrating = place.with_statement_timeout(self.config.migration_statement_timeout);
+        let ops = tenant.strategy.ops();
+        let reused = sessions.and_then(|s| ops.session_key(tenant).and_then(|key| s.take(&key)));
+        ops.target(self, &migrating, tenant, reused).await
     }
 
     /// Removes a tenant's storage and role (shared: its rows). Idempotent.

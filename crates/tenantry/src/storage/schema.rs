@@ -4,6 +4,7 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use super::sessions::Reuse;
 use super::strategy::StrategyOps;
 use super::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
 use crate::Tenantry;
@@ -32,8 +33,13 @@ impl StrategyOps for Schema {
         t: &'a Tenantry,
         place: &'a Place,
         tenant: &'a Tenant,
+        reused: Option<sqlx::AnyConnection>,
     ) -> BoxFuture<'a, Result<MigrationTarget>> {
-        target(t, place, tenant).boxed()
+        target(t, place, tenant, reused).boxed()
+    }
+
+    fn session_key(&self, tenant: &Tenant) -> Option<String> {
+        Some(tenant.server.to_string())
     }
 
     fn drop<'a>(
@@ -91,11 +97,23 @@ async fn provision(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {
         .map_err(Error::storage(slug, "create its role"))
 }
 
-async fn target(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<MigrationTarget> {
+/// The tenant's schema on an administrative connection to the server's database: `reused`
+/// (another schema tenant's, reset) or a new one.
+async fn target(
+    t: &Tenantry,
+    place: &Place,
+    tenant: &Tenant,
+    reused: Option<sqlx::AnyConnection>,
+) -> Result<MigrationTarget> {
     let slug = tenant.slug.to_string();
     let schema = schema_name(tenant)?;
-    let url = engine::url_with(place.url()?, None, None)?;
-    let mut conn = connect_as_admin(place, &slug, &url).await?;
+    let mut conn = match reused {
+        Some(conn) => conn,
+        None => {
+            let url = engine::url_with(place.url()?, None, None)?;
+            connect_as_admin(place, &slug, &url).await?
+        }
+    };
     postgres::set_search_path(&mut conn, &schema)
         .await
         .map_err(Error::storage(&slug, "enter its schema"))?;
@@ -112,6 +130,10 @@ async fn target(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<Migratio
         conn,
         lock: LockSpec::for_unit(t, Engine::Postgres, &format!("tenant:{}", tenant.id))?,
         hook,
+        reuse: Some(Reuse {
+            key: tenant.server.to_string(),
+            timeouts: place.timeouts(),
+        }),
     })
 }
 

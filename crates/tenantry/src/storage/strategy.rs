@@ -4,6 +4,7 @@
 //! behaviour. Adding a strategy is adding a module that implements this trait.
 
 use futures::future::BoxFuture;
+use sqlx::AnyConnection;
 
 use super::{MigrationTarget, Place};
 use crate::Tenantry;
@@ -25,12 +26,21 @@ pub(crate) trait StrategyOps: Send + Sync {
 
     /// The tenant's migration target: a correctly scoped administrative connection to its
     /// existing storage (never creating it), its lock and hook.
+    /// `reused`: an administrative connection another unit with the same
+    /// [`StrategyOps::session_key`] handed on, if any.
     fn target<'a>(
         &'a self,
         t: &'a Tenantry,
         place: &'a Place,
         tenant: &'a Tenant,
+        reused: Option<AnyConnection>,
     ) -> BoxFuture<'a, Result<MigrationTarget>>;
+
+    /// The key under which the tenant's migration connection can be handed to another
+    /// tenant's (`None`: each tenant needs its own).
+    fn session_key(&self, _tenant: &Tenant) -> Option<String> {
+        None
+    }
 
     /// Removes the tenant's storage and login (shared: its rows). Idempotent.
     fn drop<'a>(

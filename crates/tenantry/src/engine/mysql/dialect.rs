@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
+use crate::engine::shape::Shape;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::storage::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
@@ -37,6 +38,10 @@ impl Dialect for Mysql {
 
     fn list_tables_sql(&self) -> &'static str {
         super::LIST_TABLES
+    }
+
+    fn introspect<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<Shape>> {
+        super::introspect::shape(conn).boxed()
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -171,6 +176,7 @@ impl Dialect for Mysql {
                 conn,
                 lock: LockSpec::for_unit(t, Engine::Mysql, &format!("tenant:{}", tenant.id))?,
                 hook: Hook::None,
+                reuse: None,
             })
         }
         .boxed()

@@ -10,6 +10,7 @@ use sqlx::AnyConnection;
 use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
+use crate::engine::shape::Shape;
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::ident::SqlName;
@@ -39,6 +40,10 @@ impl Dialect for Postgres {
 
     fn list_tables_sql(&self) -> &'static str {
         super::LIST_TABLES
+    }
+
+    fn introspect<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<Shape>> {
+        super::introspect::shape(conn).boxed()
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -99,6 +104,10 @@ impl Dialect for Postgres {
 
     fn prepare_admin<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, ()> {
         super::watch_client(conn).boxed()
+    }
+
+    fn reset_admin<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<bool>> {
+        super::reset_session(conn).map(|r| r.map(|()| true)).boxed()
     }
 
     fn lock_name(&self, t: &Tenantry, unit: &str, _file: &std::path::Path) -> Result<LockName> {
@@ -177,6 +186,7 @@ impl Dialect for Postgres {
                 conn,
                 lock: LockSpec::for_unit(t, Engine::Postgres, &format!("tenant:{}", tenant.id))?,
                 hook,
+                reuse: None,
             })
         }
         .boxed()

@@ -1,6 +1,7 @@
 //! PostgreSQL: one database per tenant on a server, advisory locks per tenant.
 
 mod dialect;
+mod introspect;
 
 pub use dialect::Postgres;
 
@@ -162,23 +163,74 @@ pub async fn grant_database(
     Ok(())
 }
 
-/// Privileges of `role` on the tables of `schema`: read and write rows, nothing else; the
-/// migration ledger stays out of its reach. Run after every migration.
-pub async fn grant_tables(
+/// Before each migration of a tenant's schema: the schema closed to `PUBLIC` and open to
+/// the tenant's role, and every table and sequence the administrative role creates in it
+/// from now on readable and writable by that role (default privileges). A migration then
+/// needs no grant afterwards, so its cost does not depend on how many relations the server
+/// holds (`GRANT … ON ALL TABLES IN SCHEMA` reads the whole of `pg_class`).
+pub async fn grant_by_default(
+    conn: &mut AnyConnection,
+    schema: &SqlName,
+    role: &RoleName,
+) -> sqlx::Result<()> {
+    let schema_q = Engine::Postgres.quote(schema);
+    let role_q = Engine::Postgres.quote(role);
+    // Catalog rows are written only when something is missing: a migration of a tenant set
+    // up already changes nothing but its own objects. The names inside the literals are
+    // validated lowercase identifiers, written as the catalog spells them.
+    let schema_l = quote_literal(schema.ident());
+    let role_l = quote_literal(role.ident());
+    let sql = format!(
+        "DO $tenantry$ BEGIN \
+         IF has_schema_privilege('public', {schema_l}, 'USAGE') \
+            OR NOT has_schema_privilege({role_l}, {schema_l}, 'USAGE') THEN \
+           REVOKE ALL ON SCHEMA {schema_q} FROM PUBLIC; \
+           GRANT USAGE ON SCHEMA {schema_q} TO {role_q}; \
+         END IF; \
+         IF (SELECT count(*) FROM pg_default_acl d \
+             WHERE d.defaclrole = current_user::text::regrole \
+               AND d.defaclnamespace = {schema_l}::regnamespace \
+               AND d.defaclobjtype IN ('r', 'S') \
+               AND array_to_string(d.defaclacl, ',') LIKE '%' || {role_l} || '=%') < 2 THEN \
+           ALTER DEFAULT PRIVILEGES IN SCHEMA {schema_q} \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role_q}; \
+           ALTER DEFAULT PRIVILEGES IN SCHEMA {schema_q} \
+             GRANT USAGE, SELECT ON SEQUENCES TO {role_q}; \
+         END IF; \
+         END $tenantry$"
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
+    Ok(())
+}
+
+/// `text` as an SQL string literal (quotes doubled); for Tenantry's own validated names only.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// After each migration: the ledger, which the default privileges opened too, closed to the
+/// tenant's role.
+pub async fn revoke_ledger(
     conn: &mut AnyConnection,
     schema: &SqlName,
     role: &RoleName,
     ledger: &SqlName,
 ) -> sqlx::Result<()> {
-    let schema_q = Engine::Postgres.quote(schema);
-    let role_q = Engine::Postgres.quote(role);
-    let sql = format!(
-        "REVOKE ALL ON SCHEMA {schema_q} FROM PUBLIC; \
-         GRANT USAGE ON SCHEMA {schema_q} TO {role_q}; \
-         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema_q} TO {role_q}; \
-         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema_q} TO {role_q}; \
-         REVOKE ALL ON TABLE {schema_q}.{} FROM {role_q}",
+    let table = format!(
+        "{}.{}",
+        Engine::Postgres.quote(schema),
         Engine::Postgres.quote(ledger)
+    );
+    let role_q = Engine::Postgres.quote(role);
+    let table_l = quote_literal(&format!("{}.{}", schema.ident(), ledger.ident()));
+    let role_l = quote_literal(role.ident());
+    // Only when the role can touch the ledger at all: no catalog write otherwise.
+    let sql = format!(
+        "DO $tenantry$ BEGIN \
+         IF has_table_privilege({role_l}, {table_l}, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') THEN \
+           REVOKE ALL ON TABLE {table} FROM {role_q}; \
+         END IF; \
+         END $tenantry$"
     );
     sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
     Ok(())
@@ -236,6 +288,18 @@ pub async fn schema_exists(admin: &mut AnyConnection, schema: &SqlName) -> sqlx:
 }
 
 /// Points the connection at `schema` for the rest of its life.
+/// Everything a migration may have left on a session, undone (what `DISCARD ALL` does, but
+/// for prepared statements, which the driver's cache keeps, and advisory locks, released by
+/// their holder): cursors, a changed role, settings, listens, temporary tables.
+pub async fn reset_session(conn: &mut AnyConnection) -> sqlx::Result<()> {
+    sqlx::raw_sql(
+        "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; DISCARD TEMP",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn set_search_path(conn: &mut AnyConnection, schema: &SqlName) -> sqlx::Result<()> {
     let sql = format!("SET search_path TO {}", Engine::Postgres.quote(schema));
     sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;

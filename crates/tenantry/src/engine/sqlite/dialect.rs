@@ -12,6 +12,7 @@ use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::engine::Engine;
 use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
+use crate::engine::shape::Shape;
 use crate::error::{Error, Result};
 use crate::storage::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
 
@@ -50,6 +51,10 @@ impl Dialect for Sqlite {
 
     fn list_tables_sql(&self) -> &'static str {
         super::LIST_TABLES
+    }
+
+    fn introspect<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<Shape>> {
+        super::introspect::shape(conn).boxed()
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -193,6 +198,7 @@ impl Dialect for Sqlite {
                 engine: Engine::Sqlite,
                 lock,
                 hook: Hook::None,
+                reuse: None,
             })
         }
         .boxed()

@@ -1,6 +1,7 @@
 //! SQLite: one database file per tenant in a server directory, file locks per tenant.
 
 mod dialect;
+mod introspect;
 
 pub use dialect::Sqlite;
 

@@ -301,6 +301,7 @@ async fn target(t: &Tenantry, place: &Place, pool: &SharedPool) -> Result<Migrat
         conn,
         lock: LockSpec::for_unit(t, Engine::Postgres, &format!("pool:{}", pool.id))?,
         hook: Hook::SharedRls(policy(t, pool)?),
+        reuse: None,
     })
 }
 
@@ -339,6 +340,7 @@ impl StrategyOps for Shared {
         t: &'a Tenantry,
         place: &'a Place,
         _tenant: &'a Tenant,
+        _reused: Option<sqlx::AnyConnection>,
     ) -> BoxFuture<'a, Result<MigrationTarget>> {
         async move {
             let pool = ensure_pool(t, place, false).await?;
