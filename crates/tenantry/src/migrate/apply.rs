@@ -83,13 +83,68 @@ pub async fn apply_pending(
     Ok(done)
 }
 
-async fn run_hook(
+/// Runs every migration of `set` missing from the ledger inside one transaction, with its
+/// hooks, then rolls it all back: what a rollout would apply, proven to run, nothing kept.
+/// Refused where a pending file runs outside a transaction (`-- no-transaction`); the
+/// caller refuses engines whose DDL is not transactional.
+pub async fn dry_run(
+    conn: &mut AnyConnection,
+    owner: &str,
+    set: &MigrationSet,
+    hook: &Hook,
+) -> Result<Vec<i64>> {
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(Error::storage(owner, "begin the dry run"))?;
+    ledger::ensure(&mut tx)
+        .await
+        .map_err(Error::storage(owner, "create the migration ledger"))?;
+    let applied = ledger::read(&mut tx)
+        .await
+        .map_err(Error::storage(owner, "read the migration ledger"))?;
+    check_ledger(owner, &applied, set)?;
+    let pending: Vec<&Migration> = set
+        .iter()
+        .filter(|m| !applied.iter().any(|row| row.version == m.version))
+        .collect();
+    if let Some(m) = pending.iter().find(|m| m.no_transaction) {
+        return Err(Error::DryRunImpossible {
+            tenant: owner.to_owned(),
+            reason: format!(
+                "{} runs outside a transaction (-- no-transaction)",
+                m.path.display()
+            ),
+        });
+    }
+    let mut done = Vec::with_capacity(pending.len());
+    for migration in pending {
+        run_hook(&mut tx, owner, migration, hook, true).await?;
+        sqlx::raw_sql(AssertSqlSafe(migration.sql.as_str()))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(owner, migration, Some(Sent::whole(migration))))?;
+        run_hook(&mut tx, owner, migration, hook, false).await?;
+        done.push(migration.version);
+    }
+    tx.rollback()
+        .await
+        .map_err(Error::storage(owner, "roll the dry run back"))?;
+    Ok(done)
+}
+
+pub(super) async fn run_hook(
     conn: &mut AnyConnection,
     owner: &str,
     migration: &Migration,
     hook: &Hook,
+    before: bool,
 ) -> Result<()> {
-    match hook.run(conn).await {
+    let ran = match before {
+        true => hook.before(conn).await,
+        false => hook.after(conn).await,
+    };
+    match ran {
         Ok(()) => Ok(()),
         Err(HookError::Sql(e)) => Err(failed(owner, migration, None)(e)),
         Err(HookError::Refused(e)) => Err(Error::MigrationRefused {
@@ -111,12 +166,13 @@ async fn apply_atomic(
     let started = Instant::now();
     let sql = AssertSqlSafe(migration.sql.as_str());
     let mut tx = conn.begin().await.map_err(failed(owner, migration, None))?;
+    run_hook(&mut tx, owner, migration, hook, true).await?;
     sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(failed(
         owner,
         migration,
         Some(Sent::whole(migration)),
     ))?;
-    run_hook(&mut tx, owner, migration, hook).await?;
+    run_hook(&mut tx, owner, migration, hook, false).await?;
     ledger::insert(
         &mut tx,
         engine,
@@ -139,6 +195,7 @@ async fn apply_tracked(
     hook: &Hook,
 ) -> Result<()> {
     let started = Instant::now();
+    run_hook(conn, owner, migration, hook, true).await?;
     ledger::insert(conn, engine, migration, ledger::DIRTY, 0)
         .await
         .map_err(failed(owner, migration, None))?;
@@ -171,7 +228,7 @@ async fn apply_tracked(
             })));
         }
     }
-    run_hook(conn, owner, migration, hook).await?;
+    run_hook(conn, owner, migration, hook, false).await?;
     let marked = ledger::mark_applied(
         conn,
         engine,

@@ -1,7 +1,8 @@
 //! Rolling a migration set out over many tenants: concurrent, one lock per tenant, going on
 //! past failures, ending in a report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -11,6 +12,7 @@ use super::{MigrationSet, Run};
 use crate::Tenantry;
 use crate::catalog::{Status, Tenant};
 use crate::error::{Error, Result};
+use crate::storage::Sessions;
 
 /// What happened to one tenant.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +30,19 @@ pub enum Outcome {
     Failed { version: i64, error: String },
     /// Not attempted; not a failure (another runner holds it, or it is not live).
     Skipped { reason: String },
+    /// Versions were reverted (`migrate down`), newest first; `to` is the version its
+    /// ledger now records.
+    Reverted {
+        from: i64,
+        to: i64,
+        reverted: Vec<i64>,
+    },
+    /// An SQL run's statements ran in one transaction, committed or (a dry run) rolled back;
+    /// `rows` are the last statement's.
+    Ran {
+        rows: crate::session::JsonRows,
+        committed: bool,
+    },
 }
 
 /// One tenant's line in a fleet report.
@@ -75,13 +90,58 @@ impl FleetReport {
     }
 }
 
-/// A tenant's migration status, for `migrate status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusRow {
-    #[serde(flatten)]
-    pub tenant: Tenant,
-    /// Migrations in the directory newer than the tenant's version.
-    pub pending: usize,
+/// How a rollout treats its units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Apply what is pending and record it.
+    Apply,
+    /// Apply what is pending inside a transaction that is rolled back; record nothing.
+    DryRun,
+}
+
+/// Groups tenants into units: a tenant, or the live shared tenants of one server, whose
+/// pool is migrated once.
+pub(crate) fn units(tenants: Vec<Tenant>) -> Vec<Vec<Tenant>> {
+    let mut units: Vec<Vec<Tenant>> = Vec::new();
+    let mut pools: BTreeMap<String, usize> = BTreeMap::new();
+    for tenant in tenants {
+        if tenant.strategy.ops().pooled() && tenant.status.is_live() {
+            let server = tenant.server.to_string();
+            if let Some(&i) = pools.get(&server) {
+                units[i].push(tenant);
+                continue;
+            }
+            pools.insert(server, units.len());
+        }
+        units.push(vec![tenant]);
+    }
+    units
+}
+
+/// The unit's reports when the catalog already shows it current: live, no error on record,
+/// and the version and ledger digest its last run read back equal the set's. A rollout then
+/// does not open its storage (`migrate verify` does).
+fn current(unit: &[Tenant], set: &MigrationSet, digest: &str) -> Option<Vec<TenantReport>> {
+    let lead = unit.first()?;
+    is_current(lead, set, digest).then(|| {
+        unit.iter()
+            .map(|t| TenantReport {
+                tenant: t.slug.to_string(),
+                id: t.id.to_string(),
+                outcome: Outcome::Current { version: t.version },
+            })
+            .collect()
+    })
+}
+
+/// Whether the catalog shows `tenant` current with `set` (whose digest is `digest`): live,
+/// no error on record, and the version and ledger digest its last run read back equal the
+/// set's.
+pub(crate) fn is_current(tenant: &Tenant, set: &MigrationSet, digest: &str) -> bool {
+    tenant.status.is_live()
+        && tenant.last_error.is_none()
+        && tenant.version == set.latest()
+        && tenant.ledger_digest.as_deref() == Some(digest)
 }
 
 impl Tenantry {
@@ -117,34 +177,60 @@ impl Tenantry {
         self.migrate_tenants(set, tenants, progress).await
     }
 
-    async fn migrate_tenants(
+    /// Migrates `tenants` (as listed from the catalog), as [`Tenantry::migrate_all`] does.
+    pub async fn migrate_tenants(
         &self,
         set: &MigrationSet,
         tenants: Vec<Tenant>,
         progress: &(dyn Fn(&TenantReport) + Sync),
     ) -> Result<FleetReport> {
-        let order: Vec<String> = tenants.iter().map(|t| t.id.to_string()).collect();
-        // Shared tenants of one server form one unit: their pool is migrated once.
-        let mut units: Vec<Vec<Tenant>> = Vec::new();
-        let mut pools: BTreeMap<String, usize> = BTreeMap::new();
-        for tenant in tenants {
-            if tenant.strategy.ops().pooled() && tenant.status.is_live() {
-                let server = tenant.server.to_string();
-                if let Some(&i) = pools.get(&server) {
-                    units[i].push(tenant);
-                    continue;
-                }
-                pools.insert(server, units.len());
-            }
-            units.push(vec![tenant]);
-        }
-        let mut reports: Vec<TenantReport> = futures::stream::iter(units)
+        let order: HashMap<String, usize> = tenants
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.to_string(), i))
+            .collect();
+        let sessions = Sessions::new();
+        let mut reports = self
+            .run_units(set, units(tenants), Mode::Apply, &sessions, None, progress)
+            .await;
+        sessions.close().await;
+        reports.sort_by_key(|r| order.get(&r.id).copied());
+        Ok(FleetReport { tenants: reports })
+    }
+
+    /// Runs `units` with the configured concurrency, handing connections on through
+    /// `sessions`; every unit's reports, in the order they finished. Once `stop` is set, no
+    /// further unit starts (those running finish).
+    pub(crate) async fn run_units(
+        &self,
+        set: &MigrationSet,
+        units: Vec<Vec<Tenant>>,
+        mode: Mode,
+        sessions: &Sessions,
+        stop: Option<&AtomicBool>,
+        progress: &(dyn Fn(&TenantReport) + Sync),
+    ) -> Vec<TenantReport> {
+        let digest = &set.digest();
+        let go_on = move |_: &Vec<Tenant>| {
+            let stopped = stop.is_some_and(|s| s.load(Ordering::SeqCst));
+            std::future::ready(!stopped)
+        };
+        futures::stream::iter(units)
+            .take_while(go_on)
             .map(|unit| {
                 let lead = &unit[0];
                 let span =
                     tracing::info_span!("migrate", tenant = %lead.slug, tenant_id = %lead.id);
                 async move {
-                    let reports = self.migrate_unit(&unit, set).instrument(span).await;
+                    let reports = match (mode, current(&unit, set, digest)) {
+                        (Mode::Apply, Some(reports)) => reports,
+                        (Mode::Apply, None) => {
+                            self.migrate_unit(&unit, set, sessions)
+                                .instrument(span)
+                                .await
+                        }
+                        (Mode::DryRun, _) => self.dry_run_unit(&unit, set).instrument(span).await,
+                    };
                     for report in &reports {
                         progress(report);
                     }
@@ -154,15 +240,18 @@ impl Tenantry {
             .buffer_unordered(self.config.concurrency)
             .flat_map(futures::stream::iter)
             .collect()
-            .await;
-        reports.sort_by_key(|r| order.iter().position(|id| *id == r.id));
-        Ok(FleetReport { tenants: reports })
+            .await
     }
 
     /// Migrates one unit (a tenant, or the live shared tenants of one server) and records the
     /// result in the catalog. Never returns an error: every failure is the unit's outcome, so
     /// a fleet run goes on.
-    async fn migrate_unit(&self, unit: &[Tenant], set: &MigrationSet) -> Vec<TenantReport> {
+    async fn migrate_unit(
+        &self,
+        unit: &[Tenant],
+        set: &MigrationSet,
+        sessions: &Sessions,
+    ) -> Vec<TenantReport> {
         let report = |tenant: &Tenant, outcome: Outcome| TenantReport {
             tenant: tenant.slug.to_string(),
             id: tenant.id.to_string(),
@@ -178,9 +267,12 @@ impl Tenantry {
             );
             return vec![report(lead, Outcome::Skipped { reason })];
         }
-        let live = [Status::Active, Status::Suspended];
-        let run = match self.migration_target(lead).await {
-            Ok(target) => self.run_migrations(target, set, false, lead, &live).await,
+        let live = Status::LIVE;
+        let run = match self.migration_target_in(lead, Some(sessions)).await {
+            Ok(target) => {
+                self.run_migrations_in(target, set, false, lead, &live, Some(sessions))
+                    .await
+            }
             // Storage that cannot be opened: gone with a delete that ran meanwhile, or a
             // server that is down.
             Err(e) => match self.still_live(lead).await {
@@ -217,13 +309,17 @@ impl Tenantry {
             Err(e) => {
                 // Nothing ran: the tenant keeps its version, with the error on record.
                 let error = e.to_string();
-                if let Err(catalog) = self.record_run(lead, lead.version, Some(&error)).await {
+                if let Err(catalog) = self
+                    .record_run(lead, &lead.ledger_state(), Some(&error))
+                    .await
+                {
                     tracing::warn!(tenant = %lead.slug, error = %catalog, "could not record the failure");
                 }
                 Run {
                     applied: Vec::new(),
                     version: lead.version,
                     error: Some(e),
+                    recorded_event: false,
                 }
             }
         };
@@ -233,8 +329,10 @@ impl Tenantry {
             let outcome = match &error {
                 Some(error) => {
                     tracing::info!(tenant = %tenant.slug, %error, "migration failed");
-                    self.event(tenant, "migrate", "failed", None, Some(error.clone()))
-                        .await;
+                    if !run.recorded_event {
+                        self.event(tenant, "migrate", "failed", None, Some(error.clone()))
+                            .await;
+                    }
                     Outcome::Failed {
                         version: run.version,
                         error: error.clone(),
@@ -248,8 +346,10 @@ impl Tenantry {
                         "{} -> {} (applied {:?})",
                         tenant.version, run.version, run.applied
                     );
-                    self.event(tenant, "migrate", "ok", Some(detail), None)
-                        .await;
+                    if !run.recorded_event {
+                        self.event(tenant, "migrate", "ok", Some(detail), None)
+                            .await;
+                    }
                     Outcome::Migrated {
                         from: tenant.version,
                         to: run.version,
@@ -265,21 +365,5 @@ impl Tenantry {
     /// Whether the tenant is still active or suspended in the catalog.
     async fn still_live(&self, tenant: &Tenant) -> Result<bool> {
         Ok(self.catalog.tenant_by_id(tenant.id).await?.status.is_live())
-    }
-
-    /// Every tenant that is not deleted, with how many migrations it has pending.
-    pub async fn status(&self) -> Result<Vec<StatusRow>> {
-        let set = self.migrations()?;
-        Ok(self
-            .catalog
-            .tenants()
-            .await?
-            .into_iter()
-            .filter(|t| t.status != Status::Deleted)
-            .map(|tenant| StatusRow {
-                pending: set.pending_after(tenant.version),
-                tenant,
-            })
-            .collect())
     }
 }

@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::source::Migration;
-use crate::catalog::now;
+use crate::catalog::{LedgerState, now};
 use crate::engine::Engine;
 
 /// The ledger table's name in every tenant's storage.
@@ -81,6 +81,36 @@ pub fn version(rows: &[LedgerRow]) -> i64 {
         .map(|r| r.version)
         .max()
         .unwrap_or(0)
+}
+
+/// What the ledger holds, as the catalog records it.
+pub fn state(rows: &[LedgerRow]) -> LedgerState {
+    LedgerState {
+        version: version(rows),
+        digest: digest(rows),
+        dirty: rows.iter().find(|r| !r.is_applied()).map(|r| r.version),
+    }
+}
+
+/// The digest of a ledger: SHA-256 over each applied version and checksum, in version order
+/// (the form [`super::MigrationSet::digest`] takes over a set). `None` while a row is dirty.
+pub fn digest(rows: &[LedgerRow]) -> Option<String> {
+    if rows.iter().any(|r| !r.is_applied()) {
+        return None;
+    }
+    Some(digest_of(
+        rows.iter().map(|r| (r.version, r.checksum.as_str())),
+    ))
+}
+
+/// SHA-256, hex, over `version:checksum` lines.
+pub(crate) fn digest_of<'a>(versions: impl Iterator<Item = (i64, &'a str)>) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for (version, checksum) in versions {
+        hasher.update(format!("{version}:{checksum}\n").as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Records `migration` in `state`; for `applied`, inside the migration's own transaction.
@@ -159,4 +189,39 @@ pub async fn forget_dirty(
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Marks an applied row dirty before its down script runs outside a transaction (MySQL, or a
+/// `-- no-transaction` down file). Returns whether the row was there to mark.
+pub async fn mark_reverting(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    version: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(engine.sql(
+        "UPDATE _tenantry_migrations SET state = 'dirty', failed_statement = NULL \
+         WHERE version = ? AND state = 'applied'",
+    ))
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Removes a reverted version's row: `applied` inside its down script's transaction, `dirty`
+/// after the last statement of a down script run outside one. Returns whether the row was
+/// there in that state.
+pub async fn remove(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    version: i64,
+    state: &str,
+) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query(engine.sql("DELETE FROM _tenantry_migrations WHERE version = ? AND state = ?"))
+            .bind(version)
+            .bind(state)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }

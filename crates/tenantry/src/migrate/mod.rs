@@ -1,30 +1,48 @@
 //! Tenant migrations: the migration files ([`source`]), each unit's ledger ([`ledger`]),
-//! applying ([`apply`]) and verifying ([`verify`]) one unit, and rolling a set out across the
-//! fleet ([`fleet`]). A unit is a tenant's own storage, or a shared pool (migrated once for
+//! applying ([`apply`]) and verifying ([`verify`]) one unit, rolling a set out across the
+//! fleet ([`fleet`]), and reverting it with its down scripts ([`down`]). A unit is a tenant's own storage, or a shared pool (migrated once for
 //! all its tenants).
+//!
+//! Seeing where migrations stand: the fleet from the catalog alone ([`status`]), one
+//! tenant's ledger ([`history`]), and every ledger and schema against a reference
+//! ([`audit`], [`drift`]).
 //!
 //! Invariants: a migration is applied to a unit only while that unit's lock is held; the
 //! catalog's recorded version is read back from the unit's ledger after applying, never
 //! computed from what was attempted.
 
 pub mod apply;
+pub mod audit;
+pub mod down;
+pub mod drift;
+mod dry_run;
 pub mod fleet;
+pub mod history;
 pub mod ledger;
 pub mod lexer;
 mod locate;
+pub mod rollout;
 pub mod source;
 pub mod split;
+mod sql_run;
+pub mod status;
+mod undo;
 pub mod verify;
 
-pub use fleet::{FleetReport, Outcome, StatusRow, TenantReport};
-pub use source::{Migration, MigrationSet};
+pub use audit::{UnitReport, Verdict, VerifyReport, VerifyRequest};
+pub use down::RevertTarget;
+pub use fleet::{FleetReport, Mode, Outcome, TenantReport};
+pub use history::{MigrationEntry, MigrationState, TenantMigrations};
+pub use rollout::{Budget, OrderKey, RolloutOptions, RolloutRun, Selection, StopReason};
+pub use source::{DownScript, Migration, MigrationSet};
+pub use status::{MigrationSummary, StatusRow};
 
 use sqlx::Connection;
 
 use crate::Tenantry;
-use crate::catalog::{FleetMigration, RunRecord, Status, Tenant};
+use crate::catalog::{FleetMigration, LedgerState, NewEvent, RunRecord, Status, Tenant};
 use crate::error::{Error, Result};
-use crate::storage::MigrationTarget;
+use crate::storage::{MigrationTarget, Sessions};
 
 /// What one locked run over a unit did.
 #[derive(Debug)]
@@ -35,6 +53,31 @@ pub(crate) struct Run {
     pub version: i64,
     /// The first error, if any; `applied` and `version` still hold.
     pub error: Option<Error>,
+    /// The tenant's `migrate` event went into the catalog with the run's result.
+    pub recorded_event: bool,
+}
+
+/// A rollout's event for a tenant's run: failed with its error, or the versions it moved
+/// through; none when nothing was pending.
+fn run_event<'a>(tenant: &'a Tenant, run: &Run, error: Option<&str>) -> Option<NewEvent<'a>> {
+    let (outcome, detail) = match error {
+        Some(_) => ("failed", None),
+        None if run.applied.is_empty() => return None,
+        None => (
+            "ok",
+            Some(format!(
+                "{} -> {} (applied {:?})",
+                tenant.version, run.version, run.applied
+            )),
+        ),
+    };
+    Some(NewEvent {
+        tenant: Some(tenant),
+        action: "migrate",
+        outcome,
+        detail,
+        error: error.map(str::to_owned),
+    })
 }
 
 impl Tenantry {
@@ -52,12 +95,28 @@ impl Tenantry {
         tenant: &Tenant,
         expect: &[Status],
     ) -> Result<Run> {
+        self.run_migrations_in(target, set, verify, tenant, expect, None)
+            .await
+    }
+
+    /// [`Tenantry::run_migrations`], handing the connection on to `sessions` after a run
+    /// without error, where its strategy allows.
+    pub(crate) async fn run_migrations_in(
+        &self,
+        target: MigrationTarget,
+        set: &MigrationSet,
+        verify: bool,
+        tenant: &Tenant,
+        expect: &[Status],
+        sessions: Option<&Sessions>,
+    ) -> Result<Run> {
         let MigrationTarget {
             owner,
             engine,
             mut conn,
             lock,
             hook,
+            reuse,
         } = target;
         let held = match lock.acquire(&owner, &mut conn, self.config.lock_wait).await {
             Ok(Some(held)) => held,
@@ -75,11 +134,13 @@ impl Tenantry {
                     applied,
                     version: 0,
                     error: None,
+                    recorded_event: false,
                 },
                 Err(e) => Run {
                     applied: Vec::new(),
                     version: 0,
                     error: Some(e),
+                    recorded_event: false,
                 },
             };
             if run.error.is_none() && verify {
@@ -90,7 +151,19 @@ impl Tenantry {
                 .map_err(Error::storage(&owner, "read the migration ledger"))?;
             run.version = ledger::version(&rows);
             let error = run.error.as_ref().map(ToString::to_string);
-            self.record_run(tenant, run.version, error.as_deref())
+            // In a rollout, a tenant's own event goes in the same catalog write.
+            let event = match sessions.is_some() && !tenant.strategy.ops().pooled() {
+                true => run_event(tenant, &run, error.as_deref()),
+                false => None,
+            };
+            run.recorded_event = event.is_some();
+            self.catalog
+                .record_run(
+                    self.run_record(tenant).await?,
+                    &ledger::state(&rows),
+                    error.as_deref(),
+                    event,
+                )
                 .await?;
             // Only a run that applied something can add a version the fleet has not seen.
             if !run.applied.is_empty() {
@@ -100,7 +173,14 @@ impl Tenantry {
         }
         .await;
         held.release(&owner, &mut conn).await;
-        let _ = conn.close().await;
+        match (sessions, reuse, &result) {
+            (Some(sessions), Some(reuse), Ok(run)) if run.error.is_none() => {
+                sessions.give(&reuse, engine, conn).await;
+            }
+            _ => {
+                let _ = conn.close().await;
+            }
+        }
         result
     }
 
@@ -127,26 +207,45 @@ impl Tenantry {
     pub(crate) async fn record_run(
         &self,
         tenant: &Tenant,
-        version: i64,
+        state: &LedgerState,
         error: Option<&str>,
     ) -> Result<()> {
+        let record = self.run_record(tenant).await?;
+        self.catalog.record_run(record, state, error, None).await
+    }
+
+    /// Where a run's result on `tenant` is recorded: the tenant, or its pool and the pool's
+    /// live tenants, which share one ledger.
+    async fn run_record<'a>(&self, tenant: &'a Tenant) -> Result<RunRecord<'a>> {
         let pool = match tenant.strategy.ops().pooled() {
             true => self.catalog.shared_pool(tenant.server.as_str()).await?,
             false => None,
         };
-        let record = match pool {
+        Ok(match pool {
             Some(pool) => RunRecord::Pool {
                 pool: pool.id,
                 server: tenant.server.as_str(),
                 provisioning: (!tenant.status.is_live()).then_some(tenant.id),
             },
             None => RunRecord::Tenant(tenant.id),
-        };
-        self.catalog.record_run(record, version, error).await
+        })
     }
 
     /// Remembers the checksum of every version in a unit's ledger, for creations to come.
     async fn record_fleet(&self, rows: &[ledger::LedgerRow]) -> Result<()> {
+        let seen = |v: i64| {
+            self.fleet_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&v)
+        };
+        if rows
+            .iter()
+            .filter(|r| r.is_applied())
+            .all(|r| seen(r.version))
+        {
+            return Ok(());
+        }
         let known = self.catalog.fleet_migrations().await?;
         let fresh: Vec<FleetMigration> = rows
             .iter()
@@ -157,7 +256,11 @@ impl Tenantry {
                 checksum: r.checksum.clone(),
             })
             .collect();
-        self.catalog.record_fleet_migrations(&fresh).await
+        self.catalog.record_fleet_migrations(&fresh).await?;
+        let mut seen = self.fleet_seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.extend(known.iter().map(|k| k.version));
+        seen.extend(fresh.iter().map(|f| f.version));
+        Ok(())
     }
 
     /// Refuses a migration set that disagrees with what the fleet applied: an applied version
@@ -263,6 +366,6 @@ impl Tenantry {
         let rows = ledger::read(&mut target.conn)
             .await
             .map_err(Error::storage(slug, "read the migration ledger"))?;
-        self.record_run(tenant, ledger::version(&rows), None).await
+        self.record_run(tenant, &ledger::state(&rows), None).await
     }
 }
