@@ -37,6 +37,23 @@ pub enum Error {
     #[error("no tenant {slug:?}; `tenantry tenant list` shows the tenants")]
     TenantNotFound { slug: String },
 
+    #[error("no rollout {id:?}; `tenantry migrate rollouts` lists them")]
+    RolloutNotFound { id: String },
+
+    #[error("rollout {id} cannot be resumed: {reason}")]
+    RolloutMismatch { id: String, reason: String },
+
+    #[error("invalid rollout option: {reason}")]
+    RolloutOption { reason: String },
+
+    #[error(
+        "invalid label {label:?}: 1 to 63 characters of a-z, 0-9, _ . : = -, starting with a letter or digit"
+    )]
+    InvalidLabel { label: String },
+
+    #[error("tenant {tenant:?} cannot be dry-run: {reason}")]
+    DryRunImpossible { tenant: String, reason: String },
+
     #[error("invalid host {value:?}: {reason}")]
     InvalidHost { value: String, reason: String },
 
@@ -115,6 +132,14 @@ pub enum Error {
     #[error("migration file name {path} is not <VERSION>_<DESCRIPTION>.sql: {reason}")]
     BadMigrationName { path: PathBuf, reason: &'static str },
 
+    /// A `.down.sql` file without the forward file of its name (`forward`: the version's
+    /// forward file under another name, if there is one).
+    #[error("{}", down_alone(path, forward.as_deref()))]
+    DownWithoutUp {
+        path: PathBuf,
+        forward: Option<PathBuf>,
+    },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -165,6 +190,49 @@ pub enum Error {
         file: PathBuf,
         #[source]
         reason: Box<Error>,
+    },
+
+    /// A version to revert has no down script; refused before anything was reverted.
+    #[error(
+        "tenant {tenant:?}: migration {version} cannot be reverted: its down file {} does not exist; nothing was reverted",
+        file.display()
+    )]
+    DownMissing {
+        tenant: String,
+        version: i64,
+        /// Where the down file is expected.
+        file: PathBuf,
+    },
+
+    /// A down script stopped halfway where DDL is not transactional (MySQL).
+    #[error("{}", revert_dirty(.0))]
+    RevertDirty(Box<DirtyFailure>),
+
+    #[error(
+        "tenant {tenant:?} is at version {version}, below {target}: `migrate down --to` only reverts; nothing was reverted (run `tenantry migrate` to go up)"
+    )]
+    RevertTargetAbove {
+        tenant: String,
+        version: i64,
+        target: i64,
+    },
+
+    #[error(
+        "no migration {target} in {}: --to takes a version of the set, or 0 to revert every migration",
+        dir.display()
+    )]
+    RevertTargetUnknown { target: i64, dir: PathBuf },
+
+    /// Some, not all, of a shared pool's live tenants were named for a revert: they share one
+    /// ledger, so the pool cannot go back for some of them only.
+    #[error(
+        "shared pool on server {server:?}: its tenants share one set of tables, so reverting one reverts them all; name every live shared tenant of the server ({} not named) or use --all; nothing was reverted",
+        missing.join(", ")
+    )]
+    SharedPoolPartial {
+        server: String,
+        /// The pool's live tenants that were not named.
+        missing: Vec<String>,
     },
 
     #[error("tenant {tenant:?}: verification failed: {detail}")]
@@ -289,6 +357,11 @@ pub enum Error {
         server: String,
         supported: &'static str,
     },
+
+    #[error(
+        "the {strategy} strategy keeps no spares: a {strategy} tenant's create writes no storage of its own"
+    )]
+    NoSpares { strategy: String },
 
     #[error("unknown strategy {value:?}; choose database, schema or shared")]
     UnknownStrategy { value: String },
@@ -438,6 +511,39 @@ fn seconds(d: std::time::Duration) -> String {
     } else {
         format!("{:.1} s", d.as_secs_f64())
     }
+}
+
+/// The message of [`Error::DownWithoutUp`].
+fn down_alone(path: &std::path::Path, forward: Option<&std::path::Path>) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".down.sql").unwrap_or(&name);
+    match forward {
+        Some(forward) => format!(
+            "down migration {} does not go with {}, its version's forward file: name them alike, {stem}.up.sql and {stem}.down.sql",
+            path.display(),
+            forward.display()
+        ),
+        None => format!(
+            "down migration {} has no forward file: expected {} beside it (or remove the down file)",
+            path.display(),
+            path.with_file_name(format!("{stem}.up.sql")).display()
+        ),
+    }
+}
+
+/// The message of [`Error::RevertDirty`].
+fn revert_dirty(f: &DirtyFailure) -> String {
+    format!(
+        "{tenant}: reverting migration {version} ({file}) failed at statement {statement:?}: {message}; this engine's DDL is not transactional, so the statements before it stay done and the migration is recorded as dirty; see README \"Dirty migrations\", then run `tenantry migrate resolve {tenant} {version} --applied` if you restored what they undid, or `--retry` if you finished the revert by hand",
+        tenant = f.tenant,
+        version = f.version,
+        file = at(&f.file, f.line),
+        statement = f.statement,
+        message = f.message,
+    )
 }
 
 /// `file:line`, or the file alone.

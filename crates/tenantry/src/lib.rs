@@ -30,20 +30,28 @@ pub mod example;
 pub mod ident;
 pub mod identity;
 mod keyring;
+pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
 pub mod routing;
 pub mod session;
+pub mod spares;
 pub mod storage;
 
 pub use catalog::{Catalog, Event, Server, SharedPool, Status, Strategy, Tenant};
+pub use catalog::{ItemState, Rollout, RolloutItem, RolloutState};
 pub use config::{Config, Settings};
 pub use engine::Engine;
 pub use error::{BusyLimit, Error, Result};
 pub use ident::{ServerName, Slug, StorageName, TenantId};
 pub use keyring::KeySetup;
 pub use lifecycle::NewTenant;
-pub use migrate::{FleetReport, MigrationSet, Outcome, StatusRow, TenantReport};
+pub use migrate::RevertTarget;
+pub use migrate::{
+    Budget, FleetReport, MigrationSet, MigrationSummary, OrderKey, Outcome, RolloutOptions,
+    RolloutRun, Selection, StatusRow, StopReason, TenantMigrations, TenantReport, VerifyReport,
+    VerifyRequest,
+};
 pub use session::{ServerPoolStats, TenantPool, TenantTx};
 
 use storage::Place;
@@ -59,6 +67,9 @@ pub struct Tenantry {
     ready_pools: storage::shared::ReadyPools,
     /// What the catalog says about the master key, read at open.
     key_record: keyring::SharedRecord,
+    /// Versions this process knows the catalog records as applied by the fleet (the first
+    /// checksum recorded for a version stays, so this only grows).
+    fleet_seen: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
 }
 
 impl Tenantry {
@@ -85,6 +96,7 @@ impl Tenantry {
             catalog,
             pools,
             ready_pools: storage::shared::ReadyPools::default(),
+            fleet_seen: Default::default(),
             key_record: std::sync::Arc::new(std::sync::Mutex::new(record)),
         })
     }

@@ -10,6 +10,17 @@ use crate::error::{Error, Result};
 use crate::ident::{ServerName, Slug, TenantId};
 use crate::migrate::MigrationSet;
 
+/// What becomes of a `provisioning` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Provision {
+    /// A tenant: its storage is created (or completed), migrated, verified; it turns `active`.
+    Tenant,
+    /// A claimed spare: its storage is complete already; it is verified and turns `active`.
+    Claimed,
+    /// A spare: created like a tenant, then closed to every login and kept as `spare`.
+    Spare,
+}
+
 /// What `create_tenant` needs.
 #[derive(Debug, Clone, Default)]
 pub struct NewTenant {
@@ -29,21 +40,59 @@ impl Tenantry {
     /// resumes where it stopped.
     pub async fn create_tenant(&self, req: NewTenant) -> Result<Tenant> {
         let slug = Slug::new(&req.slug)?;
+        if slug.as_str().starts_with(crate::spares::SLUG_PREFIX) {
+            return Err(Error::InvalidName {
+                kind: "slug",
+                value: slug.to_string(),
+                reason: "slugs beginning with `spare-` name spares",
+            });
+        }
         let set = self.migrations()?;
         if let Some(existing) = self.catalog.find_tenant(slug.as_str()).await? {
             return match existing.status {
-                Status::Provisioning | Status::Failed => self.provision(existing, &set).await,
+                Status::Provisioning | Status::Failed => {
+                    self.provision(existing, &set, Provision::Tenant).await
+                }
                 status => Err(Error::TenantExists {
                     slug: slug.to_string(),
                     status,
                 }),
             };
         }
-        // A set whose applied files were edited would create a tenant unlike the fleet.
-        self.check_against_fleet(&set, slug.as_str()).await?;
-        let server_name = req.server.as_deref().unwrap_or(&self.config.default_server);
-        let server = self.catalog.server(server_name).await?;
+        let name = req
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| slug.to_string());
+        let server = req.server.as_deref().unwrap_or(&self.config.default_server);
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
+        if let Some(claimed) = self
+            .claim_spare(&slug, &name, server, strategy, &set)
+            .await?
+        {
+            return self.provision(claimed, &set, Provision::Claimed).await;
+        }
+        let tenant = self
+            .insert_provisioning(slug, name, server, strategy, &set)
+            .await?;
+        self.event(&tenant, "tenant.create", "started", None, None)
+            .await;
+        self.provision(tenant, &set, Provision::Tenant).await
+    }
+
+    /// Checks what a new tenant needs (a set consistent with the fleet, the server, the
+    /// strategy, the master key, a server that answers) and writes its `provisioning` row;
+    /// no storage exists yet.
+    pub(crate) async fn insert_provisioning(
+        &self,
+        slug: Slug,
+        name: String,
+        server_name: &str,
+        strategy: Strategy,
+        set: &MigrationSet,
+    ) -> Result<Tenant> {
+        // A set whose applied files were edited would create a tenant unlike the fleet.
+        self.check_against_fleet(set, slug.as_str()).await?;
+        let server = self.catalog.server(server_name).await?;
         let place = crate::storage::Place::of(&server, &self.config);
         place.check_strategy(strategy, server.name.as_str())?;
         if place.engine().dialect().has_logins() {
@@ -56,10 +105,7 @@ impl Tenantry {
         let at = now();
         let tenant = Tenant {
             id,
-            name: req
-                .name
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| slug.to_string()),
+            name,
             slug,
             status: Status::Provisioning,
             strategy,
@@ -69,6 +115,8 @@ impl Tenantry {
             role_secret: None,
             version: 0,
             last_error: None,
+            ledger_digest: None,
+            dirty_version: None,
             created_at: at.clone(),
             updated_at: at,
             deleted_at: None,
@@ -86,9 +134,7 @@ impl Tenantry {
                 name: server.name.to_string(),
             });
         }
-        self.event(&tenant, "tenant.create", "started", None, None)
-            .await;
-        self.provision(tenant, &set).await
+        Ok(tenant)
     }
 
     /// Brings a tenant back to a consistent state: resumes provisioning of a `failed` or
@@ -99,10 +145,14 @@ impl Tenantry {
         match tenant.status {
             Status::Provisioning | Status::Failed => {
                 let set = self.migrations()?;
-                self.provision(tenant, &set).await
+                let to = match tenant.slug.as_str().starts_with(crate::spares::SLUG_PREFIX) {
+                    true => Provision::Spare,
+                    false => Provision::Tenant,
+                };
+                self.provision(tenant, &set, to).await
             }
             Status::Deleting => self.finish_delete(tenant).await,
-            Status::Active | Status::Suspended => {
+            Status::Active | Status::Suspended | Status::Spare => {
                 let set = self.migrations()?;
                 // Re-provisioning sets the login role's password back to the one sealed in
                 // the catalog (for shared tenants: the pool's), so a role whose password was
@@ -110,7 +160,7 @@ impl Tenantry {
                 self.provision_storage(&tenant, true).await?;
                 self.forget_pool(&tenant).await;
                 let tenant = self.catalog.tenant(slug).await?;
-                let live = [Status::Active, Status::Suspended];
+                let live = Status::LIVE;
                 self.verify_storage(&tenant, &set, &live).await?;
                 // Access as the status says (repair never lets a suspended tenant in).
                 let tenant = self.catalog.tenant(slug).await?;
@@ -128,7 +178,14 @@ impl Tenantry {
         }
     }
 
-    async fn provision(&self, tenant: Tenant, set: &MigrationSet) -> Result<Tenant> {
+    /// Provisioning → storage (unless a claimed spare has it already) → every migration →
+    /// verified → `active` (or `spare`, closed to every login).
+    pub(crate) async fn provision(
+        &self,
+        tenant: Tenant,
+        set: &MigrationSet,
+        how: Provision,
+    ) -> Result<Tenant> {
         // A failed tenant is being repaired: what it shares is set up again too.
         let repair = tenant.status == Status::Failed;
         let tenant = if tenant.status == Status::Failed {
@@ -152,14 +209,20 @@ impl Tenantry {
                 hint: "; another command changed it meanwhile",
             });
         }
+        let (to, action) = match how {
+            Provision::Spare => (Status::Spare, "spare.create"),
+            Provision::Tenant | Provision::Claimed => (Status::Active, "tenant.create"),
+        };
         let result = async {
-            self.provision_storage(&tenant, repair).await?;
+            if how != Provision::Claimed {
+                self.provision_storage(&tenant, repair).await?;
+            }
             // Provisioning recorded the tenant's role: read it back.
             let tenant = self.catalog.tenant(tenant.slug.as_str()).await?;
             let version = self
                 .verify_storage(&tenant, set, &[Status::Provisioning])
                 .await?;
-            self.set_access(&tenant, true).await?;
+            self.set_access(&tenant, to == Status::Active).await?;
             Ok(version)
         }
         .await;
@@ -167,17 +230,19 @@ impl Tenantry {
             Ok(version) => {
                 let active = self
                     .catalog
-                    .transition(tenant.id, &[Status::Provisioning], Status::Active, None)
+                    .transition(tenant.id, &[Status::Provisioning], to, None)
                     .await?;
-                let detail = format!("active at version {version}");
-                self.event(&tenant, "tenant.create", "ok", Some(detail), None)
-                    .await;
+                let detail = match how {
+                    Provision::Claimed => format!("active at version {version}, from a spare"),
+                    _ => format!("{to} at version {version}"),
+                };
+                self.event(&tenant, action, "ok", Some(detail), None).await;
                 match active {
                     Some(t) => Ok(t),
                     None => {
                         // Another runner finished it first, or it was deleted meanwhile.
                         let now = self.catalog.tenant(tenant.slug.as_str()).await?;
-                        if now.status == Status::Active {
+                        if now.status == to {
                             Ok(now)
                         } else {
                             Err(Error::InvalidTransition {
@@ -207,7 +272,7 @@ impl Tenantry {
                     // `provisioning`, which `repair` resumes just the same.
                     tracing::error!(tenant = %tenant.slug, error = %catalog, "could not record the failure");
                 }
-                self.event(&tenant, "tenant.create", "failed", None, Some(error))
+                self.event(&tenant, action, "failed", None, Some(error))
                     .await;
                 Err(e)
             }
@@ -331,6 +396,7 @@ impl Tenantry {
                 Status::Suspended,
                 Status::Failed,
                 Status::Deleting,
+                Status::Spare,
             ];
             let Some(deleting) = self
                 .catalog

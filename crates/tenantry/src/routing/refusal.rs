@@ -108,7 +108,7 @@ impl Refusal {
                 retry_after: Duration::from_secs(1),
             },
             crate::Error::InvalidTransition { slug, status, .. } => {
-                if status.is_live() {
+                if matches!(status, crate::Status::Active | crate::Status::Suspended) {
                     Refusal::TenantSuspended {
                         tenant: slug.clone(),
                         status: status.to_string(),

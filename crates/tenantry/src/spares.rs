@@ -1,0 +1,173 @@
+//! Spares: tenant storage built ahead of time, so that creating a tenant claims one and only
+//! verifies it.
+//!
+//! A spare is a tenant row in status `spare` (slug `spare-<id>`) whose storage was
+//! provisioned, migrated and verified like a tenant's, then closed to every login (its role
+//! may not log in; an SQLite spare's file is marked revoked). Spares are live: rollouts
+//! migrate them with the fleet. A create claims a spare only when the catalog shows it at the
+//! set's latest version with the set's ledger digest — never a stale one — and then verifies
+//! it under its lock as any new tenant (ledger, checksums, tables) before opening it to its
+//! role. Nothing ever logged in to a spare, so its identity sequences are as a fresh
+//! tenant's. Without a current spare, a create builds the tenant's storage as before.
+
+use serde::Serialize;
+
+use crate::Tenantry;
+use crate::catalog::{Status, Strategy, Tenant};
+use crate::error::{Error, Result};
+use crate::ident::{Slug, TenantId};
+use crate::lifecycle::Provision;
+use crate::migrate::MigrationSet;
+
+/// Every spare's slug begins with this; a tenant's may not.
+pub const SLUG_PREFIX: &str = "spare-";
+
+/// How many spares a server keeps for a strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpareCount {
+    pub server: String,
+    pub strategy: Strategy,
+    /// Spares a create may claim: at the set's latest version with its ledger digest.
+    pub current: usize,
+    /// Spares a rollout has yet to bring to the latest version.
+    pub behind: usize,
+    /// Spares whose build failed (`tenantry tenant repair` or `spares remove`).
+    pub failed: usize,
+}
+
+impl Tenantry {
+    /// Builds `count` spares on `server` (the default server when `None`) for `strategy`
+    /// (the default strategy when `None`), one after another; each is provisioned, migrated
+    /// and verified like a tenant, then closed to every login. Returns them. A shared
+    /// tenant's create writes no storage, so the shared strategy has no spares.
+    pub async fn add_spares(
+        &self,
+        server: Option<&str>,
+        strategy: Option<Strategy>,
+        count: usize,
+    ) -> Result<Vec<Tenant>> {
+        let server = server.unwrap_or(&self.config.default_server);
+        let strategy = strategy.unwrap_or(self.config.default_strategy);
+        if strategy.ops().pooled() {
+            return Err(Error::NoSpares {
+                strategy: strategy.to_string(),
+            });
+        }
+        let set = self.migrations()?;
+        let mut built = Vec::with_capacity(count);
+        for _ in 0..count {
+            let slug = Slug::new(&format!(
+                "{SLUG_PREFIX}{}",
+                TenantId::generate().to_string().to_lowercase()
+            ))?;
+            let name = slug.to_string();
+            let row = self
+                .insert_provisioning(slug, name, server, strategy, &set)
+                .await?;
+            built.push(self.provision(row, &set, Provision::Spare).await?);
+        }
+        Ok(built)
+    }
+
+    /// The spares per server and strategy, against the current migration set.
+    pub async fn spare_counts(&self) -> Result<Vec<SpareCount>> {
+        let set = self.migrations()?;
+        let digest = set.digest();
+        let mut counts: Vec<SpareCount> = Vec::new();
+        for t in self.spare_rows().await? {
+            let i = match counts
+                .iter()
+                .position(|c| c.server == t.server.as_str() && c.strategy == t.strategy)
+            {
+                Some(i) => i,
+                None => {
+                    counts.push(SpareCount {
+                        server: t.server.to_string(),
+                        strategy: t.strategy,
+                        current: 0,
+                        behind: 0,
+                        failed: 0,
+                    });
+                    counts.len() - 1
+                }
+            };
+            let count = &mut counts[i];
+            if t.status != Status::Spare {
+                count.failed += 1;
+            } else if crate::migrate::fleet::is_current(&t, &set, &digest) {
+                count.current += 1;
+            } else {
+                count.behind += 1;
+            }
+        }
+        counts.sort_by(|a, b| {
+            (&a.server, a.strategy.as_str()).cmp(&(&b.server, b.strategy.as_str()))
+        });
+        Ok(counts)
+    }
+
+    /// Deletes the spares of `server` and `strategy` (every server or strategy when `None`),
+    /// failed builds included, at most `limit` of them; returns how many.
+    pub async fn remove_spares(
+        &self,
+        server: Option<&str>,
+        strategy: Option<Strategy>,
+        limit: Option<usize>,
+    ) -> Result<usize> {
+        let mut removed = 0;
+        for t in self.spare_rows().await? {
+            if limit.is_some_and(|limit| removed >= limit) {
+                break;
+            }
+            if server.is_some_and(|s| s != t.server.as_str())
+                || strategy.is_some_and(|s| s != t.strategy)
+                || t.status == Status::Provisioning
+            {
+                continue;
+            }
+            self.delete_tenant(t.slug.as_str(), true).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Every spare row, and every row a spare's build left `failed` or `provisioning`.
+    async fn spare_rows(&self) -> Result<Vec<Tenant>> {
+        let mut rows = self.catalog.tenants().await?;
+        rows.retain(|t| {
+            t.status == Status::Spare
+                || (t.slug.as_str().starts_with(SLUG_PREFIX)
+                    && matches!(t.status, Status::Failed | Status::Provisioning))
+        });
+        Ok(rows)
+    }
+
+    /// Claims a current spare of `server` and `strategy` as tenant `slug`, if there is one.
+    pub(crate) async fn claim_spare(
+        &self,
+        slug: &Slug,
+        name: &str,
+        server: &str,
+        strategy: Strategy,
+        set: &MigrationSet,
+    ) -> Result<Option<Tenant>> {
+        if strategy.ops().pooled() {
+            return Ok(None);
+        }
+        let digest = set.digest();
+        // A few candidates, in case another create claims the first one meanwhile.
+        let candidates = self
+            .catalog
+            .current_spares(server, strategy, set.latest(), &digest, 4)
+            .await?;
+        if candidates.is_empty() || !self.catalog.server_accepts_tenants(server).await? {
+            return Ok(None);
+        }
+        for id in candidates {
+            if let Some(claimed) = self.catalog.claim_spare(id, slug, name).await? {
+                return Ok(Some(claimed));
+            }
+        }
+        Ok(None)
+    }
+}
