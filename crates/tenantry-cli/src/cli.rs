@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 /// Tenantry: the multi-tenant database layer. Creates tenants, places each on a server,
 /// migrates the whole fleet, and keeps a catalog that says where every tenant stands.
@@ -95,6 +95,10 @@ pub enum Command {
     /// Register and list the database servers tenants are placed on.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Tenant storage built ahead of time: a create claims a current spare and only
+    /// verifies it. Rollouts keep spares current.
+    #[command(subcommand)]
+    Spares(SparesCommand),
     /// Host names that route to tenants.
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -112,6 +116,11 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Apply pending tenant migrations, or show where each tenant stands.
     Migrate(MigrateArgs),
+    /// Run SQL on every selected tenant (or --tenant), each in one transaction as its own
+    /// application connection, with the controls of `migrate --all`: canary, waves,
+    /// --max-failures, --dry-run, Ctrl-C, --resume, several runners; a report per tenant
+    /// (with --json, one line each with the rows of its last statement).
+    Run(RunArgs),
     /// The catalog's event log, newest first.
     Events(EventsArgs),
     /// Run SQL exactly as the tenant's application connection would (one transaction) and
@@ -139,6 +148,13 @@ pub enum Command {
     /// Measure create, rollout and delete on a throwaway catalog; `bench route`: requests
     /// served through the tenant layer (see BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Print a completion script for a shell to standard output, e.g.
+    /// `tenantry completions bash > ~/.local/share/bash-completion/completions/tenantry`.
+    /// Needs no catalog and no configuration.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +183,54 @@ pub enum BenchCommand {
     /// database. More: each request for a random tenant, behind the per-server cap, with the
     /// most connections the server saw and the process's peak memory.
     Route(RouteArgs),
+    /// Roll the last migration of a set out over N tenants with Tenantry, beside the same
+    /// change applied as plain SQL to identical tenants of the same server (one session, then
+    /// as many as --concurrency), then roll out with nothing pending; at each size given.
+    Rollout(RolloutArgs),
+    /// Create N tenants one after another from spares built beforehand, then N more with no
+    /// spare left, on the bench's own 8-table schema (or --migrations): creation latency
+    /// p50/p95/max of each, and the time to build a spare.
+    Create(CreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A PostgreSQL or MySQL server URL to place the tenants on [default: the local SQLite server]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// database | schema
+    #[arg(long, default_value = "database")]
+    pub strategy: String,
+    /// Tenants created each way.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub tenants: usize,
+    /// A migration directory of one's own [default: the bench's own 8-table schema].
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// A PostgreSQL or MySQL server URL to place the tenants on [default: the local SQLite server]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// database | schema
+    #[arg(long, default_value = "database")]
+    pub strategy: String,
+    /// Fleet sizes, each measured on a fresh catalog.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_values_t = [200])]
+    pub tenants: Vec<usize>,
+    /// A migration directory of one's own: tenants are created without its last migration,
+    /// which is then rolled out [default: the bench's own 8-table schema and change].
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<std::path::PathBuf>,
+    /// Skip the plain-SQL floor (for large no-op measurements).
+    #[arg(long)]
+    pub no_floor: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +302,55 @@ pub enum TenantCommand {
     },
     /// Finish what was left half-done: provisioning, deletion, or missing migrations.
     Repair { slug: String },
+    /// Add labels (beta, tier=gold) that rollouts select and order tenants by.
+    Label {
+        slug: String,
+        #[arg(required = true)]
+        labels: Vec<String>,
+    },
+    /// Remove labels.
+    Unlabel {
+        slug: String,
+        #[arg(required = true)]
+        labels: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SparesCommand {
+    /// Build spares: each provisioned, migrated and verified like a tenant, then closed to
+    /// every login.
+    Add {
+        /// How many to build.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// The server [default: the default server].
+        #[arg(long)]
+        server: Option<String>,
+        /// database | schema [default: database, or default_strategy in tenantry.toml]
+        #[arg(long)]
+        strategy: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Spares per server and strategy: current (claimable), behind (a rollout has yet to
+    /// migrate them), failed.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete spares (every server and strategy unless narrowed), failed builds included.
+    Remove {
+        /// At most this many.
+        #[arg(long)]
+        count: Option<usize>,
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        strategy: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,17 +478,133 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "SLUG")]
     pub tenant: Vec<String>,
 
+    /// Continue rollout ID (one that was interrupted or killed, or that other runners are
+    /// working on) with the migrations directory it was started with.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["all", "tenant"])]
+    pub resume: Option<String>,
+
+    #[command(flatten)]
+    pub controls: Controls,
+
+    /// Run every pending migration on every selected tenant inside a transaction that is
+    /// rolled back (PostgreSQL, SQLite; MySQL tenants are skipped: its DDL commits itself).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// What `migrate --all` and `run` share: which tenants, in what order, in what waves, how
+/// many failures are tolerated, how long a claim lasts, and how it reports.
+#[derive(Debug, Args)]
+pub struct Controls {
+    /// Only tenants on this server (repeatable).
+    #[arg(long = "server", value_name = "NAME")]
+    pub servers: Vec<String>,
+
+    /// Only tenants of this strategy: database | schema | shared (repeatable).
+    #[arg(long = "strategy", value_name = "STRATEGY")]
+    pub strategies: Vec<String>,
+
+    /// Only tenants with this label (repeatable: all of them).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+
+    /// Order tenants by server, strategy or label:<key> (the value of labels <key>=<value>)
+    /// before catalog order (repeatable).
+    #[arg(long = "order-by", value_name = "KEY")]
+    pub order_by: Vec<String>,
+
+    /// Run the first N tenants alone first; if any fails, stop there.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub canary: usize,
+
+    /// Then run tenants in waves of N, each wave after the previous one has finished.
+    #[arg(long, value_name = "N")]
+    pub wave_size: Option<usize>,
+
+    /// Stop starting tenants once more than N (or P% of the rollout's tenants) failed; the
+    /// rest are reported not attempted.
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures: Option<String>,
+
+    /// Seconds a runner's claim on a tenant lasts without renewal; a killed runner's
+    /// tenants are taken over by another runner after it.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub lease_secs: u64,
+
+    /// One JSON line per tenant as it finishes, then a summary line.
     #[arg(long)]
     pub json: bool,
 }
 
+/// `tenantry run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The SQL: one or more statements, run in one transaction per tenant.
+    #[arg(required_unless_present = "resume")]
+    pub sql: Option<String>,
+
+    /// Run it on every active tenant.
+    #[arg(long, conflicts_with = "tenant")]
+    pub all: bool,
+
+    /// Run it on this tenant (repeatable).
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Vec<String>,
+
+    /// Continue run ID (interrupted, killed, or being run by others).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["all", "tenant", "sql"])]
+    pub resume: Option<String>,
+
+    #[command(flatten)]
+    pub controls: Controls,
+
+    /// Roll each tenant's transaction back instead of committing it (on MySQL a DDL
+    /// statement commits itself: a dry run of DDL there is not one).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
-    /// Each tenant's version and how many migrations it has pending.
-    Status {
+    /// Recent rollouts, newest first: who, when, target version, state, counts.
+    Rollouts {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
+    /// One rollout and the outcome of each of its tenants.
+    Rollout {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revert exactly the tenants a finished rollout migrated, each to its version before
+    /// it, with the .down.sql scripts; a tenant that moved since is left alone (skipped).
+    Undo {
+        /// The rollout's id (`tenantry migrate rollouts`).
+        rollout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an empty migration in the migrations directory (created if missing), in
+    /// sqlx-cli's format: <VERSION>_<description>.sql, or an .up.sql/.down.sql pair. VERSION
+    /// is the UTC time as YYYYMMDDHHMMSS, or the newest version there plus one if that is not
+    /// newer. Needs the configuration only, no catalog.
+    Add(MigrateAddArgs),
+    /// Where the fleet stands, from the catalog alone (no tenant is opened): tenants per
+    /// version, how many are current, pending, failed and dirty. --tenants: each tenant's
+    /// row; --tenant: one tenant's migrations from its ledger.
+    Status(MigrateStatusArgs),
+    /// Open every selected tenant: check its ledger against the migration files and compare
+    /// its schema (tables, columns, indexes, constraints) with a reference tenant's. Exits 1
+    /// if any tenant drifted or could not be read.
+    Verify(MigrateVerifyArgs),
+    /// Revert migrations with their .down.sql scripts, newest first: every applied version
+    /// above --to (0: all), or the --steps newest. Refused before anything runs if a version
+    /// to revert has no down file on any tenant. Goes on past failures and exits non-zero if
+    /// any tenant failed.
+    Down(MigrateDownArgs),
     /// Settle a dirty migration (MySQL) after fixing the database by hand.
     Resolve {
         slug: String,
@@ -389,6 +618,75 @@ pub enum MigrateCommand {
         #[arg(long)]
         retry: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateStatusArgs {
+    /// Each tenant's version, pending count and last error, from the catalog.
+    #[arg(long, conflicts_with = "tenant")]
+    pub tenants: bool,
+    /// One tenant's migrations as its ledger records them (a shared tenant: its pool's
+    /// ledger): version, description, state, applied at, duration, checksum match.
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["all", "tenant"])))]
+pub struct MigrateVerifyArgs {
+    /// Verify every tenant that is not deleted (those not active or suspended are skipped).
+    #[arg(long, conflicts_with = "tenant")]
+    pub all: bool,
+    /// Verify this tenant (repeatable).
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Vec<String>,
+    /// Compare every tenant of this tenant's engine with it [default: per engine and
+    /// strategy, the first active tenant at the latest version]
+    #[arg(long, value_name = "SLUG")]
+    pub reference: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("tenants").required(true).args(["all", "tenant"])))]
+#[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
+pub struct MigrateDownArgs {
+    /// Revert every tenant.
+    #[arg(long)]
+    pub all: bool,
+    /// Revert this tenant (repeatable). A shared tenant only together with every other live
+    /// shared tenant of its server: they share one set of tables.
+    #[arg(long, value_name = "SLUG")]
+    pub tenant: Vec<String>,
+    /// Revert every applied version greater than VERSION, a version of the migrations
+    /// directory (0: every version).
+    #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i64).range(0..))]
+    pub to: Option<i64>,
+    /// Revert the N newest applied versions.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateAddArgs {
+    /// What the migration does, as words ("add users table", "AddUsersTable"); the file name
+    /// carries it in snake_case: lowercase ASCII letters, digits and underscores.
+    pub description: String,
+    /// Create a reversible pair (.up.sql and .down.sql). Without --reversible or --simple, the
+    /// newest migration decides, as in sqlx-cli: a pair if it is one, else a single file.
+    #[arg(long, conflicts_with = "simple")]
+    pub reversible: bool,
+    /// Create a single forward file even where the newest migration is a reversible pair.
+    #[arg(long)]
+    pub simple: bool,
+    /// Print {"version": …, "files": […]}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,8 @@ use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
-use tenantry::{Event, FleetReport, Outcome, Server, StatusRow, Tenant};
+use tenantry::spares::SpareCount;
+use tenantry::{Event, FleetReport, Outcome, Rollout, RolloutItem, Server, StatusRow, Tenant};
 
 /// `println!` that never panics: writes a line to standard output and returns
 /// `anyhow::Result<()>`. A reader that went away (`tenantry tenant list | head -1`) becomes
@@ -41,7 +42,18 @@ impl std::error::Error for StdoutClosed {}
 /// Writes one line to standard output (see [`outln!`]).
 pub fn line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+    written(out.write_fmt(args).and_then(|()| out.write_all(b"\n")))
+}
+
+/// Writes bytes to standard output as they are (a completion script ends its own lines),
+/// then flushes them; a closed pipe is [`StdoutClosed`], as for [`outln!`].
+pub fn raw(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    written(out.write_all(bytes).and_then(|()| out.flush()))
+}
+
+fn written(result: std::io::Result<()>) -> anyhow::Result<()> {
+    match result {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
         Err(e) => Err(anyhow::Error::new(e).context("write to standard output")),
@@ -157,7 +169,7 @@ pub fn sql_rows(rows: &[serde_json::Map<String, serde_json::Value>]) -> Option<T
 }
 
 /// A long error shortened for a table cell.
-fn short(error: Option<&str>) -> String {
+pub(crate) fn short(error: Option<&str>) -> String {
     let Some(error) = error else {
         return String::new();
     };
@@ -262,6 +274,23 @@ pub fn servers(servers: &[Server]) -> Table {
     t
 }
 
+pub fn spares(counts: &[SpareCount]) -> Table {
+    let mut t = table(&["SERVER", "STRATEGY", "CURRENT", "BEHIND", "FAILED"]);
+    for c in counts {
+        add_row(
+            &mut t,
+            vec![
+                c.server.clone(),
+                c.strategy.to_string(),
+                c.current.to_string(),
+                c.behind.to_string(),
+                c.failed.to_string(),
+            ],
+        );
+    }
+    t
+}
+
 pub fn events(events: &[Event]) -> Table {
     let mut t = table(&["AT", "TENANT", "ACTION", "OUTCOME", "DETAIL / ERROR"]);
     for e in events {
@@ -281,30 +310,109 @@ pub fn events(events: &[Event]) -> Table {
 }
 
 /// The closing summary of a fleet migration, and the failed tenants with their reasons.
+/// Recent rollouts.
+pub fn rollouts(rollouts: &[Rollout]) -> Table {
+    let mut t = table(&[
+        "ROLLOUT", "KIND", "STATE", "TARGET", "TENANTS", "STARTED", "BY",
+    ]);
+    for r in rollouts {
+        add_row(
+            &mut t,
+            vec![
+                r.id.clone(),
+                r.kind.clone(),
+                r.state.to_string(),
+                r.target_version.map(|v| v.to_string()).unwrap_or_default(),
+                r.total.to_string(),
+                r.started_at.clone(),
+                r.started_by.clone(),
+            ],
+        );
+    }
+    t
+}
+
+/// One rollout and each of its tenants' outcome.
+pub fn rollout(r: &Rollout, items: &[RolloutItem]) -> String {
+    let mut t = table(&["#", "WAVE", "TENANT", "STATE", "FROM", "TO", "ERROR"]);
+    for i in items {
+        add_row(
+            &mut t,
+            vec![
+                i.position.to_string(),
+                i.wave.to_string(),
+                i.tenant.clone().unwrap_or_else(|| i.tenant_id.clone()),
+                i.state.to_string(),
+                i.from_version.map(|v| v.to_string()).unwrap_or_default(),
+                i.to_version.map(|v| v.to_string()).unwrap_or_default(),
+                short(i.error.as_deref()),
+            ],
+        );
+    }
+    format!(
+        "rollout {} ({}, {}): target {}, started {} by {}{}\n{t}",
+        r.id,
+        r.kind,
+        r.state,
+        r.target_version.unwrap_or(0),
+        r.started_at,
+        r.started_by,
+        r.finished_at
+            .as_deref()
+            .map(|f| format!(", finished {f}"))
+            .unwrap_or_default()
+    )
+}
+
 pub fn fleet(report: &FleetReport) -> String {
-    let failed: Vec<(&str, &str)> = report.failed().collect();
-    let mut out = format!(
+    let out = format!(
         "{} tenant(s): {} migrated, {} already current, {} skipped, {} failed",
         report.tenants.len(),
         report.migrated(),
         report.current(),
         report.skipped(),
-        failed.len()
+        report.failed().count()
     );
+    with_table(report, out)
+}
+
+/// The closing summary of a revert (`migrate down`), and the failed tenants with their
+/// reasons.
+pub fn revert(report: &FleetReport) -> String {
+    let out = format!(
+        "{} tenant(s): {} reverted, {} already at the target, {} skipped, {} failed",
+        report.tenants.len(),
+        report.reverted(),
+        report.current(),
+        report.skipped(),
+        report.failed().count()
+    );
+    with_table(report, out)
+}
+
+/// The closing summary of an SQL run (`tenantry run`), and the failed tenants with their
+/// reasons.
+pub fn sql_run(report: &FleetReport) -> String {
+    let ran = report
+        .tenants
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Ran { .. }))
+        .count();
+    let out = format!(
+        "{} tenant(s): {ran} ran, {} skipped, {} failed",
+        report.tenants.len(),
+        report.skipped(),
+        report.failed().count()
+    );
+    with_table(report, out)
+}
+
+/// A table of every tenant's outcome above `summary`, then each failure in full.
+fn with_table(report: &FleetReport, summary: String) -> String {
+    let mut out = summary;
     let mut t = table(&["TENANT", "OUTCOME", "VERSION", "DETAIL"]);
     for r in &report.tenants {
-        let (outcome, version, detail) = match &r.outcome {
-            Outcome::Migrated { from, to, applied } => (
-                "migrated",
-                to.to_string(),
-                format!("{from} -> {to}, {} applied", applied.len()),
-            ),
-            Outcome::Current { version } => ("current", version.to_string(), String::new()),
-            Outcome::Failed { version, error } => {
-                ("FAILED", version.to_string(), short(Some(error)))
-            }
-            Outcome::Skipped { reason } => ("skipped", String::new(), reason.clone()),
-        };
+        let (outcome, version, detail) = outcome_cells(&r.outcome);
         add_row(
             &mut t,
             vec![r.tenant.clone(), outcome.to_owned(), version, detail],
@@ -313,10 +421,44 @@ pub fn fleet(report: &FleetReport) -> String {
     if !report.tenants.is_empty() {
         out = format!("{t}\n{out}");
     }
-    for (tenant, error) in failed {
+    for (tenant, error) in report.failed() {
         out.push_str(&format!("\n  failed: {tenant}: {}", escaped(error)));
     }
     out
+}
+
+/// An outcome as table cells: what happened, the version it left, a detail.
+fn outcome_cells(outcome: &Outcome) -> (&'static str, String, String) {
+    let list = |versions: &[i64]| {
+        versions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match outcome {
+        Outcome::Migrated { from, to, applied } => (
+            "migrated",
+            to.to_string(),
+            format!("{from} -> {to}, applied {}", list(applied)),
+        ),
+        Outcome::Reverted { from, to, reverted } => (
+            "reverted",
+            to.to_string(),
+            format!("{from} -> {to}, reverted {}", list(reverted)),
+        ),
+        Outcome::Current { version } => ("current", version.to_string(), String::new()),
+        Outcome::Failed { version, error } => ("FAILED", version.to_string(), short(Some(error))),
+        Outcome::Skipped { reason } => ("skipped", String::new(), reason.clone()),
+        Outcome::Ran { rows, committed } => (
+            "ran",
+            String::new(),
+            match committed {
+                true => format!("{} row(s)", rows.len()),
+                false => format!("{} row(s), rolled back", rows.len()),
+            },
+        ),
+    }
 }
 
 #[cfg(test)]

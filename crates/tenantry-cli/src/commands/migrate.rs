@@ -1,24 +1,17 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use tenantry::{FleetReport, Tenantry};
+use tenantry::Tenantry;
 
 use crate::cli::{MigrateArgs, MigrateCommand};
 use crate::output;
 
 pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        Some(MigrateCommand::Status { json }) => {
-            let rows = tenantry.status().await?;
-            if json {
-                output::json(&rows)?;
-            } else if rows.is_empty() {
-                outln!("no tenants")?;
-            } else {
-                outln!("{}", output::status(&rows))?;
-            }
-            return Ok(ExitCode::SUCCESS);
+        Some(MigrateCommand::Status(args)) => {
+            return super::migrate_status::status(tenantry, args).await;
+        }
+        Some(MigrateCommand::Verify(args)) => {
+            return super::migrate_status::verify(tenantry, args).await;
         }
         Some(MigrateCommand::Resolve {
             slug,
@@ -38,55 +31,48 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
             )?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(MigrateCommand::Down(args)) => return super::migrate_down::run(tenantry, args).await,
+        Some(MigrateCommand::Add(_)) => unreachable!("handled before the catalog is opened"),
+        Some(MigrateCommand::Rollouts { limit, json }) => {
+            let rollouts = tenantry.catalog().rollouts(limit).await?;
+            match json {
+                true => output::json(&rollouts)?,
+                false => outln!("{}", output::rollouts(&rollouts))?,
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(MigrateCommand::Undo { rollout, json }) => {
+            let set = tenantry.migrations()?;
+            let report = tenantry.undo_rollout(&rollout, &set, &|_| {}).await?;
+            match json {
+                true => output::json(&report)?,
+                false => outln!("{}", output::fleet(&report))?,
+            }
+            if report.is_success() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            errln!(
+                "error: {} tenant(s) failed to revert",
+                report.failed().count()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        Some(MigrateCommand::Rollout { id, json }) => {
+            let rollout = tenantry.catalog().rollout(&id).await?;
+            let items = tenantry.catalog().rollout_items(&id).await?;
+            match json {
+                true => output::json(&serde_json::json!({"rollout": rollout, "items": items}))?,
+                false => outln!("{}", output::rollout(&rollout, &items))?,
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
-    if !args.all && args.tenant.is_empty() {
+    if !args.all && args.tenant.is_empty() && args.resume.is_none() {
         anyhow::bail!(
             "say which tenants: `tenantry migrate --all`, `tenantry migrate --tenant <slug>`, \
-             or `tenantry migrate status`"
+             `tenantry migrate --resume <rollout>`, or `tenantry migrate status`"
         );
     }
-    // Load the migrations before anything runs, so a bad directory changes nothing.
-    let set = tenantry.migrations()?;
-    let total = if args.all {
-        tenantry.catalog().tenants().await?.len()
-    } else {
-        args.tenant.len()
-    };
-    let bar = if std::io::stderr().is_terminal() && !args.json {
-        ProgressBar::new(total as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} tenants {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(format!("to version {}", set.latest()));
-    let progress = |report: &tenantry::TenantReport| {
-        bar.inc(1);
-        bar.set_message(report.tenant.clone());
-    };
-    let report: FleetReport = if args.all {
-        tenantry.migrate_all(&set, &progress).await?
-    } else {
-        tenantry
-            .migrate_slugs(&set, &args.tenant, &progress)
-            .await?
-    };
-    bar.finish_and_clear();
-    if args.json {
-        output::json(&report)?;
-    } else {
-        outln!("{}", output::fleet(&report))?;
-    }
-    if report.is_success() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        errln!(
-            "error: {} tenant(s) failed to migrate; fix the migration, then run `tenantry migrate --all` again",
-            report.failed().count()
-        );
-        Ok(ExitCode::FAILURE)
-    }
+    super::rollout::migrate(tenantry, args).await
 }

@@ -1,9 +1,15 @@
 //! One function per command; each returns the process exit code.
 
+mod completions;
 mod identity;
 mod migrate;
+mod migrate_add;
+mod migrate_down;
+mod migrate_status;
 mod resolve;
+mod rollout;
 mod server;
+mod spares;
 mod sql;
 mod tenant;
 mod token;
@@ -15,20 +21,30 @@ use anyhow::Context;
 use tenantry::config::CONFIG_FILE;
 use tenantry::{Config, KeySetup, Settings, Tenantry};
 
-use crate::cli::{BenchCommand, Cli, Command, Global};
+use crate::cli::{BenchCommand, Cli, Command, Global, MigrateArgs, MigrateCommand};
 use crate::{bench, demo, output};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo { server } => return demo::run(server).await,
         Command::Bench(args) => {
-            if let Some(BenchCommand::Route(route)) = args.command {
-                return bench::route::run(route).await;
-            }
             let concurrency = cli.global.concurrency.unwrap_or(4);
+            match args.command {
+                Some(BenchCommand::Route(route)) => return bench::route::run(route).await,
+                Some(BenchCommand::Rollout(rollout)) => {
+                    return bench::rollout::run(rollout, concurrency).await;
+                }
+                Some(BenchCommand::Create(create)) => return bench::create::run(create).await,
+                None => {}
+            }
             let strategy: tenantry::Strategy = args.strategy.parse()?;
             return bench::run(args.tenants, args.server, strategy, concurrency, args.json).await;
         }
+        Command::Completions { shell } => return completions::run(shell),
+        Command::Migrate(MigrateArgs {
+            command: Some(MigrateCommand::Add(args)),
+            ..
+        }) => return migrate_add::run(&config(&cli.global)?, args),
         _ => {}
     }
     let config = config(&cli.global)?;
@@ -42,12 +58,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init => init(&tenantry).await?,
         Command::Tenant(cmd) => tenant::run(&tenantry, cmd).await?,
         Command::Server(cmd) => server::run(&tenantry, cmd).await?,
+        Command::Spares(cmd) => spares::run(&tenantry, cmd).await?,
         Command::Domain(cmd) => identity::domain(&tenantry, cmd).await?,
         Command::User(cmd) => identity::user(&tenantry, cmd).await?,
         Command::Member(cmd) => identity::member(&tenantry, cmd).await?,
         Command::Resolve(args) => resolve::run(&tenantry, args).await?,
         Command::Token(cmd) => token::run(&tenantry, cmd).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
+        Command::Run(args) => rollout::sql(&tenantry, args).await?,
         Command::Events(args) => {
             let tenant = match &args.tenant {
                 Some(slug) => Some(tenantry.catalog().tenant(slug).await?),
@@ -76,7 +94,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             admin: true,
         } => sql::run_admin(&tenantry, &slug, &sql, json).await?,
-        Command::Demo { .. } | Command::Bench(_) => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Bench(_) | Command::Completions { .. } => {
+            unreachable!("handled above")
+        }
     };
     tenantry.catalog().close().await;
     Ok(code)
@@ -138,7 +158,7 @@ async fn init(tenantry: &Tenantry) -> anyhow::Result<ExitCode> {
             )
         })?;
         outln!(
-            "tenant migrations: created empty {}; add <VERSION>_<DESCRIPTION>.sql files there",
+            "tenant migrations: created empty {}; add one with `tenantry migrate add <description>`",
             config.migrations_dir.display()
         )?;
     }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
-use tenantry::{Event, NewTenant, Strategy, Tenant, Tenantry};
+use tenantry::{Event, NewTenant, Status, Strategy, Tenant, Tenantry};
 
 use crate::cli::TenantCommand;
 use crate::output;
@@ -36,7 +36,9 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             }
         }
         TenantCommand::List { json } => {
-            let tenants = tenantry.catalog().tenants().await?;
+            let mut tenants = tenantry.catalog().tenants().await?;
+            // Spares are not tenants yet: `tenantry spares list` counts them.
+            tenants.retain(|t| t.status != Status::Spare);
             if json {
                 output::json(&tenants)?;
             } else if tenants.is_empty() {
@@ -87,6 +89,14 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
         TenantCommand::Repair { slug } => {
             let t = tenantry.repair_tenant(&slug).await?;
             outln!("tenant {} is {} at version {}", t.slug, t.status, t.version)?;
+        }
+        TenantCommand::Label { slug, labels } => {
+            let now = tenantry.label_tenant(&slug, &labels).await?;
+            outln!("{slug}: {}", output::escaped(&now.join(" ")))?;
+        }
+        TenantCommand::Unlabel { slug, labels } => {
+            let now = tenantry.unlabel_tenant(&slug, &labels).await?;
+            outln!("{slug}: {}", output::escaped(&now.join(" ")))?;
         }
     }
     Ok(ExitCode::SUCCESS)
