@@ -176,8 +176,11 @@ async fn migrate_all_with_a_failing_tenant_exits_non_zero_and_names_it(backend: 
     assert!(text.contains("failed: bravo"), "{text}");
     assert!(common::stderr(&out).contains("1 tenant(s) failed"));
 
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout(&run(&fx, &["migrate", "status", "--json"]))).expect("json");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&run(
+        &fx,
+        &["migrate", "status", "--tenants", "--json"],
+    )))
+    .expect("json");
     let rows = json.as_array().expect("array");
     let row = |slug: &str| {
         rows.iter()

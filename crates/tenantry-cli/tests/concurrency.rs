@@ -63,8 +63,14 @@ async fn two_runners_apply_every_migration_exactly_once(backend: Backend) {
             stdout(out),
             stderr(out)
         );
-        let report: serde_json::Value = serde_json::from_str(&stdout(out)).expect("json report");
-        for row in report["tenants"].as_array().expect("tenants") {
+        // One JSON line per tenant, then the rollout's summary line.
+        let lines: Vec<serde_json::Value> = stdout(out)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a json line"))
+            .collect();
+        let summary = lines.last().expect("a summary line");
+        assert!(summary["rollout"].is_string(), "{summary}");
+        for row in lines.iter().filter(|l| l.get("outcome").is_some()) {
             let outcome = row["outcome"].as_str().expect("outcome");
             assert!(
                 matches!(outcome, "migrated" | "current"),

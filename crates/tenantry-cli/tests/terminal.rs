@@ -44,6 +44,9 @@ async fn a_closed_pipe_ends_a_command_quietly_and_successfully() {
         &["tenant", "show", "acme"],
         &["events"],
         &["migrate", "status"],
+        &["migrate", "status", "--tenants"],
+        &["migrate", "status", "--tenant", "acme"],
+        &["migrate", "verify", "--all"],
         &["server", "list"],
         &["migrate", "--all"],
     ] {
@@ -75,13 +78,16 @@ async fn terminal_escapes_in_tenant_names_and_data_are_shown_escaped() {
     ok(&fx, &["sql", "--admin", "acme", "SELECT '\x1b[1m' AS bold"]);
     // A migration whose error message repeats an escape byte of its text.
     fx.write_migration("20250101000009_evil.sql", "SELECT 1 \x1b[2J;");
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 12] = [
         &["sql", "--admin", "acme", "SELECT '\x1b[1m' AS bold"],
         &["tenant", "list"],
         &["tenant", "show", "acme"],
         &["sql", "acme", select],
         &["migrate", "--all"],
         &["migrate", "status"],
+        &["migrate", "status", "--tenants"],
+        &["migrate", "status", "--tenant", "acme"],
+        &["migrate", "verify", "--all"],
         &["events"],
         &["events", "--tenant", "acme"],
         &["tenant", "create", "beta"],
