@@ -1,11 +1,15 @@
 //! `tenantry bench`: measures tenant creation, a fleet rollout, a no-op rollout and deletion
 //! on a throwaway catalog, against the local SQLite server or a PostgreSQL server.
 //! `tenantry bench route` ([`route`]): requests served through the tenant layer.
+//! `tenantry bench rollout` ([`rollout`]): a migration over N tenants beside plain SQL.
+//! `tenantry bench create` ([`create`]): creation latency from spares and without.
 
+pub mod create;
 mod fleet;
 mod load;
 mod plain;
 mod report;
+pub mod rollout;
 pub mod route;
 mod scratch;
 mod serve;
