@@ -217,8 +217,12 @@ impl Tenantry {
             if how != Provision::Claimed {
                 self.provision_storage(&tenant, repair).await?;
             }
-            // Provisioning recorded the tenant's role: read it back.
-            let tenant = self.catalog.tenant(tenant.slug.as_str()).await?;
+            // Provisioning recorded the tenant's role: read it back (a claimed spare's row
+            // has it already).
+            let tenant = match how {
+                Provision::Claimed => tenant.clone(),
+                _ => self.catalog.tenant(tenant.slug.as_str()).await?,
+            };
             let version = self
                 .verify_storage(&tenant, set, &[Status::Provisioning])
                 .await?;
@@ -228,15 +232,22 @@ impl Tenantry {
         .await;
         match result {
             Ok(version) => {
-                let active = self
-                    .catalog
-                    .transition(tenant.id, &[Status::Provisioning], to, None)
-                    .await?;
                 let detail = match how {
                     Provision::Claimed => format!("active at version {version}, from a spare"),
                     _ => format!("{to} at version {version}"),
                 };
-                self.event(&tenant, action, "ok", Some(detail), None).await;
+                // The status and its event in one catalog write.
+                let event = NewEvent {
+                    tenant: Some(&tenant),
+                    action,
+                    outcome: "ok",
+                    detail: Some(detail),
+                    error: None,
+                };
+                let active = self
+                    .catalog
+                    .transition_recorded(tenant.id, &[Status::Provisioning], to, None, Some(event))
+                    .await?;
                 match active {
                     Some(t) => Ok(t),
                     None => {

@@ -22,15 +22,31 @@ struct Latency {
     p50_ms: f64,
     p95_ms: f64,
     max_ms: f64,
+    /// The p50 of the first and of the last tenth of the creates: whether a create costs
+    /// more as the fleet grows.
+    first_tenth_p50_ms: f64,
+    last_tenth_p50_ms: f64,
 }
 
 impl Latency {
-    fn of(mut all: Vec<Duration>) -> Latency {
+    /// `in_order`: each create's latency, in the order they ran.
+    fn of(in_order: Vec<Duration>) -> Latency {
+        let tenth = (in_order.len() / 10).max(1);
+        let p50_of = |part: &[Duration]| {
+            let mut part = part.to_vec();
+            part.sort();
+            ms(percentile(&part, 50))
+        };
+        let first_tenth_p50_ms = p50_of(&in_order[..tenth.min(in_order.len())]);
+        let last_tenth_p50_ms = p50_of(&in_order[in_order.len().saturating_sub(tenth)..]);
+        let mut all = in_order;
         all.sort();
         Latency {
             p50_ms: ms(percentile(&all, 50)),
             p95_ms: ms(percentile(&all, 95)),
             max_ms: ms(all.last().copied().unwrap_or_default()),
+            first_tenth_p50_ms,
+            last_tenth_p50_ms,
         }
     }
 }
@@ -60,7 +76,13 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         output::json(&report)?;
     } else {
         let mut table = comfy_table::Table::new();
-        table.set_header(vec!["CREATE", "P50 (ms)", "P95 (ms)", "MAX (ms)"]);
+        table.set_header(vec![
+            "CREATE",
+            "P50 (ms)",
+            "P95 (ms)",
+            "MAX (ms)",
+            "P50 FIRST / LAST TENTH (ms)",
+        ]);
         for (name, l) in [
             ("from a spare", &report.from_spare),
             ("without a spare", &report.without_spare),
@@ -70,6 +92,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
                 l.p50_ms.to_string(),
                 l.p95_ms.to_string(),
                 l.max_ms.to_string(),
+                format!("{} / {}", l.first_tenth_p50_ms, l.last_tenth_p50_ms),
             ]);
         }
         outln!(

@@ -38,8 +38,17 @@ pub(super) fn ms3(d: Duration) -> f64 {
 
 /// The process's peak resident set (Linux `VmHWM`).
 pub(super) fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
+}
+
+/// The process's resident set now (Linux `VmRSS`).
+pub(super) fn rss_mib() -> Option<f64> {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(round(kib / 1024.0))
 }

@@ -153,11 +153,12 @@ impl Catalog {
 
     /// Moves the change counter; called after the write it announces committed.
     pub(crate) async fn bump_changes(&self) -> Result<()> {
-        sqlx::query("UPDATE tenantry_changes SET counter = counter + 1 WHERE id = 1")
-            .execute(&self.pool)
+        let mut conn = self
+            .pool
+            .acquire()
             .await
             .map_err(Error::catalog("move the change counter"))?;
-        Ok(())
+        bump_changes_in(&mut conn).await
     }
 
     /// Records `host` (already normalised) for a tenant. The first domain of a tenant, or
@@ -522,4 +523,14 @@ impl Catalog {
         self.bump_changes().await?;
         Ok((domains, members))
     }
+}
+
+/// Moves the change counter inside the transaction of the write it announces, so both
+/// become visible at once.
+pub(super) async fn bump_changes_in(conn: &mut sqlx::AnyConnection) -> Result<()> {
+    sqlx::query("UPDATE tenantry_changes SET counter = counter + 1 WHERE id = 1")
+        .execute(conn)
+        .await
+        .map_err(Error::catalog("move the change counter"))?;
+    Ok(())
 }

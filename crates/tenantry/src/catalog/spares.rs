@@ -50,7 +50,13 @@ impl Catalog {
         slug: &Slug,
         name: &str,
     ) -> Result<Option<Tenant>> {
+        let action = "claim a spare";
         let at = now();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::tenant_catalog(id, action))?;
         let result = sqlx::query(self.engine.sql(
             "UPDATE tenantry_tenants SET slug = ?, name = ?, status = ?, created_at = ?, \
              updated_at = ? WHERE id = ? AND status = ?",
@@ -62,15 +68,19 @@ impl Catalog {
         .bind(&at)
         .bind(id.to_string())
         .bind(Status::Spare.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match result {
             Ok(done) if done.rows_affected() == 1 => {
-                self.bump_changes().await?;
+                super::identity::bump_changes_in(&mut tx).await?;
+                tx.commit()
+                    .await
+                    .map_err(Error::tenant_catalog(id, action))?;
                 self.tenant_by_id(id).await.map(Some)
             }
             Ok(_) => Ok(None),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                drop(tx);
                 let status = self
                     .find_tenant(slug.as_str())
                     .await?
@@ -80,7 +90,7 @@ impl Catalog {
                     status,
                 })
             }
-            Err(e) => Err(Error::tenant_catalog(id, "claim a spare")(e)),
+            Err(e) => Err(Error::tenant_catalog(id, action)(e)),
         }
     }
 }

@@ -313,8 +313,29 @@ impl Catalog {
         to: Status,
         last_error: Option<&str>,
     ) -> Result<Option<Tenant>> {
+        self.transition_recorded(id, from, to, last_error, None)
+            .await
+    }
+
+    /// [`Catalog::transition`], with `event` appended in the same transaction when the
+    /// tenant moved (and only then).
+    pub(crate) async fn transition_recorded(
+        &self,
+        id: TenantId,
+        from: &[Status],
+        to: Status,
+        last_error: Option<&str>,
+        event: Option<super::NewEvent<'_>>,
+    ) -> Result<Option<Tenant>> {
+        let action = "change a tenant's status";
         let at = now();
         let deleted_at = (to == Status::Deleted).then(|| at.clone());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::tenant_catalog(id, action))?;
+        let mut moved = false;
         // One statement per allowed source status keeps the placeholders portable.
         for status in from {
             let done = sqlx::query(self.engine.sql(
@@ -327,15 +348,28 @@ impl Catalog {
             .bind(deleted_at.clone())
             .bind(id.to_string())
             .bind(status.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(Error::tenant_catalog(id, "change a tenant's status"))?;
+            .map_err(Error::tenant_catalog(id, action))?;
             if done.rows_affected() == 1 {
-                self.bump_changes().await?;
-                return self.tenant_by_id(id).await.map(Some);
+                moved = true;
+                break;
             }
         }
-        Ok(None)
+        if !moved {
+            return Ok(None);
+        }
+        // The change counter moves with the status, in the same commit.
+        super::identity::bump_changes_in(&mut tx).await?;
+        if let Some(event) = event {
+            super::events::insert(&mut tx, self.engine, event)
+                .await
+                .map_err(Error::catalog("append an event"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(Error::tenant_catalog(id, action))?;
+        self.tenant_by_id(id).await.map(Some)
     }
 
     /// Stores a tenant's runtime role and its sealed password unless it has one already.

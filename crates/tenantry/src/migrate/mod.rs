@@ -128,7 +128,7 @@ impl Tenantry {
             }
         };
         let result = async {
-            self.still(tenant, expect).await?;
+            let row = self.still(tenant, expect).await?;
             let mut run = match apply::apply_pending(&mut conn, engine, &owner, set, &hook).await {
                 Ok(applied) => Run {
                     applied,
@@ -157,14 +157,24 @@ impl Tenantry {
                 false => None,
             };
             run.recorded_event = event.is_some();
-            self.catalog
-                .record_run(
-                    self.run_record(tenant).await?,
-                    &ledger::state(&rows),
-                    error.as_deref(),
-                    event,
-                )
-                .await?;
+            let state = ledger::state(&rows);
+            // A run that found the row as it leaves it (a claimed spare's verification, a
+            // repair with nothing to do) writes nothing.
+            let unchanged = row.as_ref().is_some_and(|row| {
+                event.is_none()
+                    && row.ledger_state() == state
+                    && row.last_error.as_deref() == error.as_deref()
+            });
+            if !unchanged {
+                self.catalog
+                    .record_run(
+                        self.run_record(tenant).await?,
+                        &state,
+                        error.as_deref(),
+                        event,
+                    )
+                    .await?;
+            }
             // Only a run that applied something can add a version the fleet has not seen.
             if !run.applied.is_empty() {
                 self.record_fleet(&rows).await?;
@@ -184,15 +194,15 @@ impl Tenantry {
         result
     }
 
-    /// `Ok` if the tenant is still in one of `expect`; shared tenants are migrated as their
-    /// pool, which is checked by its own lock.
-    async fn still(&self, tenant: &Tenant, expect: &[Status]) -> Result<()> {
+    /// The tenant's row if it is still in one of `expect`; shared tenants are migrated as
+    /// their pool, which is checked by its own lock (`None`).
+    async fn still(&self, tenant: &Tenant, expect: &[Status]) -> Result<Option<Tenant>> {
         if tenant.strategy.ops().pooled() {
-            return Ok(());
+            return Ok(None);
         }
         let now = self.catalog.tenant_by_id(tenant.id).await?;
         if expect.contains(&now.status) {
-            return Ok(());
+            return Ok(Some(now));
         }
         Err(Error::InvalidTransition {
             slug: now.slug.to_string(),

@@ -26,7 +26,7 @@ use tenantry::{
 };
 
 use super::scratch;
-use super::stats::{ms, peak_rss_mib, percentile, round, secs};
+use super::stats::{ms, peak_rss_mib, percentile, round, rss_mib, secs};
 use crate::cli::RolloutArgs;
 use crate::output;
 
@@ -49,6 +49,9 @@ struct Figures {
     noop_s: f64,
     /// Peak resident memory during the two rollouts (reset before them).
     rollout_peak_rss_mib: Option<f64>,
+    /// Resident memory when the rollouts began (what creating the groups left allocated):
+    /// the rollouts' own need is the peak above it.
+    rss_before_rollouts_mib: Option<f64>,
     create_p50_ms: f64,
     create_p95_ms: f64,
 }
@@ -116,7 +119,7 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
         "MS/TENANT",
         "FLOOR MS/TENANT",
         "NO-OP (s)",
-        "PEAK RSS (MiB)",
+        "PEAK RSS (MiB, AT START)",
         "CREATE P50/P95 (ms)",
     ]);
     for f in &report.sizes {
@@ -130,7 +133,11 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
             f.tenantry_ms_per_tenant.to_string(),
             opt(f.floor_1_ms_per_tenant),
             f.noop_s.to_string(),
-            opt(f.rollout_peak_rss_mib),
+            format!(
+                "{} ({})",
+                opt(f.rollout_peak_rss_mib),
+                opt(f.rss_before_rollouts_mib)
+            ),
             format!("{} / {}", f.create_p50_ms, f.create_p95_ms),
         ]);
     }
@@ -243,6 +250,7 @@ async fn measure(
                 .await?;
         }
         reset_peak_rss();
+        let rss_before = rss_mib();
         let (floor_1, floor_c) = if args.no_floor {
             (None, None)
         } else {
@@ -299,6 +307,7 @@ async fn measure(
             floor_1_ms_per_tenant: floor_1.map(per_tenant),
             noop_s: secs(noop),
             rollout_peak_rss_mib: peak,
+            rss_before_rollouts_mib: rss_before,
             create_p50_ms: ms(percentile(&latencies, 50)),
             create_p95_ms: ms(percentile(&latencies, 95)),
         })
