@@ -15,8 +15,6 @@ use crate::migrate::MigrationSet;
 pub(crate) enum Provision {
     /// A tenant: its storage is created (or completed), migrated, verified; it turns `active`.
     Tenant,
-    /// A claimed spare: its storage is complete already; it is verified and turns `active`.
-    Claimed,
     /// A spare: created like a tenant, then closed to every login and kept as `spare`.
     Spare,
 }
@@ -65,11 +63,11 @@ impl Tenantry {
             .unwrap_or_else(|| slug.to_string());
         let server = req.server.as_deref().unwrap_or(&self.config.default_server);
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
-        if let Some(claimed) = self
-            .claim_spare(&slug, &name, server, strategy, &set)
+        if let Some(tenant) = self
+            .create_from_spare(&slug, &name, server, strategy, &set)
             .await?
         {
-            return self.provision(claimed, &set, Provision::Claimed).await;
+            return Ok(tenant);
         }
         let tenant = self
             .insert_provisioning(slug, name, server, strategy, &set)
@@ -178,8 +176,8 @@ impl Tenantry {
         }
     }
 
-    /// Provisioning → storage (unless a claimed spare has it already) → every migration →
-    /// verified → `active` (or `spare`, closed to every login).
+    /// Provisioning → storage → every migration → verified → `active` (or `spare`, closed to
+    /// every login).
     pub(crate) async fn provision(
         &self,
         tenant: Tenant,
@@ -211,18 +209,12 @@ impl Tenantry {
         }
         let (to, action) = match how {
             Provision::Spare => (Status::Spare, "spare.create"),
-            Provision::Tenant | Provision::Claimed => (Status::Active, "tenant.create"),
+            Provision::Tenant => (Status::Active, "tenant.create"),
         };
         let result = async {
-            if how != Provision::Claimed {
-                self.provision_storage(&tenant, repair).await?;
-            }
-            // Provisioning recorded the tenant's role: read it back (a claimed spare's row
-            // has it already).
-            let tenant = match how {
-                Provision::Claimed => tenant.clone(),
-                _ => self.catalog.tenant(tenant.slug.as_str()).await?,
-            };
+            self.provision_storage(&tenant, repair).await?;
+            // Provisioning recorded the tenant's role: read it back.
+            let tenant = self.catalog.tenant(tenant.slug.as_str()).await?;
             let version = self
                 .verify_storage(&tenant, set, &[Status::Provisioning])
                 .await?;
@@ -232,10 +224,7 @@ impl Tenantry {
         .await;
         match result {
             Ok(version) => {
-                let detail = match how {
-                    Provision::Claimed => format!("active at version {version}, from a spare"),
-                    _ => format!("{to} at version {version}"),
-                };
+                let detail = format!("{to} at version {version}");
                 // The status and its event in one catalog write.
                 let event = NewEvent {
                     tenant: Some(&tenant),
@@ -362,7 +351,7 @@ impl Tenantry {
 
     /// Applies what is pending and proves the tenant's storage complete, under its lock,
     /// while it is in one of `expect`. Returns the version its ledger records.
-    async fn verify_storage(
+    pub(crate) async fn verify_storage(
         &self,
         tenant: &Tenant,
         set: &MigrationSet,

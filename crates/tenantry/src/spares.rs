@@ -142,8 +142,12 @@ impl Tenantry {
         Ok(rows)
     }
 
-    /// Claims a current spare of `server` and `strategy` as tenant `slug`, if there is one.
-    pub(crate) async fn claim_spare(
+    /// Makes tenant `slug` of a current spare of `server` and `strategy`, if there is one:
+    /// the spare is verified under its lock (ledger, checksums, tables), opened to its role,
+    /// then renamed and made `active` in one catalog write that only a spare still `spare`
+    /// passes. A spare that fails verification is marked `failed` (its error recorded) and
+    /// the next one is tried. `None`: no spare could be claimed; build the tenant anew.
+    pub(crate) async fn create_from_spare(
         &self,
         slug: &Slug,
         name: &str,
@@ -164,10 +168,61 @@ impl Tenantry {
             return Ok(None);
         }
         for id in candidates {
-            if let Some(claimed) = self.catalog.claim_spare(id, slug, name).await? {
-                return Ok(Some(claimed));
+            let Some(spare) = self.catalog.find_tenant_by_id(id).await? else {
+                continue;
+            };
+            if spare.status != Status::Spare {
+                continue;
+            }
+            let opened = async {
+                let version = self.verify_storage(&spare, set, &[Status::Spare]).await?;
+                self.set_access(&spare, true).await?;
+                Ok::<_, Error>(version)
+            }
+            .await;
+            let version = match opened {
+                Ok(version) => version,
+                // Claimed or removed by someone else meanwhile.
+                Err(Error::InvalidTransition { .. } | Error::Locked { .. }) => continue,
+                Err(e) => {
+                    self.spare_failed(&spare, &e).await;
+                    continue;
+                }
+            };
+            // If another create won the spare, it is that tenant's now: its access stays.
+            if let Some(tenant) = self.catalog.claim_spare(id, slug, name, version).await? {
+                return Ok(Some(tenant));
             }
         }
         Ok(None)
+    }
+
+    /// Records that a spare failed its verification: `failed`, with the error, closed again.
+    async fn spare_failed(&self, spare: &Tenant, error: &Error) {
+        let error = error.to_string();
+        tracing::warn!(spare = %spare.slug, error = %error, "a spare failed verification");
+        let event = crate::catalog::NewEvent {
+            tenant: Some(spare),
+            action: "spare.claim",
+            outcome: "failed",
+            detail: None,
+            error: Some(error.clone()),
+        };
+        let moved = self
+            .catalog
+            .transition_recorded(
+                spare.id,
+                &[Status::Spare],
+                Status::Failed,
+                Some(&error),
+                Some(event),
+            )
+            .await;
+        if let Err(e) = moved {
+            tracing::error!(spare = %spare.slug, error = %e, "could not record the failure");
+        }
+        if let Err(e) = self.set_access(spare, false).await {
+            tracing::warn!(spare = %spare.slug, error = %e, "could not close a failed spare");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Spares: a create claims a current spare and verifies it; a spare is closed to every login
 //! until claimed, never claimed stale (a rollout brings it current first), claimed by one
-//! create only, verified like a new tenant (a broken spare fails the create, which `repair`
-//! finishes), and the claimed tenant's identity sequences start fresh. Every engine and
+//! create only, verified like a new tenant (a broken spare is marked failed and the create
+//! builds the tenant anew), and the claimed tenant's identity sequences start fresh. Every engine and
 //! storage strategy.
 
 use std::collections::BTreeSet;
@@ -197,7 +197,7 @@ async fn two_creates_never_claim_the_same_spare(backend: Backend, strategy: Stra
     fx.cleanup().await;
 }
 
-async fn a_broken_spare_fails_verification_and_repair_finishes_it(
+async fn a_broken_spare_fails_verification_and_is_never_claimed(
     backend: Backend,
     strategy: Strategy,
 ) {
@@ -209,24 +209,36 @@ async fn a_broken_spare_fails_verification_and_repair_finishes_it(
     let spare = row(&fx, id).await;
     // Behind Tenantry's back: the catalog still shows it current.
     fx.execute(&spare, "DROP TABLE probe").await;
-    match create(&fx, "acme", strategy).await {
-        Err(Error::VerifyFailed { tenant, detail }) => {
-            assert_eq!(tenant, "acme");
-            assert!(
-                detail.contains("probe"),
-                "names the missing table: {detail}"
-            );
-        }
-        other => panic!("expected the claimed spare to fail verification, got {other:?}"),
-    }
-    let acme = fx.tenant("acme").await;
-    assert_eq!(acme.id, id);
-    assert_eq!(acme.status, Status::Failed);
-    assert_eq!(counts(&fx, strategy).await, (0, 0));
-    fx.execute(&acme, probe_sql(backend)).await;
-    let repaired = fx.tenantry.repair_tenant("acme").await.expect("repair");
-    assert_eq!(repaired.status, Status::Active);
+    let acme = create(&fx, "acme", strategy).await.expect("create");
+    assert_ne!(
+        acme.id, id,
+        "the broken spare is not claimed: acme is built anew"
+    );
+    assert_eq!(acme.status, Status::Active);
     assert_eq!(first_id(&fx, "acme").await, "1");
+    let broken = row(&fx, id).await;
+    assert_eq!(broken.status, Status::Failed);
+    assert!(broken.slug.as_str().starts_with("spare-"));
+    assert!(
+        broken
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("probe")),
+        "names the missing table: {:?}",
+        broken.last_error
+    );
+    let all = fx.tenantry.spare_counts().await.expect("counts");
+    assert_eq!(all.iter().map(|c| c.failed).sum::<usize>(), 1);
+    assert_eq!(counts(&fx, strategy).await, (0, 0));
+    // Closed again: the broken spare serves no one.
+    assert!(fx.tenantry.tenant_pool(broken.slug.as_str()).await.is_err());
+    let removed = fx
+        .tenantry
+        .remove_spares(None, None, None)
+        .await
+        .expect("remove");
+    assert_eq!(removed, 1);
+    assert!(!fx.storage_exists(&broken).await);
     fx.cleanup().await;
 }
 
@@ -288,8 +300,8 @@ macro_rules! spare_tests {
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn a_broken_spare_fails_verification_and_repair_finishes_it() {
-                    super::a_broken_spare_fails_verification_and_repair_finishes_it($backend, $strategy).await;
+                async fn a_broken_spare_fails_verification_and_is_never_claimed() {
+                    super::a_broken_spare_fails_verification_and_is_never_claimed($backend, $strategy).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,13 @@
 //! Spares: tenant rows in status `spare`, whose storage was provisioned and migrated ahead of
 //! time, and the claim that turns one into a new tenant.
 //!
-//! Invariant: a spare is claimed by one conditional `UPDATE` (still `spare` → `provisioning`
-//! under the new slug), so two creates never take the same spare, on every catalog engine.
+//! Invariant: a spare is claimed by one conditional `UPDATE` (still `spare` → `active` under
+//! the new slug, with its event, in one transaction), so two creates never take the same
+//! spare, on every catalog engine.
 
 use sqlx::Row;
 
-use super::{Catalog, Status, Strategy, Tenant, now};
+use super::{Catalog, NewEvent, Status, Strategy, Tenant, now};
 use crate::error::{Error, Result};
 use crate::ident::{Slug, TenantId};
 
@@ -42,13 +43,15 @@ impl Catalog {
             .collect()
     }
 
-    /// Turns spare `id` into the `provisioning` tenant `slug`, if it is still a spare (another
-    /// create may have claimed it first: `None`). A taken slug is [`Error::TenantExists`].
+    /// Turns spare `id`, verified at `version`, into the `active` tenant `slug`, with its
+    /// event, in one transaction — if it is still a spare (another create may have claimed
+    /// it first: `None`). A taken slug is [`Error::TenantExists`].
     pub(crate) async fn claim_spare(
         &self,
         id: TenantId,
         slug: &Slug,
         name: &str,
+        version: i64,
     ) -> Result<Option<Tenant>> {
         let action = "claim a spare";
         let at = now();
@@ -63,7 +66,7 @@ impl Catalog {
         ))
         .bind(slug.as_str())
         .bind(name)
-        .bind(Status::Provisioning.as_str())
+        .bind(Status::Active.as_str())
         .bind(&at)
         .bind(&at)
         .bind(id.to_string())
@@ -73,10 +76,21 @@ impl Catalog {
         match result {
             Ok(done) if done.rows_affected() == 1 => {
                 super::identity::bump_changes_in(&mut tx).await?;
+                let tenant = self.tenant_in(&mut tx, id).await?;
+                let event = NewEvent {
+                    tenant: Some(&tenant),
+                    action: "tenant.create",
+                    outcome: "ok",
+                    detail: Some(format!("active at version {version}, from a spare")),
+                    error: None,
+                };
+                super::events::insert(&mut tx, self.engine, event)
+                    .await
+                    .map_err(Error::catalog("append an event"))?;
                 tx.commit()
                     .await
                     .map_err(Error::tenant_catalog(id, action))?;
-                self.tenant_by_id(id).await.map(Some)
+                Ok(Some(tenant))
             }
             Ok(_) => Ok(None),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

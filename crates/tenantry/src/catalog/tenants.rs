@@ -414,6 +414,21 @@ impl Catalog {
         row.as_ref().map(Tenant::from_row).transpose()
     }
 
+    /// A tenant's row as `conn` (a transaction, say) sees it.
+    pub(crate) async fn tenant_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: TenantId,
+    ) -> Result<Tenant> {
+        let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants WHERE id = ?");
+        let row = sqlx::query(self.engine.sql(sql))
+            .bind(id.to_string())
+            .fetch_one(conn)
+            .await
+            .map_err(Error::tenant_catalog(id, "read a tenant"))?;
+        Tenant::from_row(&row)
+    }
+
     pub(crate) async fn tenant_by_id(&self, id: TenantId) -> Result<Tenant> {
         let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants WHERE id = ?");
         let row = sqlx::query(self.engine.sql(sql))
