@@ -70,6 +70,9 @@ pub struct Tenantry {
     /// Versions this process knows the catalog records as applied by the fleet (the first
     /// checksum recorded for a version stays, so this only grows).
     fleet_seen: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
+    /// Administrative connections kept between spare claims (schema strategy: one per
+    /// server), so a claim opens none.
+    kept: std::sync::Arc<storage::Sessions>,
 }
 
 impl Tenantry {
@@ -97,6 +100,7 @@ impl Tenantry {
             pools,
             ready_pools: storage::shared::ReadyPools::default(),
             fleet_seen: Default::default(),
+            kept: std::sync::Arc::new(storage::Sessions::lasting()),
             key_record: std::sync::Arc::new(std::sync::Mutex::new(record)),
         })
     }

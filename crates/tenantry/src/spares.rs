@@ -175,8 +175,8 @@ impl Tenantry {
                 continue;
             }
             let opened = async {
-                let version = self.verify_storage(&spare, set, &[Status::Spare]).await?;
-                self.set_access(&spare, true).await?;
+                let version = self.verify_spare(&spare, set).await?;
+                self.open_spare(&spare).await?;
                 Ok::<_, Error>(version)
             }
             .await;
@@ -184,9 +184,23 @@ impl Tenantry {
                 Ok(version) => version,
                 // Claimed or removed by someone else meanwhile.
                 Err(Error::InvalidTransition { .. } | Error::Locked { .. }) => continue,
-                Err(e) => {
+                // Its storage is not what its record says: never to be claimed.
+                Err(
+                    e @ (Error::VerifyFailed { .. }
+                    | Error::ChecksumMismatch { .. }
+                    | Error::MigrationMissing { .. }
+                    | Error::MigrationFailed { .. }
+                    | Error::MigrationRefused { .. }
+                    | Error::Dirty { .. }),
+                ) => {
                     self.spare_failed(&spare, &e).await;
                     continue;
+                }
+                // The server or the catalog did not answer: the spare is not to blame, and
+                // building the tenant anew meets the same trouble and reports it.
+                Err(e) => {
+                    tracing::warn!(spare = %spare.slug, error = %e, "could not claim a spare");
+                    return Ok(None);
                 }
             };
             // If another create won the spare, it is that tenant's now: its access stays.
@@ -195,6 +209,50 @@ impl Tenantry {
             }
         }
         Ok(None)
+    }
+
+    /// Verifies a spare as a new tenant is verified (pending migrations applied, ledger,
+    /// checksums, tables), under its lock, on a kept administrative connection where its
+    /// strategy has one. Returns its version.
+    async fn verify_spare(&self, spare: &Tenant, set: &MigrationSet) -> Result<i64> {
+        let kept = Some(self.kept.as_ref());
+        let target = self.migration_target_in(spare, kept).await?;
+        let run = self
+            .run_migrations_in(target, set, true, spare, &[Status::Spare], kept)
+            .await?;
+        match run.error {
+            Some(e) => Err(e),
+            None => Ok(run.version),
+        }
+    }
+
+    /// Lets a spare's role log in: on a kept connection where its strategy has one (given
+    /// back after), otherwise as any tenant's access is granted.
+    async fn open_spare(&self, spare: &Tenant) -> Result<()> {
+        let ops = spare.strategy.ops();
+        if let Some(key) = ops.session_key(spare)
+            && let Some(mut conn) = self.kept.take(&key)
+        {
+            let allowed = match ops.allow_on(&mut conn, spare) {
+                Some(allowing) => allowing.await.is_ok(),
+                None => false,
+            };
+            if allowed {
+                let place = self.place(spare).await?;
+                let engine = place.engine();
+                let reuse = crate::storage::Reuse {
+                    key,
+                    timeouts: place
+                        .with_statement_timeout(self.config.migration_statement_timeout)
+                        .timeouts(),
+                };
+                self.kept.give(&reuse, engine, conn).await;
+                return Ok(());
+            }
+            // Gone while idle, or refused: a fresh connection decides.
+            let _ = sqlx::Connection::close(conn).await;
+        }
+        self.set_access(spare, true).await
     }
 
     /// Records that a spare failed its verification: `failed`, with the error, closed again.

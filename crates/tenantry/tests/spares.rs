@@ -351,3 +351,32 @@ async fn shared_tenants_keep_no_spares_and_spare_slugs_are_reserved() {
     );
     fx.cleanup().await;
 }
+
+/// A claim uses an administrative connection kept from the previous claim; one that the
+/// server ended while it was idle is replaced, and the claim goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_connection_the_server_ended_is_replaced() {
+    let Some(fx) = fixture(Backend::Postgres).await else {
+        return;
+    };
+    let spares = add(&fx, Strategy::Schema, 2).await;
+    let first = create(&fx, "first", Strategy::Schema).await.expect("first");
+    assert!(spares.contains(&first.id));
+    // Every administrative session on the server's database but this one ends.
+    let ended = fx
+        .scalar(
+            &first,
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND usename = current_user",
+        )
+        .await;
+    assert!(ended >= 1, "the kept connection was among them");
+    let second = create(&fx, "second", Strategy::Schema)
+        .await
+        .expect("second");
+    assert!(spares.contains(&second.id), "still claimed from a spare");
+    assert_eq!(second.status, Status::Active);
+    assert_eq!(first_id(&fx, "second").await, "1");
+    fx.cleanup().await;
+}

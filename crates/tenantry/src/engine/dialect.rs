@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
@@ -53,6 +54,28 @@ pub trait Dialect: Send + Sync {
     fn numbered_placeholders(&self) -> bool;
     /// A query listing the base tables of the connected tenant storage, one `name` column.
     fn list_tables_sql(&self) -> &'static str;
+    /// Which of `names` (lowercase) are base tables of the connected tenant storage. By
+    /// default read from [`Dialect::list_tables_sql`].
+    fn present_tables<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        names: &'a [String],
+    ) -> BoxFuture<'a, sqlx::Result<std::collections::BTreeSet<String>>> {
+        async move {
+            let rows = sqlx::query(self.list_tables_sql())
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut present = std::collections::BTreeSet::new();
+            for row in &rows {
+                let name = sqlx::Row::try_get::<String, _>(row, "name")?.to_ascii_lowercase();
+                if names.contains(&name) {
+                    present.insert(name);
+                }
+            }
+            Ok(present)
+        }
+        .boxed()
+    }
     /// The connected storage's base tables with their columns, indexes and constraints
     /// (`migrate verify`): the current schema on PostgreSQL, the current database on MySQL,
     /// the file on SQLite.

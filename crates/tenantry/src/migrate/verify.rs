@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use sqlx::AnyConnection;
-use sqlx::Row;
 
 use super::apply::check_ledger;
 use super::ledger;
@@ -43,19 +42,15 @@ pub async fn verify(
             missing.join(", ")
         )));
     }
-    let rows = sqlx::query(engine.list_tables_sql())
-        .fetch_all(&mut *conn)
+    let expected = expected_tables(set);
+    let mut names: Vec<String> = expected.iter().cloned().collect();
+    names.push(ledger::TABLE.to_owned());
+    let present = engine
+        .dialect()
+        .present_tables(conn, &names)
         .await
         .map_err(Error::storage(tenant, "list tables"))?;
-    let present: BTreeSet<String> = rows
-        .iter()
-        .map(|row| {
-            row.try_get::<String, _>("name")
-                .map(|n| n.to_ascii_lowercase())
-        })
-        .collect::<sqlx::Result<_>>()
-        .map_err(Error::storage(tenant, "list tables"))?;
-    let absent: Vec<String> = expected_tables(set).difference(&present).cloned().collect();
+    let absent: Vec<String> = expected.difference(&present).cloned().collect();
     if !absent.is_empty() {
         return Err(fail(format!("table(s) missing: {}", absent.join(", "))));
     }

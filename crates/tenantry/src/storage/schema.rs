@@ -70,6 +70,14 @@ impl StrategyOps for Schema {
         postgres::set_role_access(place, tenant, allow).boxed()
     }
 
+    fn allow_on<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        tenant: &'a Tenant,
+    ) -> Option<BoxFuture<'a, sqlx::Result<()>>> {
+        Some(async move { postgres::set_login(conn, &tenant.id.role_name(), true).await }.boxed())
+    }
+
     fn login_database(&self, _tenant: &Tenant) -> Option<String> {
         None
     }
@@ -107,16 +115,25 @@ async fn target(
 ) -> Result<MigrationTarget> {
     let slug = tenant.slug.to_string();
     let schema = schema_name(tenant)?;
-    let mut conn = match reused {
+    // A kept connection that went away while idle is replaced by a fresh one.
+    let reused = match reused {
+        Some(mut conn) => match postgres::set_search_path(&mut conn, &schema).await {
+            Ok(()) => Some(conn),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let conn = match reused {
         Some(conn) => conn,
         None => {
             let url = engine::url_with(place.url()?, None, None)?;
-            connect_as_admin(place, &slug, &url).await?
+            let mut conn = connect_as_admin(place, &slug, &url).await?;
+            postgres::set_search_path(&mut conn, &schema)
+                .await
+                .map_err(Error::storage(&slug, "enter its schema"))?;
+            conn
         }
     };
-    postgres::set_search_path(&mut conn, &schema)
-        .await
-        .map_err(Error::storage(&slug, "enter its schema"))?;
     let hook = match &tenant.role {
         Some(role) => Hook::Grant {
             schema,

@@ -26,11 +26,33 @@ pub struct Reuse {
 pub struct Sessions {
     idle: Mutex<HashMap<String, Vec<AnyConnection>>>,
     places: Mutex<HashMap<String, Place>>,
+    /// Kept for a process's lifetime: places are read from the catalog each time, so a
+    /// server's record changed meanwhile is seen.
+    lasting: bool,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("Sessions")
+            .field("idle", &idle.values().map(Vec::len).sum::<usize>())
+            .field("lasting", &self.lasting)
+            .finish()
+    }
 }
 
 impl Sessions {
     pub fn new() -> Sessions {
         Sessions::default()
+    }
+
+    /// Connections kept as long as a `Tenantry` lives (a spare's claim takes one and gives
+    /// it back); no place is remembered.
+    pub fn lasting() -> Sessions {
+        Sessions {
+            lasting: true,
+            ..Sessions::default()
+        }
     }
 
     /// The place of `server`, if this rollout looked it up already.
@@ -41,6 +63,9 @@ impl Sessions {
 
     /// Remembers the place of `server` for the rest of the rollout.
     pub fn keep_place(&self, server: &str, place: &Place) {
+        if self.lasting {
+            return;
+        }
         let mut places = self.places.lock().unwrap_or_else(|p| p.into_inner());
         places.insert(server.to_owned(), place.clone());
     }

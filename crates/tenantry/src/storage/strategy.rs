@@ -68,6 +68,17 @@ pub(crate) trait StrategyOps: Send + Sync {
         allow: bool,
     ) -> BoxFuture<'a, Result<()>>;
 
+    /// Lets the tenant's role log in, on `conn`: an administrative connection of its
+    /// strategy's session key (see [`StrategyOps::session_key`]). `None` where the strategy
+    /// keeps no such connection.
+    fn allow_on<'a>(
+        &'a self,
+        _conn: &'a mut sqlx::AnyConnection,
+        _tenant: &'a Tenant,
+    ) -> Option<BoxFuture<'a, sqlx::Result<()>>> {
+        None
+    }
+
     /// The database a tenant's own login connects to (`None`: the server's own).
     fn login_database(&self, tenant: &Tenant) -> Option<String>;
 
