@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use tenantry::{NewTenant, Settings, Strategy, Tenantry};
+use tenantry::{Settings, Strategy};
 
-use super::rollout::{clean_up, prepare_set};
+use super::rollout::{clean_up, create_group, prepare_set};
 use super::scratch;
 use super::stats::{ms, percentile, secs};
 use crate::cli::CreateArgs;
@@ -129,13 +129,14 @@ async fn measure(
             .await
             .context("build spares")?;
         let spares_built = started.elapsed();
-        let from_spare = create_each(t, &scratch.server, strategy, "spared", args.tenants).await?;
+        let from_spare =
+            create_group(t, &scratch.server, strategy, "spared", args.tenants, 1).await?;
         let left = t.spare_counts().await?;
         anyhow::ensure!(
             left.iter().all(|c| c.current == 0),
             "every create should have claimed a spare; left: {left:?}"
         );
-        let without = create_each(t, &scratch.server, strategy, "built", args.tenants).await?;
+        let without = create_group(t, &scratch.server, strategy, "built", args.tenants, 1).await?;
         Ok(Report {
             engine: scratch.engine.to_string(),
             strategy: strategy.to_string(),
@@ -151,29 +152,4 @@ async fn measure(
     let report = result?;
     cleaned?;
     Ok(report)
-}
-
-/// Creates `n` tenants named `<group><i>` one after another; each one's latency.
-async fn create_each(
-    t: &Tenantry,
-    server: &str,
-    strategy: Strategy,
-    group: &str,
-    n: usize,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut latencies = Vec::with_capacity(n);
-    for i in 0..n {
-        let slug = format!("{group}{i:05}");
-        let one = Instant::now();
-        t.create_tenant(NewTenant {
-            slug: slug.clone(),
-            server: Some(server.to_owned()),
-            strategy: Some(strategy),
-            ..NewTenant::default()
-        })
-        .await
-        .with_context(|| format!("create tenant {slug}"))?;
-        latencies.push(one.elapsed());
-    }
-    Ok(latencies)
 }

@@ -336,8 +336,9 @@ async fn rollout_of_fleet(t: &Tenantry, set: &MigrationSet) -> anyhow::Result<Ro
     Ok(t.run_rollout(&id, set, &never, &|_| {}).await?)
 }
 
-/// Creates `n` tenants named `<group><i>`, `concurrency` at a time; each creation's latency.
-async fn create_group(
+/// Creates `n` tenants named `<group><i>`, `concurrency` at a time (one: in order); each
+/// creation's latency, in the order they finished.
+pub(super) async fn create_group(
     t: &Tenantry,
     server: &str,
     strategy: Strategy,
