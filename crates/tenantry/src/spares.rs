@@ -204,8 +204,16 @@ impl Tenantry {
                 }
             };
             // If another create won the spare, it is that tenant's now: its access stays.
-            if let Some(tenant) = self.catalog.claim_spare(id, slug, name, version).await? {
-                return Ok(Some(tenant));
+            match self.catalog.claim_spare(id, slug, name, version).await {
+                Ok(Some(tenant)) => return Ok(Some(tenant)),
+                Ok(None) => {}
+                // Still a spare (the slug was taken meanwhile, say): closed again.
+                Err(e) => {
+                    if let Err(closing) = self.set_access(&spare, false).await {
+                        tracing::warn!(spare = %spare.slug, error = %closing, "could not close a spare");
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok(None)

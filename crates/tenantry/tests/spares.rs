@@ -380,3 +380,44 @@ async fn a_kept_connection_the_server_ended_is_replaced() {
     assert_eq!(first_id(&fx, "second").await, "1");
     fx.cleanup().await;
 }
+
+/// Two creates of one slug at once, with spares for both: one tenant, one refusal, and every
+/// spare left is still closed to logins whichever way the race went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_creates_of_one_slug_leave_no_spare_open() {
+    let Some(fx) = fixture(Backend::Postgres).await else {
+        return;
+    };
+    add(&fx, Strategy::Schema, 2).await;
+    let (a, b) = tokio::join!(
+        create(&fx, "same", Strategy::Schema),
+        create(&fx, "same", Strategy::Schema)
+    );
+    let refused = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(Error::TenantExists { .. })))
+        .count();
+    assert_eq!(refused, 1, "{a:?} / {b:?}");
+    let created = a.or(b).expect("one create succeeded");
+    let spares: Vec<tenantry::Tenant> = fx
+        .tenantry
+        .catalog()
+        .tenants()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|t| t.status == Status::Spare)
+        .collect();
+    assert_eq!(spares.len(), 1);
+    for spare in &spares {
+        let role = spare.role.as_ref().expect("a role").to_string();
+        let login = fx
+            .scalar(
+                &created,
+                &format!("SELECT COUNT(*) FROM pg_roles WHERE rolname = '{role}' AND rolcanlogin"),
+            )
+            .await;
+        assert_eq!(login, 0, "spare {} is closed", spare.slug);
+    }
+    fx.cleanup().await;
+}
