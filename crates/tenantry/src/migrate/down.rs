@@ -25,7 +25,7 @@ use sqlx::Connection;
 use tracing::Instrument;
 
 use super::apply::check_ledger;
-use super::fleet::{FleetReport, Outcome, TenantReport};
+use super::fleet::{FleetReport, Outcome, TenantReport, skipped_by};
 use super::ledger::{self, LedgerRow};
 use super::source::{DownScript, Migration, MigrationSet};
 use crate::Tenantry;
@@ -367,24 +367,7 @@ impl Tenantry {
         };
         let run = match run {
             Ok(run) => run,
-            Err(Error::Locked { .. }) => {
-                let reason = "held by another runner".to_owned();
-                return unit
-                    .iter()
-                    .map(|t| {
-                        report(
-                            t,
-                            Outcome::Skipped {
-                                reason: reason.clone(),
-                            },
-                        )
-                    })
-                    .collect();
-            }
-            Err(Error::InvalidTransition { status, .. }) => {
-                let reason = format!("tenant is {status} now");
-                return vec![report(lead, Outcome::Skipped { reason })];
-            }
+            Err(e) if let Some(skipped) = skipped_by(unit, &e) => return skipped,
             Err(e) => return self.revert_failed(unit, e).await,
         };
         let Some(error) = run.error else {

@@ -134,6 +134,28 @@ fn current(unit: &[Tenant], set: &MigrationSet, digest: &str) -> Option<Vec<Tena
     })
 }
 
+/// A unit's reports when `error` means it was left alone rather than failed: its lock is
+/// another runner's (every tenant of the unit skipped), or its lead changed status meanwhile.
+pub(super) fn skipped_by(unit: &[Tenant], error: &Error) -> Option<Vec<TenantReport>> {
+    let skipped = |t: &Tenant, reason: String| TenantReport {
+        tenant: t.slug.to_string(),
+        id: t.id.to_string(),
+        outcome: Outcome::Skipped { reason },
+    };
+    match error {
+        Error::Locked { .. } => Some(
+            unit.iter()
+                .map(|t| skipped(t, "held by another runner".to_owned()))
+                .collect(),
+        ),
+        Error::InvalidTransition { status, .. } => {
+            let lead = unit.first()?;
+            Some(vec![skipped(lead, format!("tenant is {status} now"))])
+        }
+        _ => None,
+    }
+}
+
 /// Whether the catalog shows `tenant` current with `set` (whose digest is `digest`): live,
 /// no error on record, and the version and ledger digest its last run read back equal the
 /// set's.
@@ -288,24 +310,7 @@ impl Tenantry {
         };
         let run = match run {
             Ok(run) => run,
-            Err(Error::Locked { .. }) => {
-                let reason = "held by another runner".to_owned();
-                return unit
-                    .iter()
-                    .map(|t| {
-                        report(
-                            t,
-                            Outcome::Skipped {
-                                reason: reason.clone(),
-                            },
-                        )
-                    })
-                    .collect();
-            }
-            Err(Error::InvalidTransition { status, .. }) => {
-                let reason = format!("tenant is {status} now");
-                return vec![report(lead, Outcome::Skipped { reason })];
-            }
+            Err(e) if let Some(skipped) = skipped_by(unit, &e) => return skipped,
             Err(e) => {
                 // Nothing ran: the tenant keeps its version, with the error on record.
                 let error = e.to_string();
