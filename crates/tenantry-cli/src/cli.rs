@@ -492,7 +492,7 @@ pub struct MigrateArgs {
     pub dry_run: bool,
 }
 
-/// What `migrate --all` and `run` share: which tenants, in what order, in what waves, how
+/// What `migrate --all`, `migrate down`, `migrate undo` and `run` share: which tenants, in what order, in what waves, how
 /// many failures are tolerated, how long a claim lasts, and how it reports.
 #[derive(Debug, Args)]
 pub struct Controls {
@@ -580,13 +580,9 @@ pub enum MigrateCommand {
         json: bool,
     },
     /// Revert exactly the tenants a finished rollout migrated, each to its version before
-    /// it, with the .down.sql scripts; a tenant that moved since is left alone (skipped).
-    Undo {
-        /// The rollout's id (`tenantry migrate rollouts`).
-        rollout: String,
-        #[arg(long)]
-        json: bool,
-    },
+    /// it, with the .down.sql scripts; a tenant that moved since is left alone (skipped). A
+    /// rollout of its own, with the controls of `migrate --all`.
+    Undo(MigrateUndoArgs),
     /// Create an empty migration in the migrations directory (created if missing), in
     /// sqlx-cli's format: <VERSION>_<description>.sql, or an .up.sql/.down.sql pair. VERSION
     /// is the UTC time as YYYYMMDDHHMMSS, or the newest version there plus one if that is not
@@ -651,8 +647,8 @@ pub struct MigrateVerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("tenants").required(true).args(["all", "tenant"])))]
-#[command(group(ArgGroup::new("target").required(true).args(["to", "steps"])))]
+#[command(group(ArgGroup::new("tenants").required(true).args(["all", "tenant", "resume"])))]
+#[command(group(ArgGroup::new("target").required(true).args(["to", "steps", "resume"])))]
 pub struct MigrateDownArgs {
     /// Revert every tenant.
     #[arg(long)]
@@ -668,8 +664,32 @@ pub struct MigrateDownArgs {
     /// Revert the N newest applied versions.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
+    /// Continue revert ID (interrupted, killed, or being run by others) with the migrations
+    /// directory it was started with.
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
+    #[command(flatten)]
+    pub controls: Controls,
+    /// Revert on every selected tenant inside a transaction that is rolled back
+    /// (PostgreSQL, SQLite; MySQL tenants are skipped: its DDL commits itself).
     #[arg(long)]
-    pub json: bool,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateUndoArgs {
+    /// The rollout to undo (`tenantry migrate rollouts`).
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub rollout: Option<String>,
+    /// Continue undo ID (interrupted, killed, or being run by others).
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
+    #[command(flatten)]
+    pub controls: Controls,
+    /// Revert on every tenant inside a transaction that is rolled back (PostgreSQL,
+    /// SQLite; MySQL tenants are skipped).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

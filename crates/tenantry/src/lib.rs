@@ -47,6 +47,7 @@ pub use ident::{ServerName, Slug, StorageName, TenantId};
 pub use keyring::KeySetup;
 pub use lifecycle::NewTenant;
 pub use migrate::RevertTarget;
+pub use migrate::kinds::*;
 pub use migrate::{
     Budget, FleetReport, MigrationSet, MigrationSummary, OrderKey, Outcome, RolloutOptions,
     RolloutRun, Selection, StatusRow, StopReason, TenantMigrations, TenantReport, VerifyReport,

@@ -543,7 +543,15 @@ async fn undo_reverts_exactly_what_a_rollout_moved(backend: Backend) {
     t.migrate_down(&set, vec![c], tenantry::RevertTarget::Steps(1), &|_| {})
         .await
         .expect("revert c");
-    let report = t.undo_rollout(&ids[0], &set, &|_| {}).await.expect("undo");
+    let (undo, _) = t
+        .start_undo(&ids[0], &set, &RolloutOptions::default(), "test")
+        .await
+        .expect("plan the undo");
+    let report = t
+        .run_rollout(&undo, &set, &never(), &|_| {})
+        .await
+        .expect("undo")
+        .report;
     let outcome = |slug: &str| {
         report
             .tenants
@@ -571,7 +579,7 @@ async fn undo_reverts_exactly_what_a_rollout_moved(backend: Backend) {
         .await
         .expect("start");
     assert!(matches!(
-        t.undo_rollout(&running, &set, &|_| {}).await,
+        t.start_undo(&running, &set, &RolloutOptions::default(), "test").await,
         Err(tenantry::Error::RolloutMismatch { .. })
     ));
     fx.cleanup().await;

@@ -31,7 +31,7 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
             )?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(MigrateCommand::Down(args)) => return super::migrate_down::run(tenantry, args).await,
+        Some(MigrateCommand::Down(args)) => return super::rollout::down(tenantry, args).await,
         Some(MigrateCommand::Add(_)) => unreachable!("handled before the catalog is opened"),
         Some(MigrateCommand::Rollouts { limit, json }) => {
             let rollouts = tenantry.catalog().rollouts(limit).await?;
@@ -41,22 +41,7 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
             }
             return Ok(ExitCode::SUCCESS);
         }
-        Some(MigrateCommand::Undo { rollout, json }) => {
-            let set = tenantry.migrations()?;
-            let report = tenantry.undo_rollout(&rollout, &set, &|_| {}).await?;
-            match json {
-                true => output::json(&report)?,
-                false => outln!("{}", output::fleet(&report))?,
-            }
-            if report.is_success() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            errln!(
-                "error: {} tenant(s) failed to revert",
-                report.failed().count()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
+        Some(MigrateCommand::Undo(args)) => return super::rollout::undo(tenantry, args).await,
         Some(MigrateCommand::Rollout { id, json }) => {
             let rollout = tenantry.catalog().rollout(&id).await?;
             let items = tenantry.catalog().rollout_items(&id).await?;

@@ -4,7 +4,6 @@ mod completions;
 mod identity;
 mod migrate;
 mod migrate_add;
-mod migrate_down;
 mod migrate_status;
 mod resolve;
 mod rollout;

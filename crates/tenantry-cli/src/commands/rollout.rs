@@ -1,5 +1,5 @@
-//! `tenantry migrate --all | --tenant … | --resume ID` and `tenantry run "<SQL>" …`: a
-//! rollout, planned into the catalog (or joined, or resumed) and run by this process; a
+//! `tenantry migrate --all | --tenant … | --resume ID`, `tenantry migrate down …`,
+//! `tenantry migrate undo …` and `tenantry run "<SQL>" …`: a rollout, planned into the catalog (or joined, or resumed) and run by this process; a
 //! progress bar with rate, ETA and failures on a terminal, one JSON line per tenant with
 //! `--json`; Ctrl-C finishes the tenants in flight, records them, prints the summary and
 //! exits 130.
@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tenantry::{
-    Budget, OrderKey, Outcome, RolloutOptions, RolloutRun, Selection, StopReason, Strategy,
-    TenantReport, Tenantry,
+    Budget, OrderKey, Outcome, RevertTarget, RolloutOptions, RolloutRun, Selection, StopReason,
+    Strategy, TenantReport, Tenantry,
 };
 
-use crate::cli::{Controls, MigrateArgs, RunArgs};
+use crate::cli::{Controls, MigrateArgs, MigrateDownArgs, MigrateUndoArgs, RunArgs};
 use crate::output;
 
 /// What the rollout does, for its messages.
@@ -24,6 +24,29 @@ use crate::output;
 enum Verb {
     Migrate,
     Run,
+    Down,
+    Undo,
+}
+
+impl Verb {
+    fn of(kind: &str) -> Verb {
+        match kind {
+            tenantry::SQL_KIND | tenantry::SQL_DRY_RUN_KIND => Verb::Run,
+            tenantry::DOWN_KIND | tenantry::DOWN_DRY_RUN_KIND => Verb::Down,
+            tenantry::UNDO_KIND | tenantry::UNDO_DRY_RUN_KIND => Verb::Undo,
+            _ => Verb::Migrate,
+        }
+    }
+
+    /// The command that resumes a rollout of this verb.
+    fn command(self) -> &'static str {
+        match self {
+            Verb::Migrate => "migrate",
+            Verb::Run => "run",
+            Verb::Down => "migrate down",
+            Verb::Undo => "migrate undo",
+        }
+    }
 }
 
 pub async fn migrate(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitCode> {
@@ -39,17 +62,7 @@ pub async fn migrate(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<E
                 .await?
         }
     };
-    let resumed = args.resume.is_some();
-    drive(
-        tenantry,
-        &set,
-        &id,
-        joined,
-        resumed,
-        &args.controls,
-        Verb::Migrate,
-    )
-    .await
+    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
 }
 
 pub async fn sql(tenantry: &Tenantry, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -68,17 +81,42 @@ pub async fn sql(tenantry: &Tenantry, args: RunArgs) -> anyhow::Result<ExitCode>
         }
         (None, None) => anyhow::bail!("no SQL to run"),
     };
-    let resumed = args.resume.is_some();
-    drive(
-        tenantry,
-        &set,
-        &id,
-        joined,
-        resumed,
-        &args.controls,
-        Verb::Run,
-    )
-    .await
+    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
+}
+
+pub async fn down(tenantry: &Tenantry, args: MigrateDownArgs) -> anyhow::Result<ExitCode> {
+    let set = tenantry.migrations()?;
+    let (id, joined) = match (&args.resume, args.to, args.steps) {
+        (Some(id), _, _) => (id.clone(), true),
+        (None, to, steps) => {
+            let target = match (to, steps) {
+                (Some(version), _) => RevertTarget::To(version),
+                (None, Some(steps)) => RevertTarget::Steps(usize::try_from(steps)?),
+                (None, None) => anyhow::bail!("say how far back: --to <VERSION> or --steps <N>"),
+            };
+            let selection = selection(args.all, &args.tenant);
+            let options = options(&args.controls, args.dry_run)?;
+            tenantry
+                .start_revert(&set, &selection, &options, target, &started_by())
+                .await?
+        }
+    };
+    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
+}
+
+pub async fn undo(tenantry: &Tenantry, args: MigrateUndoArgs) -> anyhow::Result<ExitCode> {
+    let set = tenantry.migrations()?;
+    let (id, joined) = match (&args.resume, &args.rollout) {
+        (Some(id), _) => (id.clone(), true),
+        (None, Some(rollout)) => {
+            let options = options(&args.controls, args.dry_run)?;
+            tenantry
+                .start_undo(rollout, &set, &options, &started_by())
+                .await?
+        }
+        (None, None) => anyhow::bail!("say which rollout to undo, or --resume <id>"),
+    };
+    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
 }
 
 fn selection(all: bool, tenants: &[String]) -> Selection {
@@ -96,21 +134,29 @@ async fn drive(
     joined: bool,
     resumed: bool,
     controls: &Controls,
-    verb: Verb,
 ) -> anyhow::Result<ExitCode> {
     let rollout = tenantry.catalog().rollout(id).await?;
+    let verb = Verb::of(&rollout.kind);
     if !controls.json {
         let how = match (resumed, joined) {
             (true, _) => "resuming",
             (false, true) => "joining",
             (false, false) => "started",
         };
-        match rollout.target_version {
-            Some(version) => outln!(
-                "rollout {id} ({how}): {} tenant(s) to version {version}",
-                rollout.total
+        let total = rollout.total;
+        match (verb, rollout.target_version) {
+            (Verb::Migrate, Some(version)) => {
+                outln!("rollout {id} ({how}): {total} tenant(s) to version {version}")?
+            }
+            (Verb::Down, Some(version)) => {
+                outln!("revert {id} ({how}): {total} tenant(s) down to version {version}")?
+            }
+            (Verb::Down, None) => outln!("revert {id} ({how}): {total} tenant(s)")?,
+            (Verb::Undo, _) => outln!(
+                "undo {id} ({how}): {total} tenant(s) of rollout {}",
+                rollout.options["undo"].as_str().unwrap_or("?")
             )?,
-            None => outln!("run {id} ({how}): {} tenant(s)", rollout.total)?,
+            _ => outln!("run {id} ({how}): {total} tenant(s)")?,
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -216,6 +262,7 @@ fn summarize(args: &Controls, run: &RolloutRun, verb: Verb) -> anyhow::Result<Ex
         let table = match verb {
             Verb::Migrate => output::fleet(&run.report),
             Verb::Run => output::sql_run(&run.report),
+            Verb::Down | Verb::Undo => output::revert(&run.report),
         };
         outln!("{table}")?;
         let counts: Vec<String> = run
@@ -226,17 +273,16 @@ fn summarize(args: &Controls, run: &RolloutRun, verb: Verb) -> anyhow::Result<Ex
         let noun = match verb {
             Verb::Migrate => "rollout",
             Verb::Run => "run",
+            Verb::Down => "revert",
+            Verb::Undo => "undo",
         };
         outln!("{noun} {}: {}", run.rollout, counts.join(", "))?;
     }
     match run.stopped {
         Some(StopReason::Interrupted) => {
-            let command = match verb {
-                Verb::Migrate => "migrate",
-                Verb::Run => "run",
-            };
             errln!(
-                "interrupted: the tenants in flight were finished and recorded; continue with `tenantry {command} --resume {}`",
+                "interrupted: the tenants in flight were finished and recorded; continue with `tenantry {} --resume {}`",
+                verb.command(),
                 run.rollout
             );
             return Ok(ExitCode::from(130));
@@ -261,6 +307,9 @@ fn summarize(args: &Controls, run: &RolloutRun, verb: Verb) -> anyhow::Result<Ex
         Verb::Run => {
             errln!("error: the SQL failed on {failed} tenant(s); nothing was committed there")
         }
+        Verb::Down | Verb::Undo => errln!(
+            "error: {failed} tenant(s) failed to revert; each keeps the version shown, see its error"
+        ),
     }
     Ok(ExitCode::FAILURE)
 }

@@ -73,10 +73,12 @@ pub enum ItemState {
     NotAttempted,
     /// An SQL run's statements ran (dry run: and were rolled back).
     Ran,
+    /// Versions were reverted (`migrate down`, `migrate undo`; dry run: would be).
+    Reverted,
 }
 
 impl ItemState {
-    pub const ALL: [ItemState; 8] = [
+    pub const ALL: [ItemState; 9] = [
         ItemState::Pending,
         ItemState::Leased,
         ItemState::Migrated,
@@ -85,6 +87,7 @@ impl ItemState {
         ItemState::Skipped,
         ItemState::NotAttempted,
         ItemState::Ran,
+        ItemState::Reverted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +100,7 @@ impl ItemState {
             ItemState::Skipped => "skipped",
             ItemState::NotAttempted => "not_attempted",
             ItemState::Ran => "ran",
+            ItemState::Reverted => "reverted",
         }
     }
 

@@ -17,6 +17,8 @@
 
 mod unit;
 
+pub(crate) use unit::dry_revert;
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -75,7 +77,7 @@ impl FleetReport {
 }
 
 /// What a revert decided for a unit before anything ran.
-enum Planned {
+pub(crate) enum Planned {
     /// Revert it (the versions are read again under its lock).
     Revert(Vec<Tenant>),
     /// Nothing to run: already at the target, or not live.
@@ -91,6 +93,15 @@ fn report(tenant: &Tenant, outcome: Outcome) -> TenantReport {
         id: tenant.id.to_string(),
         outcome,
     }
+}
+
+/// A tenant that is not live is not reverted: it needs a repair first.
+pub(crate) fn not_live(lead: &Tenant) -> Option<TenantReport> {
+    let reason = format!(
+        "tenant is {}; run `tenantry tenant repair {}`",
+        lead.status, lead.slug
+    );
+    (!lead.status.is_live()).then(|| report(lead, Outcome::Skipped { reason }))
 }
 
 /// The applied versions of a ledger, ascending.
@@ -198,7 +209,8 @@ impl Tenantry {
     /// ([`Error::RevertTargetUnknown`]); some but not all live shared tenants of a server,
     /// which share one ledger ([`Error::SharedPoolPartial`]); a version to revert without a
     /// down script on any tenant ([`Error::DownMissing`]); a tenant below a `To` target
-    /// ([`Error::RevertTargetAbove`]). Calls `progress` as each tenant finishes.
+    /// ([`Error::RevertTargetAbove`]). Calls `progress` as each tenant finishes. A rollout
+    /// of the same revert, with a deploy's controls, is [`Tenantry::start_revert`].
     pub async fn migrate_down(
         &self,
         set: &MigrationSet,
@@ -206,63 +218,19 @@ impl Tenantry {
         target: RevertTarget,
         progress: &(dyn Fn(&TenantReport) + Sync),
     ) -> Result<FleetReport> {
-        if let RevertTarget::To(version) = target
-            && version != 0
-            && set.get(version).is_none()
-        {
-            return Err(Error::RevertTargetUnknown {
-                target: version,
-                dir: set.dir.clone(),
-            });
-        }
-        // Each tenant as the catalog has it now (the plan trusts its recorded ledger digest),
-        // once even if named twice.
-        let catalog = self.catalog.tenants().await?;
-        let fresh: HashMap<String, &Tenant> =
-            catalog.iter().map(|t| (t.id.to_string(), t)).collect();
-        let mut seen = HashSet::new();
-        let tenants: Vec<Tenant> = tenants
-            .into_iter()
-            .filter(|t| seen.insert(t.id.to_string()))
-            .map(|t| match fresh.get(&t.id.to_string()) {
-                Some(now) => (*now).clone(),
-                None => t,
-            })
-            .collect();
-        check_whole_pools(&tenants, &catalog)?;
         let order: HashMap<String, usize> = tenants
             .iter()
             .enumerate()
+            .rev()
             .map(|(i, t)| (t.id.to_string(), i))
             .collect();
-        // Shared tenants of one server form one unit: their pool is reverted once.
-        let units = super::fleet::units(tenants);
-
-        // The whole plan first: a refusal anywhere leaves every tenant as it was.
-        let mut plans: Vec<(usize, Result<Planned>)> = futures::stream::iter(units)
-            .enumerate()
-            .map(|(i, unit)| async move { (i, self.plan_revert(unit, set, target).await) })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
-        plans.sort_by_key(|(i, _)| *i);
-        let plans = plans
-            .into_iter()
-            .map(|(_, plan)| plan)
-            .collect::<Result<Vec<_>>>()?;
-
+        let plans = self.plan_reverts(set, tenants, &|_| target).await?;
         let mut reports: Vec<TenantReport> = futures::stream::iter(plans)
-            .map(|plan| async move {
+            .map(|(target, plan)| async move {
                 let reports = match plan {
                     Planned::Report(reports) => reports,
                     Planned::Failed(unit, error) => self.revert_failed(&unit, error).await,
-                    Planned::Revert(unit) => {
-                        let lead = &unit[0];
-                        let span = tracing::info_span!(
-                            "migrate_down", tenant = %lead.slug, tenant_id = %lead.id
-                        );
-                        self.revert_unit(&unit, set, target).instrument(span).await
-                    }
+                    Planned::Revert(unit) => self.revert_unit(&unit, set, target).await,
                 };
                 for report in &reports {
                     progress(report);
@@ -277,6 +245,59 @@ impl Tenantry {
         Ok(FleetReport { tenants: reports })
     }
 
+    /// The whole plan of a revert, each unit with its target (`target_of` its lead), without
+    /// changing anything: `Err` is a refusal of the whole revert (see
+    /// [`Tenantry::migrate_down`]). Each tenant is taken as the catalog has it now, once even
+    /// if named twice.
+    pub(crate) async fn plan_reverts(
+        &self,
+        set: &MigrationSet,
+        tenants: Vec<Tenant>,
+        target_of: &(dyn Fn(&Tenant) -> RevertTarget + Sync),
+    ) -> Result<Vec<(RevertTarget, Planned)>> {
+        // The plan trusts each tenant's recorded ledger digest: read them fresh.
+        let catalog = self.catalog.tenants().await?;
+        let fresh: HashMap<String, &Tenant> =
+            catalog.iter().map(|t| (t.id.to_string(), t)).collect();
+        let mut seen = HashSet::new();
+        let tenants: Vec<Tenant> = tenants
+            .into_iter()
+            .filter(|t| seen.insert(t.id.to_string()))
+            .map(|t| match fresh.get(&t.id.to_string()) {
+                Some(now) => (*now).clone(),
+                None => t,
+            })
+            .collect();
+        for tenant in &tenants {
+            if let RevertTarget::To(version) = target_of(tenant)
+                && version != 0
+                && set.get(version).is_none()
+            {
+                return Err(Error::RevertTargetUnknown {
+                    target: version,
+                    dir: set.dir.clone(),
+                });
+            }
+        }
+        check_whole_pools(&tenants, &catalog)?;
+        // Shared tenants of one server form one unit: their pool is reverted once.
+        let units = super::fleet::units(tenants);
+        // The whole plan first: a refusal anywhere leaves every tenant as it was.
+        let mut plans: Vec<(usize, Result<(RevertTarget, Planned)>)> =
+            futures::stream::iter(units)
+                .enumerate()
+                .map(|(i, unit)| async move {
+                    let target = target_of(&unit[0]);
+                    let plan = self.plan_revert(unit, set, target).await;
+                    (i, plan.map(|plan| (target, plan)))
+                })
+                .buffer_unordered(self.config.concurrency)
+                .collect()
+                .await;
+        plans.sort_by_key(|(i, _)| *i);
+        plans.into_iter().map(|(_, plan)| plan).collect()
+    }
+
     /// Decides what a unit will revert without changing anything: from its catalog row when
     /// its recorded ledger digest proves its versions, else from its ledger. `Err` is a
     /// refusal of the whole revert.
@@ -289,15 +310,8 @@ impl Tenantry {
         let Some(lead) = unit.first() else {
             return Ok(Planned::Report(Vec::new()));
         };
-        if !lead.status.is_live() {
-            let reason = format!(
-                "tenant is {}; run `tenantry tenant repair {}`",
-                lead.status, lead.slug
-            );
-            return Ok(Planned::Report(vec![report(
-                lead,
-                Outcome::Skipped { reason },
-            )]));
+        if let Some(skipped) = not_live(lead) {
+            return Ok(Planned::Report(vec![skipped]));
         }
         let slug = lead.slug.as_str();
         let (applied, rows) = match known_ledger(lead, set) {
@@ -340,7 +354,22 @@ impl Tenantry {
 
     /// Reverts one unit (a tenant, or the live shared tenants of one server) and records the
     /// result in the catalog. Never returns an error: every failure is the unit's outcome.
-    async fn revert_unit(
+    pub(crate) async fn revert_unit(
+        &self,
+        unit: &[Tenant],
+        set: &MigrationSet,
+        target: RevertTarget,
+    ) -> Vec<TenantReport> {
+        let Some(lead) = unit.first() else {
+            return Vec::new();
+        };
+        let span = tracing::info_span!("migrate_down", tenant = %lead.slug, tenant_id = %lead.id);
+        self.revert_unit_traced(unit, set, target)
+            .instrument(span)
+            .await
+    }
+
+    async fn revert_unit_traced(
         &self,
         unit: &[Tenant],
         set: &MigrationSet,
@@ -379,7 +408,7 @@ impl Tenantry {
 
     /// Reports a unit that failed before its storage was changed, recording the error on it
     /// (it keeps its version).
-    async fn revert_failed(&self, unit: &[Tenant], error: Error) -> Vec<TenantReport> {
+    pub(crate) async fn revert_failed(&self, unit: &[Tenant], error: Error) -> Vec<TenantReport> {
         let Some(lead) = unit.first() else {
             return Vec::new();
         };

@@ -21,16 +21,24 @@ pub mod history;
 pub mod ledger;
 pub mod lexer;
 mod locate;
+pub mod revert_rollout;
 pub mod rollout;
 pub mod source;
 pub mod split;
 mod sql_run;
 pub mod status;
-mod undo;
 pub mod verify;
 
 pub use audit::{UnitReport, Verdict, VerifyReport, VerifyRequest};
 pub use down::RevertTarget;
+
+/// The kinds of rollout a runner can run, as the catalog records them.
+pub mod kinds {
+    pub use super::revert_rollout::{
+        DOWN_DRY_RUN_KIND, DOWN_KIND, UNDO_DRY_RUN_KIND, UNDO_KIND,
+    };
+    pub use super::sql_run::{DRY_RUN_KIND as SQL_DRY_RUN_KIND, KIND as SQL_KIND};
+}
 pub use fleet::{FleetReport, Mode, Outcome, TenantReport};
 pub use history::{MigrationEntry, MigrationState, TenantMigrations};
 pub use rollout::{Budget, OrderKey, RolloutOptions, RolloutRun, Selection, StopReason};

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::MigrationSet;
+use super::revert_rollout::{self, Targets};
 use super::fleet::{FleetReport, Mode, Outcome, TenantReport, is_current, units};
 use crate::Tenantry;
 use crate::catalog::{
@@ -290,9 +291,13 @@ impl Tenantry {
                 .filter(|t| t.status != Status::Deleted)
                 .collect(),
             Selection::Slugs(slugs) => {
-                let mut out = Vec::with_capacity(slugs.len());
+                let mut out: Vec<Tenant> = Vec::with_capacity(slugs.len());
                 for slug in slugs {
-                    out.push(self.catalog.tenant(slug).await?);
+                    let tenant = self.catalog.tenant(slug).await?;
+                    // A tenant named twice is one item.
+                    if !out.iter().any(|t| t.id == tenant.id) {
+                        out.push(tenant);
+                    }
                 }
                 out
             }
@@ -342,6 +347,7 @@ impl Tenantry {
     ) -> Result<RolloutRun> {
         let rollout = self.catalog.rollout(id).await?;
         let options = &rollout.options;
+        check_resumable(&rollout, set, matches!(rollout.kind.as_str(), "up" | "dry-run"))?;
         let work = match rollout.kind.as_str() {
             "dry-run" => Work::Migrate(Mode::DryRun),
             kind @ (super::sql_run::KIND | super::sql_run::DRY_RUN_KIND) => Work::Sql {
@@ -354,9 +360,14 @@ impl Tenantry {
                     .to_owned(),
                 commit: kind == super::sql_run::KIND,
             },
-            _ => Work::Migrate(Mode::Apply),
+            kind => match self.revert_targets(&rollout, set).await? {
+                Some(targets) => Work::Revert {
+                    targets,
+                    commit: kind == revert_rollout::DOWN_KIND || kind == revert_rollout::UNDO_KIND,
+                },
+                None => Work::Migrate(Mode::Apply),
+            },
         };
-        check_resumable(&rollout, set, matches!(work, Work::Migrate(_)))?;
         let canary = options["canary"].as_u64().unwrap_or(0) > 0;
         let budget = budget_of(&options["max_failures"]);
         let lease = Duration::from_secs(options["lease_secs"].as_u64().unwrap_or(30).max(1));
@@ -412,6 +423,11 @@ impl Tenantry {
                 }
                 Work::Sql { sql, commit } => {
                     let run = self.run_sql(&tenants, sql, *commit, Some(stop), progress);
+                    self.renewing(id, &token, lease, run).await?
+                }
+                Work::Revert { targets, commit } => {
+                    let run =
+                        self.run_reverts(tenants.clone(), set, targets, *commit, stop, progress);
                     self.renewing(id, &token, lease, run).await?
                 }
             };
@@ -491,6 +507,8 @@ impl Tenantry {
 enum Work {
     Migrate(Mode),
     Sql { sql: String, commit: bool },
+    /// Revert to each tenant's target (`commit` false: a dry run).
+    Revert { targets: Targets, commit: bool },
 }
 
 /// A rollout to plan: its kind, target, options as recorded, and the key that tells a
@@ -565,8 +583,7 @@ fn item_results(tenants: &[Tenant], reports: &[TenantReport]) -> Vec<ItemResult>
             let outcome = &by_id.get(t.id.to_string().as_str())?.outcome;
             let (state, to, error) = match outcome {
                 Outcome::Migrated { to, .. } => (ItemState::Migrated, Some(*to), None),
-                // A revert moved the tenant too, down to `to`.
-                Outcome::Reverted { to, .. } => (ItemState::Migrated, Some(*to), None),
+                Outcome::Reverted { to, .. } => (ItemState::Reverted, Some(*to), None),
                 Outcome::Current { version } => (ItemState::Current, Some(*version), None),
                 Outcome::Failed { version, error } => {
                     (ItemState::Failed, Some(*version), Some(error.clone()))

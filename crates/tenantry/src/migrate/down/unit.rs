@@ -221,3 +221,62 @@ fn as_migration(up: &Migration, down: &DownScript) -> Migration {
         down: None,
     }
 }
+
+/// Under the caller's lock: the unit's versions above `target` reverted newest first, each
+/// with its hook and the removal of its ledger row, inside one transaction that is rolled
+/// back. The versions it reverted and the version its ledger would then record. A
+/// `-- no-transaction` down script cannot be dry-run ([`Error::DryRunImpossible`]).
+pub(crate) async fn dry_revert(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    owner: &str,
+    set: &MigrationSet,
+    target: RevertTarget,
+    hook: &Hook,
+) -> Result<(Vec<i64>, i64)> {
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(Error::storage(owner, "begin the dry run"))?;
+    let rows = ledger::read(&mut tx)
+        .await
+        .map_err(Error::storage(owner, "read the migration ledger"))?;
+    check_ledger(owner, &rows, set)?;
+    let applied = applied_versions(&rows);
+    let versions = target.versions(owner, &applied)?;
+    let scripts = scripts(owner, set, &versions, &rows)?;
+    if let Some((_, down)) = scripts.iter().find(|(_, down)| down.no_transaction) {
+        return Err(Error::DryRunImpossible {
+            tenant: owner.to_owned(),
+            reason: format!(
+                "{} runs outside a transaction (-- no-transaction)",
+                down.path.display()
+            ),
+        });
+    }
+    for (up, down) in scripts {
+        let script = as_migration(up, down);
+        run_hook(&mut tx, owner, &script, hook, true).await?;
+        sqlx::raw_sql(AssertSqlSafe(script.sql.as_str()))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(owner, &script, Some(Sent::whole(&script))))?;
+        run_hook(&mut tx, owner, &script, hook, false).await?;
+        if !ledger::remove(&mut tx, engine, script.version, ledger::APPLIED)
+            .await
+            .map_err(failed(owner, &script, None))?
+        {
+            return Err(not_in_ledger(owner, script.version));
+        }
+    }
+    tx.rollback()
+        .await
+        .map_err(Error::storage(owner, "roll the dry run back"))?;
+    let to = applied
+        .iter()
+        .copied()
+        .filter(|v| !versions.contains(v))
+        .max()
+        .unwrap_or(0);
+    Ok((versions, to))
+}
