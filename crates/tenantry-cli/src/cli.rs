@@ -582,7 +582,7 @@ pub enum MigrateCommand {
     /// Revert exactly the tenants a finished rollout migrated, each to its version before
     /// it, with the .down.sql scripts; a tenant that moved since is left alone (skipped). A
     /// rollout of its own, with the controls of `migrate --all`.
-    Undo(MigrateUndoArgs),
+    Undo(Box<MigrateUndoArgs>),
     /// Create an empty migration in the migrations directory (created if missing), in
     /// sqlx-cli's format: <VERSION>_<description>.sql, or an .up.sql/.down.sql pair. VERSION
     /// is the UTC time as YYYYMMDDHHMMSS, or the newest version there plus one if that is not
@@ -600,7 +600,7 @@ pub enum MigrateCommand {
     /// above --to (0: all), or the --steps newest. Refused before anything runs if a version
     /// to revert has no down file on any tenant. Goes on past failures and exits non-zero if
     /// any tenant failed.
-    Down(MigrateDownArgs),
+    Down(Box<MigrateDownArgs>),
     /// Settle a dirty migration (MySQL) after fixing the database by hand.
     Resolve {
         slug: String,

@@ -191,3 +191,79 @@ async fn a_version_without_a_down_file_is_refused_by_name_and_then_reverted() {
     );
     fx.cleanup().await;
 }
+
+/// The JSON lines of a rollout: each tenant's, then the summary.
+fn lines(out: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let mut lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let summary = lines.pop().expect("a summary line");
+    (lines, summary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_and_undo_take_the_controls_of_a_rollout() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    ok(&fx, &["tenant", "create", "acme"]);
+    ok(&fx, &["tenant", "create", "bravo"]);
+    fx.write_migration(
+        &format!("{BUDGET}.up.sql"),
+        "ALTER TABLE campaigns ADD COLUMN budget_cents BIGINT NOT NULL DEFAULT 0;",
+    );
+    fx.write_migration(
+        &format!("{BUDGET}.down.sql"),
+        "ALTER TABLE campaigns DROP COLUMN budget_cents;",
+    );
+    let (_, summary) = lines(&ok(&fx, &["migrate", "--all", "--json"]));
+    let up = summary["rollout"].as_str().expect("rollout id").to_owned();
+    let at = |v: i64| vec![("acme".to_owned(), v), ("bravo".to_owned(), v)];
+    assert_eq!(versions(&fx), at(20250101000009));
+
+    // A dry run reports what would be reverted and reverts nothing.
+    let out = ok(
+        &fx,
+        &[
+            "migrate",
+            "down",
+            "--all",
+            "--steps",
+            "1",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    let (tenants, summary) = lines(&out);
+    assert_eq!(tenants.len(), 2, "{out}");
+    assert!(tenants.iter().all(|t| t["outcome"] == "reverted"), "{out}");
+    assert_eq!(summary["counts"], serde_json::json!({"reverted": 2}));
+    assert_eq!(versions(&fx), at(20250101000009));
+
+    // Flags that cannot go together are refused before anything runs.
+    for args in [
+        &["migrate", "down", "--all", "--resume", "x"][..],
+        &["migrate", "down", "--steps", "1", "--resume", "x"][..],
+        &["migrate", "undo", &up, "--resume", "x"][..],
+    ] {
+        let out = run(&fx, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+
+    // The undo, with a canary: both tenants back, recorded as an undo rollout.
+    let out = ok(&fx, &["migrate", "undo", &up, "--canary", "1", "--json"]);
+    let (tenants, summary) = lines(&out);
+    assert_eq!(tenants.len(), 2, "{out}");
+    assert_eq!(summary["counts"], serde_json::json!({"reverted": 2}));
+    assert_eq!(versions(&fx), at(20250101000008));
+    let undo = summary["rollout"].as_str().expect("undo id").to_owned();
+    let record = ok(&fx, &["migrate", "rollout", &undo, "--json"]);
+    let record: serde_json::Value = serde_json::from_str(&record).expect("JSON");
+    assert_eq!(record["rollout"]["kind"], "undo");
+    assert_eq!(record["rollout"]["options"]["undo"], up.as_str());
+    assert_eq!(record["rollout"]["options"]["canary"], 1);
+    // Over: it cannot be resumed.
+    fails(&fx, &["migrate", "undo", "--resume", &undo], "it is done");
+    fx.cleanup().await;
+}

@@ -579,7 +579,8 @@ async fn undo_reverts_exactly_what_a_rollout_moved(backend: Backend) {
         .await
         .expect("start");
     assert!(matches!(
-        t.start_undo(&running, &set, &RolloutOptions::default(), "test").await,
+        t.start_undo(&running, &set, &RolloutOptions::default(), "test")
+            .await,
         Err(tenantry::Error::RolloutMismatch { .. })
     ));
     fx.cleanup().await;

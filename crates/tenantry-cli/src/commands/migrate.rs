@@ -31,7 +31,7 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
             )?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some(MigrateCommand::Down(args)) => return super::rollout::down(tenantry, args).await,
+        Some(MigrateCommand::Down(args)) => return super::rollout::down(tenantry, *args).await,
         Some(MigrateCommand::Add(_)) => unreachable!("handled before the catalog is opened"),
         Some(MigrateCommand::Rollouts { limit, json }) => {
             let rollouts = tenantry.catalog().rollouts(limit).await?;
@@ -41,7 +41,7 @@ pub async fn run(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<ExitC
             }
             return Ok(ExitCode::SUCCESS);
         }
-        Some(MigrateCommand::Undo(args)) => return super::rollout::undo(tenantry, args).await,
+        Some(MigrateCommand::Undo(args)) => return super::rollout::undo(tenantry, *args).await,
         Some(MigrateCommand::Rollout { id, json }) => {
             let rollout = tenantry.catalog().rollout(&id).await?;
             let items = tenantry.catalog().rollout_items(&id).await?;

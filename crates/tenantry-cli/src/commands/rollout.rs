@@ -62,7 +62,15 @@ pub async fn migrate(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<E
                 .await?
         }
     };
-    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
+    drive(
+        tenantry,
+        &set,
+        &id,
+        joined,
+        args.resume.is_some(),
+        &args.controls,
+    )
+    .await
 }
 
 pub async fn sql(tenantry: &Tenantry, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -81,7 +89,15 @@ pub async fn sql(tenantry: &Tenantry, args: RunArgs) -> anyhow::Result<ExitCode>
         }
         (None, None) => anyhow::bail!("no SQL to run"),
     };
-    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
+    drive(
+        tenantry,
+        &set,
+        &id,
+        joined,
+        args.resume.is_some(),
+        &args.controls,
+    )
+    .await
 }
 
 pub async fn down(tenantry: &Tenantry, args: MigrateDownArgs) -> anyhow::Result<ExitCode> {
@@ -101,7 +117,15 @@ pub async fn down(tenantry: &Tenantry, args: MigrateDownArgs) -> anyhow::Result<
                 .await?
         }
     };
-    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
+    drive(
+        tenantry,
+        &set,
+        &id,
+        joined,
+        args.resume.is_some(),
+        &args.controls,
+    )
+    .await
 }
 
 pub async fn undo(tenantry: &Tenantry, args: MigrateUndoArgs) -> anyhow::Result<ExitCode> {
@@ -116,7 +140,15 @@ pub async fn undo(tenantry: &Tenantry, args: MigrateUndoArgs) -> anyhow::Result<
         }
         (None, None) => anyhow::bail!("say which rollout to undo, or --resume <id>"),
     };
-    drive(tenantry, &set, &id, joined, args.resume.is_some(), &args.controls).await
+    drive(
+        tenantry,
+        &set,
+        &id,
+        joined,
+        args.resume.is_some(),
+        &args.controls,
+    )
+    .await
 }
 
 fn selection(all: bool, tenants: &[String]) -> Selection {

@@ -283,17 +283,16 @@ impl Tenantry {
         // Shared tenants of one server form one unit: their pool is reverted once.
         let units = super::fleet::units(tenants);
         // The whole plan first: a refusal anywhere leaves every tenant as it was.
-        let mut plans: Vec<(usize, Result<(RevertTarget, Planned)>)> =
-            futures::stream::iter(units)
-                .enumerate()
-                .map(|(i, unit)| async move {
-                    let target = target_of(&unit[0]);
-                    let plan = self.plan_revert(unit, set, target).await;
-                    (i, plan.map(|plan| (target, plan)))
-                })
-                .buffer_unordered(self.config.concurrency)
-                .collect()
-                .await;
+        let mut plans: Vec<(usize, Result<(RevertTarget, Planned)>)> = futures::stream::iter(units)
+            .enumerate()
+            .map(|(i, unit)| async move {
+                let target = target_of(&unit[0]);
+                let plan = self.plan_revert(unit, set, target).await;
+                (i, plan.map(|plan| (target, plan)))
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
         plans.sort_by_key(|(i, _)| *i);
         plans.into_iter().map(|(_, plan)| plan).collect()
     }

@@ -112,13 +112,7 @@ impl Tenantry {
             }
             Err(e) => return Err(failed(e)),
         };
-        let result = work(
-            &mut target.conn,
-            target.engine,
-            &target.owner,
-            &target.hook,
-        )
-        .await;
+        let result = work(&mut target.conn, target.engine, &target.owner, &target.hook).await;
         held.release(&target.owner, &mut target.conn).await;
         let _ = target.conn.close().await;
         result.map_err(|e| match e {

@@ -260,14 +260,11 @@ impl Tenantry {
                 }
             }
         }
-        let work = groups.into_iter().flat_map(|(target, group)| {
-            units(group)
-                .into_iter()
-                .map(move |unit| (target, unit))
-        });
-        let go_on = |_: &(RevertTarget, Vec<Tenant>)| {
-            std::future::ready(!stop.load(Ordering::SeqCst))
-        };
+        let work = groups
+            .into_iter()
+            .flat_map(|(target, group)| units(group).into_iter().map(move |unit| (target, unit)));
+        let go_on =
+            |_: &(RevertTarget, Vec<Tenant>)| std::future::ready(!stop.load(Ordering::SeqCst));
         let done: Vec<TenantReport> = futures::stream::iter(work)
             .take_while(go_on)
             .map(|(target, unit)| async move {

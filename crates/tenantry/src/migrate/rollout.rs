@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::MigrationSet;
-use super::revert_rollout::{self, Targets};
 use super::fleet::{FleetReport, Mode, Outcome, TenantReport, is_current, units};
+use super::revert_rollout::{self, Targets};
 use crate::Tenantry;
 use crate::catalog::{
     ItemResult, ItemState, PlannedItem, Rollout, RolloutState, Status, Strategy, Tenant,
@@ -347,7 +347,11 @@ impl Tenantry {
     ) -> Result<RolloutRun> {
         let rollout = self.catalog.rollout(id).await?;
         let options = &rollout.options;
-        check_resumable(&rollout, set, matches!(rollout.kind.as_str(), "up" | "dry-run"))?;
+        check_resumable(
+            &rollout,
+            set,
+            matches!(rollout.kind.as_str(), "up" | "dry-run"),
+        )?;
         let work = match rollout.kind.as_str() {
             "dry-run" => Work::Migrate(Mode::DryRun),
             kind @ (super::sql_run::KIND | super::sql_run::DRY_RUN_KIND) => Work::Sql {
@@ -506,9 +510,15 @@ impl Tenantry {
 /// What a rollout's runners do to each tenant.
 enum Work {
     Migrate(Mode),
-    Sql { sql: String, commit: bool },
+    Sql {
+        sql: String,
+        commit: bool,
+    },
     /// Revert to each tenant's target (`commit` false: a dry run).
-    Revert { targets: Targets, commit: bool },
+    Revert {
+        targets: Targets,
+        commit: bool,
+    },
 }
 
 /// A rollout to plan: its kind, target, options as recorded, and the key that tells a
