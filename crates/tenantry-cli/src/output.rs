@@ -407,19 +407,35 @@ pub fn sql_run(report: &FleetReport) -> String {
     with_table(report, out)
 }
 
-/// A table of every tenant's outcome above `summary`, then each failure in full.
+/// Above this many tenants, a report's table lists only those that failed or were skipped.
+const FULL_TABLE_UP_TO: usize = 50;
+
+/// A table of each tenant's outcome above `summary` (of a large report: only the tenants
+/// that failed or were skipped), then each failure in full.
 fn with_table(report: &FleetReport, summary: String) -> String {
     let mut out = summary;
     let mut t = table(&["TENANT", "OUTCOME", "VERSION", "DETAIL"]);
+    let whole = report.tenants.len() <= FULL_TABLE_UP_TO;
+    let mut rows = 0;
     for r in &report.tenants {
+        if !whole && !matches!(r.outcome, Outcome::Failed { .. } | Outcome::Skipped { .. }) {
+            continue;
+        }
         let (outcome, version, detail) = outcome_cells(&r.outcome);
         add_row(
             &mut t,
             vec![r.tenant.clone(), outcome.to_owned(), version, detail],
         );
+        rows += 1;
     }
-    if !report.tenants.is_empty() {
+    if rows > 0 {
         out = format!("{t}\n{out}");
+    }
+    if !whole {
+        out.push_str(&format!(
+            "\n  ({} tenant(s) that succeeded are not listed; --json prints every tenant)",
+            report.tenants.len() - rows
+        ));
     }
     for (tenant, error) in report.failed() {
         out.push_str(&format!("\n  failed: {tenant}: {}", escaped(error)));

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use futures::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -296,12 +297,24 @@ impl Catalog {
 
     /// Every tenant, oldest first.
     pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let mut tenants = Vec::new();
+        self.each_tenant(|t| tenants.push(t)).await?;
+        Ok(tenants)
+    }
+
+    /// Every tenant in id (creation) order, each decoded as its row arrives and handed to
+    /// `each`: the rows themselves are never all held at once.
+    pub async fn each_tenant(&self, mut each: impl FnMut(Tenant)) -> Result<()> {
         let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants ORDER BY id");
-        let rows = sqlx::query(self.engine.sql(sql))
-            .fetch_all(&self.pool)
+        let mut rows = sqlx::query(self.engine.sql(sql)).fetch(&self.pool);
+        while let Some(row) = rows
+            .try_next()
             .await
-            .map_err(Error::catalog("list tenants"))?;
-        rows.iter().map(Tenant::from_row).collect()
+            .map_err(Error::catalog("list tenants"))?
+        {
+            each(Tenant::from_row(&row)?);
+        }
+        Ok(())
     }
 
     /// Moves a tenant from one of `from` to `to`, recording `last_error`. Returns the updated

@@ -24,6 +24,7 @@ use super::{MigrationSet, RevertTarget};
 use crate::Tenantry;
 use crate::catalog::{ItemState, Rollout, RolloutState, Tenant};
 use crate::error::{Error, Result};
+use crate::ident::TenantId;
 
 /// The rollout kind of `migrate down`.
 pub const DOWN_KIND: &str = "down";
@@ -88,8 +89,13 @@ impl Tenantry {
         started_by: &str,
     ) -> Result<(String, bool)> {
         let tenants = self.select(selection, options).await?;
-        let plans = self.plan_reverts(set, tenants.clone(), &|_| target).await?;
+        let ids: Vec<TenantId> = tenants.iter().map(|t| t.id).collect();
+        let plans = self.plan_reverts(set, tenants, &|_| target).await?;
         let current = settled(&plans);
+        let items = ids
+            .into_iter()
+            .map(|id| (id, current.get(&id.to_string()).copied()))
+            .collect();
         let digest = set.digest();
         let mut recorded = options.to_json(selection);
         recorded["revert"] = match target {
@@ -110,10 +116,7 @@ impl Tenantry {
             key: &digest,
             started_by,
         };
-        self.plan_rollout(plan, &tenants, options, |t| {
-            current.get(&t.id.to_string()).copied()
-        })
-        .await
+        self.plan_rollout(plan, items, options).await
     }
 
     /// Plans a rollout taking the tenants rollout `id` migrated (those `options` select)
@@ -170,7 +173,8 @@ impl Tenantry {
             key: &key,
             started_by,
         };
-        self.plan_rollout(plan, &tenants, options, |_| None).await
+        let items = tenants.iter().map(|t| (t.id, None)).collect();
+        self.plan_rollout(plan, items, options).await
     }
 
     /// Each tenant rollout `id` migrated: its version before and after.

@@ -5,7 +5,7 @@
 //! the canary failed, when failures pass the budget (the rest are `not_attempted`), or when
 //! asked to stop (the rollout stays `running`, for `--resume`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -212,10 +212,14 @@ impl Tenantry {
         options: &RolloutOptions,
         started_by: &str,
     ) -> Result<(String, bool)> {
-        let tenants = self.select(selection, options).await?;
         let kind = if options.dry_run { "dry-run" } else { "up" };
         // A tenant the catalog shows current is settled at planning: no runner opens it.
         let digest = set.digest();
+        let items = self
+            .select_map(selection, options, |t| {
+                (t.id, is_current(&t, set, &digest).then_some(t.version))
+            })
+            .await?;
         let plan = Plan {
             kind,
             target_version: Some(set.latest()),
@@ -223,20 +227,17 @@ impl Tenantry {
             key: &digest,
             started_by,
         };
-        self.plan_rollout(plan, &tenants, options, |t| {
-            is_current(t, set, &digest).then_some(t.version)
-        })
-        .await
+        self.plan_rollout(plan, items, options).await
     }
 
-    /// Writes a rollout's record and items (in `tenants`' order, in waves); `current` settles
-    /// the items that need no run. Joins a running rollout of the same kind, key and options.
+    /// Writes a rollout's record and items: each tenant in order with, for one that needs
+    /// no run, the version it is settled at. Joins a running rollout of the same kind, key and
+    /// options.
     pub(crate) async fn plan_rollout(
         &self,
         plan: Plan<'_>,
-        tenants: &[Tenant],
+        tenants: Vec<(TenantId, Option<i64>)>,
         options: &RolloutOptions,
-        current: impl Fn(&Tenant) -> Option<i64>,
     ) -> Result<(String, bool)> {
         let active_key = format!(
             "{}:{}:{}",
@@ -247,12 +248,12 @@ impl Tenantry {
         );
         let waves = waves(tenants.len(), options.canary, options.wave_size);
         let items: Vec<PlannedItem> = tenants
-            .iter()
+            .into_iter()
             .zip(waves)
-            .map(|(t, wave)| PlannedItem {
-                tenant: t.id,
+            .map(|((tenant, current), wave)| PlannedItem {
+                tenant,
                 wave,
-                current: current(t),
+                current,
             })
             .collect();
         let rollout = Rollout {
@@ -282,39 +283,30 @@ impl Tenantry {
         selection: &Selection,
         options: &RolloutOptions,
     ) -> Result<Vec<Tenant>> {
-        let mut tenants = match selection {
-            Selection::All => self
-                .catalog
-                .tenants()
-                .await?
-                .into_iter()
-                .filter(|t| t.status != Status::Deleted)
-                .collect(),
-            Selection::Slugs(slugs) => {
-                let mut out: Vec<Tenant> = Vec::with_capacity(slugs.len());
-                for slug in slugs {
-                    let tenant = self.catalog.tenant(slug).await?;
-                    // A tenant named twice is one item.
-                    if !out.iter().any(|t| t.id == tenant.id) {
-                        out.push(tenant);
-                    }
-                }
-                out
-            }
-        };
+        self.select_map(selection, options, |t| t).await
+    }
+
+    /// The tenants a rollout covers, filtered and in order, each kept as `keep` makes it
+    /// from its catalog row: the rest of the row is dropped as it is read, so a plan over a
+    /// large fleet holds only what it needs of each tenant.
+    pub(crate) async fn select_map<T>(
+        &self,
+        selection: &Selection,
+        options: &RolloutOptions,
+        mut keep: impl FnMut(Tenant) -> T,
+    ) -> Result<Vec<T>> {
         let labels = match options.labels.is_empty() && options.order_by.is_empty() {
             true => HashMap::new(),
             false => self.catalog.labels().await?,
         };
         let none = Vec::new();
         let labels_of = |t: &Tenant| labels.get(&t.id).unwrap_or(&none);
-        tenants.retain(|t| {
+        let wanted = |t: &Tenant| {
             (options.servers.is_empty() || options.servers.iter().any(|s| s == t.server.as_str()))
                 && (options.strategies.is_empty() || options.strategies.contains(&t.strategy))
                 && options.labels.iter().all(|l| labels_of(t).contains(l))
-        });
-        // A stable sort: catalog order breaks ties.
-        tenants.sort_by_cached_key(|t| {
+        };
+        let order_key = |t: &Tenant| -> Vec<(bool, String)> {
             options
                 .order_by
                 .iter()
@@ -329,9 +321,38 @@ impl Tenantry {
                         }
                     }
                 })
-                .collect::<Vec<_>>()
-        });
-        Ok(tenants)
+                .collect()
+        };
+        let mut kept: Vec<(Vec<(bool, String)>, T)> = Vec::new();
+        let mut take = |t: Tenant| {
+            if wanted(&t) {
+                kept.push((order_key(&t), keep(t)));
+            }
+        };
+        match selection {
+            Selection::All => {
+                self.catalog
+                    .each_tenant(|t| {
+                        if t.status != Status::Deleted {
+                            take(t);
+                        }
+                    })
+                    .await?
+            }
+            Selection::Slugs(slugs) => {
+                let mut seen = HashSet::new();
+                for slug in slugs {
+                    let tenant = self.catalog.tenant(slug).await?;
+                    // A tenant named twice is one item.
+                    if seen.insert(tenant.id) {
+                        take(tenant);
+                    }
+                }
+            }
+        }
+        // A stable sort: catalog order breaks ties.
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(kept.into_iter().map(|(_, t)| t).collect())
     }
 
     /// Runs a rollout's items until none is left, or until it must stop; joins runners

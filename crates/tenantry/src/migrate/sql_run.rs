@@ -17,6 +17,7 @@ use super::rollout::{Plan, RolloutOptions, Selection};
 use crate::Tenantry;
 use crate::catalog::{Status, Tenant};
 use crate::error::{Error, Result};
+use crate::ident::TenantId;
 
 /// The rollout kind of an SQL run.
 pub const KIND: &str = "sql";
@@ -39,8 +40,13 @@ impl Tenantry {
                 reason: "no SQL to run".to_owned(),
             });
         }
-        let mut tenants = self.select(selection, options).await?;
-        tenants.retain(|t| t.status != Status::Spare);
+        let tenants: Vec<(TenantId, Option<i64>)> = self
+            .select_map(selection, options, |t| (t.id, t.status))
+            .await?
+            .into_iter()
+            .filter(|(_, status)| *status != Status::Spare)
+            .map(|(id, _)| (id, None))
+            .collect();
         let mut recorded = options.to_json(selection);
         recorded["sql"] = serde_json::Value::String(sql.to_owned());
         let key = super::ledger::digest_of(std::iter::once((0, sql)));
@@ -51,7 +57,7 @@ impl Tenantry {
             key: &key,
             started_by,
         };
-        self.plan_rollout(plan, &tenants, options, |_| None).await
+        self.plan_rollout(plan, tenants, options).await
     }
 
     /// Runs `sql` on each of `tenants`, the configured number at a time; once `stop` is set,
