@@ -3,7 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use futures::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -302,19 +301,42 @@ impl Catalog {
         Ok(tenants)
     }
 
-    /// Every tenant in id (creation) order, each decoded as its row arrives and handed to
-    /// `each`: the rows themselves are never all held at once.
+    /// Every tenant in id (creation) order, decoded a page at a time and handed to `each`:
+    /// never more than one page of rows is held. Each page is its own query, run to the end,
+    /// so no read stays open between pages (on SQLite an open read would keep the write-ahead
+    /// log from being checkpointed for as long as the caller takes).
     pub async fn each_tenant(&self, mut each: impl FnMut(Tenant)) -> Result<()> {
-        let sql = concat!("SELECT ", columns!(), " FROM tenantry_tenants ORDER BY id");
-        let mut rows = sqlx::query(self.engine.sql(sql)).fetch(&self.pool);
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(Error::catalog("list tenants"))?
-        {
-            each(Tenant::from_row(&row)?);
+        const PAGE: usize = 500;
+        let first = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tenantry_tenants ORDER BY id LIMIT 500"
+        );
+        let next = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tenantry_tenants WHERE id > ? ORDER BY id LIMIT 500"
+        );
+        let mut after: Option<String> = None;
+        loop {
+            let query = match &after {
+                None => sqlx::query(self.engine.sql(first)),
+                Some(id) => sqlx::query(self.engine.sql(next)).bind(id.clone()),
+            };
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::catalog("list tenants"))?;
+            let full = rows.len() == PAGE;
+            for row in &rows {
+                let tenant = Tenant::from_row(row)?;
+                after = Some(tenant.id.to_string());
+                each(tenant);
+            }
+            if !full {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Moves a tenant from one of `from` to `to`, recording `last_error`. Returns the updated
