@@ -155,7 +155,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
     outln!("{}", output::status(&t.status().await?))?;
     let set = t.migrations()?;
     let report = t.migrate_all(&set, &|_| {}).await?;
-    outln!("{}", output::fleet(&report))?;
+    outln!("{}", output::fleet(&report, 0))?;
     if server.is_some() {
         outln!("initech and hooli share one pool: its tables were migrated once for both.")?;
     }
@@ -168,7 +168,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
     outln!("added {TAGS_NAME} (it has a typo: CREATE TABLEE)")?;
     let set = t.migrations()?;
     let report = t.migrate_all(&set, &|_| {}).await?;
-    outln!("{}", output::fleet(&report))?;
+    outln!("{}", output::fleet(&report, 0))?;
     let acme = t.catalog().tenant("acme").await?;
     let columns = archived_at_columns(&t, &acme).await?;
     outln!(
@@ -214,7 +214,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<ExitCode> {
     )?;
     let set = t.migrations()?;
     let report = t.migrate_all(&set, &|_| {}).await?;
-    outln!("{}", output::fleet(&report))?;
+    outln!("{}", output::fleet(&report, 0))?;
     outln!("{}", output::status(&t.status().await?))?;
 
     if server.is_some() {

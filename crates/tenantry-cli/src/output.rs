@@ -364,7 +364,7 @@ pub fn rollout(r: &Rollout, items: &[RolloutItem]) -> String {
     )
 }
 
-pub fn fleet(report: &FleetReport) -> String {
+pub fn fleet(report: &FleetReport, omitted: usize) -> String {
     let out = format!(
         "{} tenant(s): {} migrated, {} already current, {} skipped, {} failed",
         report.tenants.len(),
@@ -373,12 +373,12 @@ pub fn fleet(report: &FleetReport) -> String {
         report.skipped(),
         report.failed().count()
     );
-    with_table(report, out)
+    with_table(report, out, omitted)
 }
 
 /// The closing summary of a revert (`migrate down`), and the failed tenants with their
 /// reasons.
-pub fn revert(report: &FleetReport) -> String {
+pub fn revert(report: &FleetReport, omitted: usize) -> String {
     let out = format!(
         "{} tenant(s): {} reverted, {} already at the target, {} skipped, {} failed",
         report.tenants.len(),
@@ -387,12 +387,12 @@ pub fn revert(report: &FleetReport) -> String {
         report.skipped(),
         report.failed().count()
     );
-    with_table(report, out)
+    with_table(report, out, omitted)
 }
 
 /// The closing summary of an SQL run (`tenantry run`), and the failed tenants with their
 /// reasons.
-pub fn sql_run(report: &FleetReport) -> String {
+pub fn sql_run(report: &FleetReport, omitted: usize) -> String {
     let ran = report
         .tenants
         .iter()
@@ -404,18 +404,27 @@ pub fn sql_run(report: &FleetReport) -> String {
         report.skipped(),
         report.failed().count()
     );
-    with_table(report, out)
+    with_table(report, out, omitted)
 }
 
 /// Above this many tenants, a report's table lists only those that failed or were skipped.
 const FULL_TABLE_UP_TO: usize = 50;
 
 /// A table of each tenant's outcome above `summary` (of a large report: only the tenants
-/// that failed or were skipped), then each failure in full.
-fn with_table(report: &FleetReport, summary: String) -> String {
-    let mut out = summary;
+/// that failed or were skipped), then each failure in full. `omitted`: tenants that
+/// succeeded and are not in the report at all (a runner keeps a bounded report).
+fn with_table(report: &FleetReport, summary: String, omitted: usize) -> String {
+    let mut out = match omitted {
+        0 => summary,
+        _ => format!(
+            "{} tenant(s): {} skipped, {} failed, the rest succeeded",
+            report.tenants.len() + omitted,
+            report.skipped(),
+            report.failed().count()
+        ),
+    };
     let mut t = table(&["TENANT", "OUTCOME", "VERSION", "DETAIL"]);
-    let whole = report.tenants.len() <= FULL_TABLE_UP_TO;
+    let whole = omitted == 0 && report.tenants.len() <= FULL_TABLE_UP_TO;
     let mut rows = 0;
     for r in &report.tenants {
         if !whole && !matches!(r.outcome, Outcome::Failed { .. } | Outcome::Skipped { .. }) {
@@ -434,7 +443,7 @@ fn with_table(report: &FleetReport, summary: String) -> String {
     if !whole {
         out.push_str(&format!(
             "\n  ({} tenant(s) that succeeded are not listed; --json prints every tenant)",
-            report.tenants.len() - rows
+            report.tenants.len() - rows + omitted
         ));
     }
     for (tenant, error) in report.failed() {

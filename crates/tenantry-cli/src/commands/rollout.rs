@@ -292,9 +292,9 @@ fn summarize(args: &Controls, run: &RolloutRun, verb: Verb) -> anyhow::Result<Ex
         outln!("{summary}")?;
     } else {
         let table = match verb {
-            Verb::Migrate => output::fleet(&run.report),
-            Verb::Run => output::sql_run(&run.report),
-            Verb::Down | Verb::Undo => output::revert(&run.report),
+            Verb::Migrate => output::fleet(&run.report, run.omitted),
+            Verb::Run => output::sql_run(&run.report, run.omitted),
+            Verb::Down | Verb::Undo => output::revert(&run.report, run.omitted),
         };
         outln!("{table}")?;
         let counts: Vec<String> = run

@@ -39,7 +39,9 @@ pub mod kinds {
 }
 pub use fleet::{FleetReport, Mode, Outcome, TenantReport};
 pub use history::{MigrationEntry, MigrationState, TenantMigrations};
-pub use rollout::{Budget, OrderKey, RolloutOptions, RolloutRun, Selection, StopReason};
+pub use rollout::{
+    Budget, OrderKey, REPORT_ALL_UP_TO, RolloutOptions, RolloutRun, Selection, StopReason,
+};
 pub use source::{DownScript, Migration, MigrationSet};
 pub use status::{MigrationSummary, StatusRow};
 

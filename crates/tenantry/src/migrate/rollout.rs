@@ -197,9 +197,17 @@ pub struct RolloutRun {
     pub stopped: Option<StopReason>,
     /// The rollout's items per state, across every runner.
     pub counts: BTreeMap<String, i64>,
-    /// The tenants this runner ran.
+    /// The tenants this runner ran: every one that failed or was skipped, and the first
+    /// [`REPORT_ALL_UP_TO`] of the others (each tenant's outcome is also in the rollout's
+    /// items, and was handed to `progress` as it finished).
     pub report: FleetReport,
+    /// How many tenants this runner ran that succeeded but are not in `report` (past
+    /// [`REPORT_ALL_UP_TO`]), so that a runner's memory does not grow with the fleet.
+    pub omitted: usize,
 }
+
+/// How many tenants that succeeded a runner's report keeps.
+pub const REPORT_ALL_UP_TO: usize = 1_000;
 
 impl Tenantry {
     /// Plans a rollout of `set` into the catalog and returns its id. With the same set and
@@ -400,7 +408,7 @@ impl Tenantry {
         let sessions = Sessions::new();
         // Enough to keep every worker busy between two catalog round trips.
         let chunk = i64::try_from(self.config.concurrency.max(1) * CHUNK_PER_WORKER).unwrap_or(1);
-        let mut reports = Vec::new();
+        let mut reports = Bounded::new(REPORT_ALL_UP_TO);
         let mut claims = 0u64;
         let stopped = loop {
             if stop.load(Ordering::SeqCst) {
@@ -493,7 +501,10 @@ impl Tenantry {
             joined: false,
             stopped,
             counts,
-            report: FleetReport { tenants: reports },
+            omitted: reports.omitted,
+            report: FleetReport {
+                tenants: reports.reports,
+            },
         })
     }
 
@@ -523,6 +534,41 @@ impl Tenantry {
                         tracing::warn!(rollout = id, error = %e, "could not renew leases");
                     }
                 }
+            }
+        }
+    }
+}
+
+/// A runner's report: every tenant that failed or was skipped, the first `cap` of the
+/// others, and a count of the rest.
+struct Bounded {
+    reports: Vec<TenantReport>,
+    cap: usize,
+    kept: usize,
+    omitted: usize,
+}
+
+impl Bounded {
+    fn new(cap: usize) -> Bounded {
+        Bounded {
+            reports: Vec::new(),
+            cap,
+            kept: 0,
+            omitted: 0,
+        }
+    }
+
+    fn extend(&mut self, done: Vec<TenantReport>) {
+        for report in done {
+            let problem = matches!(
+                report.outcome,
+                Outcome::Failed { .. } | Outcome::Skipped { .. }
+            );
+            if problem || self.kept < self.cap {
+                self.kept += usize::from(!problem);
+                self.reports.push(report);
+            } else {
+                self.omitted += 1;
             }
         }
     }
@@ -652,6 +698,31 @@ mod tests {
         assert_eq!(Budget::Count(1).room(0, 10), 2);
         assert_eq!(Budget::Count(1).room(1, 10), 1);
         assert_eq!(Budget::Percent(25.0).room(0, 10), 3);
+    }
+
+    #[test]
+    fn a_report_keeps_every_problem_and_a_bounded_number_of_successes() {
+        let line = |tenant: &str, outcome: Outcome| TenantReport {
+            tenant: tenant.to_owned(),
+            id: tenant.to_owned(),
+            outcome,
+        };
+        let ok = |t: &str| line(t, Outcome::Current { version: 1 });
+        let failed = |t: &str| {
+            line(
+                t,
+                Outcome::Failed {
+                    version: 1,
+                    error: "boom".into(),
+                },
+            )
+        };
+        let mut report = Bounded::new(2);
+        report.extend(vec![ok("a"), failed("b"), ok("c")]);
+        report.extend(vec![ok("d"), failed("e"), ok("f")]);
+        let kept: Vec<&str> = report.reports.iter().map(|r| r.tenant.as_str()).collect();
+        assert_eq!(kept, vec!["a", "b", "c", "e"]);
+        assert_eq!(report.omitted, 2);
     }
 
     #[test]

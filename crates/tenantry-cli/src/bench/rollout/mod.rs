@@ -275,13 +275,13 @@ async fn measure(
             (Some(one), Some(many))
         };
         let started = Instant::now();
-        let report = rollout_of_fleet(t, &set).await?.report;
+        let run = rollout_of_fleet(t, &set).await?;
         let rollout = started.elapsed();
+        let migrated = run.counts.get("migrated").copied().unwrap_or(0);
         anyhow::ensure!(
-            report.migrated() == n,
-            "the rollout migrated {} of {n} tenants; first failure: {:?}",
-            report.migrated(),
-            report.failed().next()
+            migrated == n as i64,
+            "the rollout migrated {migrated} of {n} tenants; first failure: {:?}",
+            run.report.failed().next()
         );
         let started = Instant::now();
         let run = rollout_of_fleet(t, &set).await?;
