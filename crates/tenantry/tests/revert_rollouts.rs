@@ -2,13 +2,13 @@
 //! failing canary stops a revert, a failure budget stops starting tenants, an interrupted
 //! revert resumes (and refuses a changed migrations directory), two runners split one
 //! revert, a dry run reverts nothing, and an undo takes only the tenants its options select.
-//! Every backend.
+//! Every backend; shared pools split between claims on PostgreSQL.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tenantry::{
     Budget, ItemState, Outcome, RevertTarget, RolloutOptions, RolloutState, Selection, Settings,
-    StopReason, Tenantry,
+    StopReason, Strategy, Tenantry,
 };
 use tenantry_testkit::{Backend, Fixture, on_each_backend, on_transactional_backends};
 
@@ -379,5 +379,120 @@ async fn a_revert_dry_run_reverts_nothing_and_reports_what_would(backend: Backen
         t.catalog().rollout(&id).await.expect("rollout").kind,
         "down-dry-run"
     );
+    fx.cleanup().await;
+}
+
+/// Two shared tenants on one server (one pool, one ledger), at BASE.
+async fn shared_pair(fx: &Fixture) {
+    for slug in ["shared-a", "shared-b"] {
+        fx.create_with(slug, Strategy::Shared)
+            .await
+            .expect("shared tenant");
+    }
+}
+
+fn write_budget(fx: &Fixture) {
+    fx.write_migration(
+        "20250101000009_add_budget.up.sql",
+        "ALTER TABLE campaigns ADD COLUMN budget_cents BIGINT NOT NULL DEFAULT 0;",
+    );
+    fx.write_migration(
+        "20250101000009_add_budget.down.sql",
+        "ALTER TABLE campaigns DROP COLUMN budget_cents;",
+    );
+}
+
+/// A shared pool whose tenants land in different claims (here: a canary wave of one) is
+/// reverted by `--steps 1` once, not once per claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_revert_a_shared_pool_once_however_its_tenants_are_claimed() {
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    shared_pair(&fx).await;
+    write_budget(&fx);
+    fx.write_migration(
+        "20250101000010_add_notes.up.sql",
+        "ALTER TABLE campaigns ADD COLUMN notes TEXT;",
+    );
+    fx.write_migration(
+        "20250101000010_add_notes.down.sql",
+        "ALTER TABLE campaigns DROP COLUMN notes;",
+    );
+    let t = &fx.tenantry;
+    let set = t.migrations().expect("set");
+    t.migrate_all(&set, &|_| {}).await.expect("migrate");
+    let a = fx.tenant("shared-a").await;
+    assert_eq!(a.version, 20250101000010);
+    let options = RolloutOptions {
+        canary: 1,
+        ..RolloutOptions::default()
+    };
+    let id = down(t, &Selection::All, &options, RevertTarget::Steps(1)).await;
+    let run = t
+        .run_rollout(&id, &set, &never(), &|_| {})
+        .await
+        .expect("run");
+    assert_eq!(run.stopped, None);
+    assert_eq!(
+        states(t, &id).await,
+        vec![
+            ("shared-a".into(), ItemState::Reverted),
+            ("shared-b".into(), ItemState::Current)
+        ]
+    );
+    assert_eq!(
+        versions(&fx, &["shared-a", "shared-b"]).await,
+        vec![NEXT; 2],
+        "one step, once"
+    );
+    assert_eq!(fx.ledger(&a).await.len(), 9);
+    fx.cleanup().await;
+}
+
+/// A rollout migrates a shared pool through the first of its tenants it reaches; the undo
+/// takes the pool back for all of them, and is not refused for naming part of the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_takes_back_a_shared_pool_its_rollout_migrated_through_one_tenant() {
+    let Some(fx) = Fixture::new(Backend::Postgres).await else {
+        return;
+    };
+    shared_pair(&fx).await;
+    write_budget(&fx);
+    let t = &fx.tenantry;
+    let set = t.migrations().expect("set");
+    let canary = RolloutOptions {
+        canary: 1,
+        ..RolloutOptions::default()
+    };
+    let (up, _) = t
+        .start_rollout(&set, &Selection::All, &canary, "test")
+        .await
+        .expect("start");
+    t.run_rollout(&up, &set, &never(), &|_| {})
+        .await
+        .expect("run");
+    assert_eq!(
+        states(t, &up).await,
+        vec![
+            ("shared-a".into(), ItemState::Migrated),
+            ("shared-b".into(), ItemState::Current)
+        ]
+    );
+    let (undo, _) = t
+        .start_undo(&up, &set, &canary, "test")
+        .await
+        .expect("plan the undo");
+    let run = t
+        .run_rollout(&undo, &set, &never(), &|_| {})
+        .await
+        .expect("undo");
+    assert!(run.report.is_success(), "{:?}", run.report);
+    assert_eq!(
+        versions(&fx, &["shared-a", "shared-b"]).await,
+        vec![BASE; 2]
+    );
+    let a = fx.tenant("shared-a").await;
+    assert_eq!(fx.ledger(&a).await.len(), 8);
     fx.cleanup().await;
 }

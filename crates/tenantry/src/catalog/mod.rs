@@ -30,7 +30,8 @@ pub use fleet::{FleetMigration, LedgerState, RunRecord};
 pub use identity::{Domain, Membership, User, UserStatus};
 pub use pools::SharedPool;
 pub use rollouts::{
-    ItemResult, ItemState, PlannedItem, Progress, Rollout, RolloutItem, RolloutState, WaveCount,
+    Claimed, ItemResult, ItemState, PlannedItem, Progress, Rollout, RolloutItem, RolloutState,
+    WaveCount,
 };
 pub use servers::Server;
 pub use settings::MASTER_KEY_FINGERPRINT;

@@ -181,7 +181,18 @@ pub struct Progress {
 pub struct PlannedItem {
     pub tenant: TenantId,
     pub wave: i64,
+    /// Settled at planning: the tenant needs no run, at this version.
     pub current: Option<i64>,
+    /// Where a revert takes the tenant, as planned (kept as the pending item's `to_version`,
+    /// and handed to the runner that claims it).
+    pub target: Option<i64>,
+}
+
+/// An item a runner claimed: its tenant, and the version a revert planned for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claimed {
+    pub tenant: TenantId,
+    pub target: Option<i64>,
 }
 
 /// A runner's record of one item it ran.
@@ -278,7 +289,7 @@ impl Catalog {
                     .bind(item.wave)
                     .bind(state.as_str())
                     .bind(item.current)
-                    .bind(item.current)
+                    .bind(item.current.or(item.target))
                     .bind(item.current.map(|_| at.clone()));
             }
             query
@@ -443,7 +454,7 @@ impl Catalog {
         token: &str,
         lease_until: &str,
         limit: i64,
-    ) -> Result<Vec<TenantId>> {
+    ) -> Result<Vec<Claimed>> {
         let action = "claim rollout items";
         let at = now();
         let candidates: Vec<String> = sqlx::query_scalar(self.engine.sql(
@@ -479,8 +490,8 @@ impl Catalog {
             .execute(&self.pool)
             .await
             .map_err(Error::catalog(action))?;
-        let claimed: Vec<String> = sqlx::query_scalar(self.engine.sql(
-            "SELECT tenant_id FROM tenantry_rollout_items WHERE rollout_id = ? \
+        let claimed: Vec<(String, Option<i64>)> = sqlx::query_as(self.engine.sql(
+            "SELECT tenant_id, to_version FROM tenantry_rollout_items WHERE rollout_id = ? \
              AND lease_owner = ? AND state = 'leased' ORDER BY position",
         ))
         .bind(id)
@@ -488,7 +499,15 @@ impl Catalog {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::catalog(action))?;
-        claimed.iter().map(|t| TenantId::parse(t)).collect()
+        claimed
+            .into_iter()
+            .map(|(tenant, target)| {
+                Ok(Claimed {
+                    tenant: TenantId::parse(&tenant)?,
+                    target,
+                })
+            })
+            .collect()
     }
 
     /// Extends the leases the claim `token` holds.

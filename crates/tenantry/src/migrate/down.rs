@@ -78,8 +78,9 @@ impl FleetReport {
 
 /// What a revert decided for a unit before anything ran.
 pub(crate) enum Planned {
-    /// Revert it (the versions are read again under its lock).
-    Revert(Vec<Tenant>),
+    /// Revert it (the versions are read again under its lock), as planned down to this
+    /// version.
+    Revert(Vec<Tenant>, i64),
     /// Nothing to run: already at the target, or not live.
     Report(Vec<TenantReport>),
     /// Its ledger could not be read, or disagrees with the files: reported failed once the
@@ -230,7 +231,7 @@ impl Tenantry {
                 let reports = match plan {
                     Planned::Report(reports) => reports,
                     Planned::Failed(unit, error) => self.revert_failed(&unit, error).await,
-                    Planned::Revert(unit) => self.revert_unit(&unit, set, target).await,
+                    Planned::Revert(unit, _) => self.revert_unit(&unit, set, target).await,
                 };
                 for report in &reports {
                     progress(report);
@@ -337,7 +338,14 @@ impl Tenantry {
                     .collect(),
             ));
         }
-        Ok(Planned::Revert(unit))
+        // Where the unit ends: its highest applied version not reverted.
+        let to = applied
+            .iter()
+            .copied()
+            .filter(|v| !versions.contains(v))
+            .max()
+            .unwrap_or(0);
+        Ok(Planned::Revert(unit, to))
     }
 
     /// A unit's owner (for messages) and ledger, read without its lock (for a plan: the

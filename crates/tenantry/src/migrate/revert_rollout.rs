@@ -22,7 +22,7 @@ use super::fleet::{Outcome, TenantReport, units};
 use super::rollout::{Plan, RolloutOptions, Selection};
 use super::{MigrationSet, RevertTarget};
 use crate::Tenantry;
-use crate::catalog::{ItemState, Rollout, RolloutState, Tenant};
+use crate::catalog::{ItemState, Rollout, RolloutItem, RolloutState, Tenant};
 use crate::error::{Error, Result};
 use crate::ident::TenantId;
 
@@ -37,7 +37,9 @@ pub const UNDO_DRY_RUN_KIND: &str = "undo-dry-run";
 
 /// Where each tenant of a revert rollout goes.
 pub(super) enum Targets {
-    /// Every tenant to one target (`migrate down`).
+    /// `migrate down`: each tenant to the version planned for it (so a tenant run again —
+    /// another chunk holding its shared pool, a lease taken over after its revert committed
+    /// — goes nowhere further), or where the plan could not say, to this target.
     Fixed(RevertTarget),
     /// Each tenant back to its version before rollout `of` (`migrate undo`): by tenant id,
     /// the version the rollout found it at and the one it left it at.
@@ -48,10 +50,15 @@ pub(super) enum Targets {
 }
 
 impl Targets {
-    /// A tenant's target, or its outcome when there is nothing to revert.
-    fn of(&self, tenant: &Tenant) -> std::result::Result<RevertTarget, Outcome> {
+    /// A tenant's target (`planned`: the version its item was planned to), or its outcome
+    /// when there is nothing to revert.
+    fn of(
+        &self,
+        tenant: &Tenant,
+        planned: Option<i64>,
+    ) -> std::result::Result<RevertTarget, Outcome> {
         let (of, moves) = match self {
-            Targets::Fixed(target) => return Ok(*target),
+            Targets::Fixed(target) => return Ok(planned.map_or(*target, RevertTarget::To)),
             Targets::Undo { of, moves } => (of, moves),
         };
         let Some(&(from, to)) = moves.get(&tenant.id.to_string()) else {
@@ -91,10 +98,14 @@ impl Tenantry {
         let tenants = self.select(selection, options).await?;
         let ids: Vec<TenantId> = tenants.iter().map(|t| t.id).collect();
         let plans = self.plan_reverts(set, tenants, &|_| target).await?;
-        let current = settled(&plans);
+        let (current, planned) = settled(&plans);
         let items = ids
             .into_iter()
-            .map(|id| (id, current.get(&id.to_string()).copied()))
+            .map(|id| {
+                let id_text = id.to_string();
+                let target = planned.get(&id_text).copied();
+                (id, current.get(&id_text).copied(), target)
+            })
             .collect();
         let digest = set.digest();
         let mut recorded = options.to_json(selection);
@@ -153,10 +164,10 @@ impl Tenantry {
         // The whole revert of those still where the rollout left them, checked first.
         let to_revert: Vec<Tenant> = tenants
             .iter()
-            .filter(|t| targets.of(t).is_ok())
+            .filter(|t| targets.of(t, None).is_ok())
             .cloned()
             .collect();
-        let target_of = |t: &Tenant| targets.of(t).unwrap_or(RevertTarget::Steps(0));
+        let target_of = |t: &Tenant| targets.of(t, None).unwrap_or(RevertTarget::Steps(0));
         self.plan_reverts(set, to_revert, &target_of).await?;
         let digest = set.digest();
         let mut recorded = options.to_json(&Selection::All);
@@ -173,20 +184,57 @@ impl Tenantry {
             key: &key,
             started_by,
         };
-        let items = tenants.iter().map(|t| (t.id, None)).collect();
+        let items = tenants.iter().map(|t| (t.id, None, None)).collect();
         self.plan_rollout(plan, items, options).await
     }
 
-    /// Each tenant rollout `id` migrated: its version before and after.
+    /// Each tenant rollout `id` migrated: its version before and after. A shared pool is
+    /// migrated through the first of its tenants a runner reached; the others, reached later,
+    /// were recorded `current` at the pool's new version, and moved with it all the same.
     async fn moves(&self, id: &str) -> Result<HashMap<String, (i64, i64)>> {
-        Ok(self
+        let items = self.catalog.rollout_items(id).await?;
+        let mut moves: HashMap<String, (i64, i64)> = items
+            .iter()
+            .filter(|i| i.state == ItemState::Migrated)
+            .filter_map(|i| Some((i.tenant_id.clone(), (i.from_version?, i.to_version?))))
+            .collect();
+        let current: Vec<&RolloutItem> = items
+            .iter()
+            .filter(|i| i.state == ItemState::Current && i.to_version.is_some())
+            .collect();
+        if current.is_empty() {
+            return Ok(moves);
+        }
+        // The pools this rollout migrated, by server, and every tenant it covered.
+        let mut ids = Vec::with_capacity(items.len());
+        for item in &items {
+            ids.push(TenantId::parse(&item.tenant_id)?);
+        }
+        let tenants: HashMap<String, Tenant> = self
             .catalog
-            .rollout_items(id)
+            .tenants_by_ids(&ids)
             .await?
             .into_iter()
-            .filter(|i| i.state == ItemState::Migrated)
-            .filter_map(|i| Some((i.tenant_id, (i.from_version?, i.to_version?))))
-            .collect())
+            .map(|t| (t.id.to_string(), t))
+            .collect();
+        let pooled = |item_id: &str| {
+            tenants
+                .get(item_id)
+                .filter(|t| t.strategy.ops().pooled())
+                .map(|t| t.server.to_string())
+        };
+        let pools: HashMap<String, (i64, i64)> = moves
+            .iter()
+            .filter_map(|(tenant, &moved)| Some((pooled(tenant)?, moved)))
+            .collect();
+        for item in current {
+            if let Some(&(from, to)) = pooled(&item.tenant_id).and_then(|s| pools.get(&s))
+                && item.to_version == Some(to)
+            {
+                moves.insert(item.tenant_id.clone(), (from, to));
+            }
+        }
+        Ok(moves)
     }
 
     /// Where each tenant of revert rollout `rollout` goes, as it was planned; `None` for a
@@ -235,11 +283,13 @@ impl Tenantry {
     /// Reverts each of `tenants` (a rollout's claimed chunk) to its target, the configured
     /// number of units at a time (`commit` false: a dry run); once `stop` is set, no further
     /// unit starts. Every tenant's report, in the order they finished.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_reverts(
         &self,
         tenants: Vec<Tenant>,
         set: &MigrationSet,
         targets: &Targets,
+        planned: &HashMap<TenantId, i64>,
         commit: bool,
         stop: &AtomicBool,
         progress: &(dyn Fn(&TenantReport) + Sync),
@@ -248,7 +298,7 @@ impl Tenantry {
         // Tenants grouped by target, each group in units (a shared pool is reverted once).
         let mut groups: Vec<(RevertTarget, Vec<Tenant>)> = Vec::new();
         for tenant in tenants {
-            match targets.of(&tenant) {
+            match targets.of(&tenant, planned.get(&tenant.id).copied()) {
                 Ok(target) => match groups.iter_mut().find(|(t, _)| *t == target) {
                     Some((_, group)) => group.push(tenant),
                     None => groups.push((target, vec![tenant])),
@@ -291,18 +341,27 @@ impl Tenantry {
     }
 }
 
-/// The tenants a revert's plan found already at their target, with their version.
-fn settled(plans: &[(RevertTarget, Planned)]) -> HashMap<String, i64> {
-    plans
-        .iter()
-        .filter_map(|(_, plan)| match plan {
-            Planned::Report(reports) => Some(reports),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|r| match r.outcome {
-            Outcome::Current { version } => Some((r.id.clone(), version)),
-            _ => None,
-        })
-        .collect()
+/// From a revert's plan: the tenants found already at their target, with their version,
+/// and the version each tenant to revert is planned to reach.
+fn settled(plans: &[(RevertTarget, Planned)]) -> (HashMap<String, i64>, HashMap<String, i64>) {
+    let mut current = HashMap::new();
+    let mut planned = HashMap::new();
+    for (_, plan) in plans {
+        match plan {
+            Planned::Report(reports) => {
+                for r in reports {
+                    if let Outcome::Current { version } = r.outcome {
+                        current.insert(r.id.clone(), version);
+                    }
+                }
+            }
+            Planned::Revert(unit, to) => {
+                for t in unit {
+                    planned.insert(t.id.to_string(), *to);
+                }
+            }
+            Planned::Failed(..) => {}
+        }
+    }
+    (current, planned)
 }

@@ -225,7 +225,11 @@ impl Tenantry {
         let digest = set.digest();
         let items = self
             .select_map(selection, options, |t| {
-                (t.id, is_current(&t, set, &digest).then_some(t.version))
+                (
+                    t.id,
+                    is_current(&t, set, &digest).then_some(t.version),
+                    None,
+                )
             })
             .await?;
         let plan = Plan {
@@ -239,12 +243,12 @@ impl Tenantry {
     }
 
     /// Writes a rollout's record and items: each tenant in order with, for one that needs
-    /// no run, the version it is settled at. Joins a running rollout of the same kind, key and
-    /// options.
+    /// no run, the version it is settled at, and for a revert the version planned for it.
+    /// Joins a running rollout of the same kind, key and options.
     pub(crate) async fn plan_rollout(
         &self,
         plan: Plan<'_>,
-        tenants: Vec<(TenantId, Option<i64>)>,
+        tenants: Vec<(TenantId, Option<i64>, Option<i64>)>,
         options: &RolloutOptions,
     ) -> Result<(String, bool)> {
         let active_key = format!(
@@ -258,10 +262,11 @@ impl Tenantry {
         let items: Vec<PlannedItem> = tenants
             .into_iter()
             .zip(waves)
-            .map(|((tenant, current), wave)| PlannedItem {
+            .map(|((tenant, current, target), wave)| PlannedItem {
                 tenant,
                 wave,
                 current,
+                target,
             })
             .collect();
         let rollout = Rollout {
@@ -441,7 +446,8 @@ impl Tenantry {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-            let tenants = self.claimed_tenants(&claimed).await?;
+            let ids: Vec<TenantId> = claimed.iter().map(|c| c.tenant).collect();
+            let tenants = self.claimed_tenants(&ids).await?;
             let done = match &work {
                 Work::Migrate(mode) => {
                     let run = self.run_units(
@@ -459,16 +465,26 @@ impl Tenantry {
                     self.renewing(id, &token, lease, run).await?
                 }
                 Work::Revert { targets, commit } => {
-                    let run =
-                        self.run_reverts(tenants.clone(), set, targets, *commit, stop, progress);
+                    let planned: HashMap<TenantId, i64> = claimed
+                        .iter()
+                        .filter_map(|c| Some((c.tenant, c.target?)))
+                        .collect();
+                    let run = self.run_reverts(
+                        tenants.clone(),
+                        set,
+                        targets,
+                        &planned,
+                        *commit,
+                        stop,
+                        progress,
+                    );
                     self.renewing(id, &token, lease, run).await?
                 }
             };
             let mut results = item_results(&tenants, &done);
             // A tenant purged since the rollout was planned has nothing left to run.
             results.extend(
-                claimed
-                    .iter()
+                ids.iter()
                     .filter(|c| !tenants.iter().any(|t| t.id == **c))
                     .map(|gone| ItemResult {
                         tenant: *gone,

@@ -40,12 +40,12 @@ impl Tenantry {
                 reason: "no SQL to run".to_owned(),
             });
         }
-        let tenants: Vec<(TenantId, Option<i64>)> = self
+        let tenants: Vec<(TenantId, Option<i64>, Option<i64>)> = self
             .select_map(selection, options, |t| (t.id, t.status))
             .await?
             .into_iter()
             .filter(|(_, status)| *status != Status::Spare)
-            .map(|(id, _)| (id, None))
+            .map(|(id, _)| (id, None, None))
             .collect();
         let mut recorded = options.to_json(selection);
         recorded["sql"] = serde_json::Value::String(sql.to_owned());
