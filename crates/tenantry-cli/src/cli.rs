@@ -488,7 +488,7 @@ pub struct MigrateArgs {
 
     /// Run every pending migration on every selected tenant inside a transaction that is
     /// rolled back (PostgreSQL, SQLite; MySQL tenants are skipped: its DDL commits itself).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
 }
 
@@ -560,7 +560,7 @@ pub struct RunArgs {
 
     /// Roll each tenant's transaction back instead of committing it (on MySQL a DDL
     /// statement commits itself: a dry run of DDL there is not one).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
 }
 
@@ -672,7 +672,7 @@ pub struct MigrateDownArgs {
     pub controls: Controls,
     /// Revert on every selected tenant inside a transaction that is rolled back
     /// (PostgreSQL, SQLite; MySQL tenants are skipped: its DDL commits itself).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
 }
 
@@ -688,7 +688,7 @@ pub struct MigrateUndoArgs {
     pub controls: Controls,
     /// Revert on every tenant inside a transaction that is rolled back (PostgreSQL,
     /// SQLite; MySQL tenants are skipped).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
 }
 

@@ -246,6 +246,7 @@ async fn down_and_undo_take_the_controls_of_a_rollout() {
         &["migrate", "down", "--all", "--resume", "x"][..],
         &["migrate", "down", "--steps", "1", "--resume", "x"][..],
         &["migrate", "undo", &up, "--resume", "x"][..],
+        &["migrate", "down", "--resume", "x", "--dry-run"][..],
     ] {
         let out = run(&fx, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -265,5 +266,17 @@ async fn down_and_undo_take_the_controls_of_a_rollout() {
     assert_eq!(record["rollout"]["options"]["canary"], 1);
     // Over: it cannot be resumed.
     fails(&fx, &["migrate", "undo", "--resume", &undo], "it is done");
+    // Nor resumed by a command of another kind, which would run the opposite operation.
+    fails(
+        &fx,
+        &["migrate", "--resume", &undo],
+        &format!("is of kind `undo`; continue it with `tenantry migrate undo --resume {undo}`"),
+    );
+    fails(
+        &fx,
+        &["migrate", "down", "--resume", &up],
+        "is of kind `up`; continue it with `tenantry migrate --resume",
+    );
+    assert_eq!(versions(&fx), at(20250101000008));
     fx.cleanup().await;
 }

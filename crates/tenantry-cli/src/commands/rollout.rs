@@ -69,6 +69,7 @@ pub async fn migrate(tenantry: &Tenantry, args: MigrateArgs) -> anyhow::Result<E
         joined,
         args.resume.is_some(),
         &args.controls,
+        Verb::Migrate,
     )
     .await
 }
@@ -96,6 +97,7 @@ pub async fn sql(tenantry: &Tenantry, args: RunArgs) -> anyhow::Result<ExitCode>
         joined,
         args.resume.is_some(),
         &args.controls,
+        Verb::Run,
     )
     .await
 }
@@ -124,6 +126,7 @@ pub async fn down(tenantry: &Tenantry, args: MigrateDownArgs) -> anyhow::Result<
         joined,
         args.resume.is_some(),
         &args.controls,
+        Verb::Down,
     )
     .await
 }
@@ -147,6 +150,7 @@ pub async fn undo(tenantry: &Tenantry, args: MigrateUndoArgs) -> anyhow::Result<
         joined,
         args.resume.is_some(),
         &args.controls,
+        Verb::Undo,
     )
     .await
 }
@@ -166,9 +170,17 @@ async fn drive(
     joined: bool,
     resumed: bool,
     controls: &Controls,
+    expected: Verb,
 ) -> anyhow::Result<ExitCode> {
     let rollout = tenantry.catalog().rollout(id).await?;
     let verb = Verb::of(&rollout.kind);
+    // A copied id of another kind would run the opposite operation: refuse it.
+    anyhow::ensure!(
+        verb == expected,
+        "rollout {id} is of kind `{}`; continue it with `tenantry {} --resume {id}`",
+        rollout.kind,
+        verb.command()
+    );
     if !controls.json {
         let how = match (resumed, joined) {
             (true, _) => "resuming",
