@@ -364,7 +364,7 @@ async fn a_killed_runners_lease_expires_and_another_runner_finishes(backend: Bac
             &id,
             "dead-runner/1",
             &[tenantry::catalog::ItemResult {
-                tenant: claimed[0],
+                tenant: claimed[0].tenant,
                 state: ItemState::Failed,
                 from_version: None,
                 to_version: None,
