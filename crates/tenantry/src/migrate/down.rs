@@ -105,6 +105,17 @@ pub(crate) fn not_live(lead: &Tenant) -> Option<TenantReport> {
     (!lead.status.is_live()).then(|| report(lead, Outcome::Skipped { reason }))
 }
 
+/// Where a unit ends once `reverted` of its `applied` versions are reverted: its highest
+/// applied version left (0: none).
+fn remaining(applied: &[i64], reverted: &[i64]) -> i64 {
+    applied
+        .iter()
+        .copied()
+        .filter(|v| !reverted.contains(v))
+        .max()
+        .unwrap_or(0)
+}
+
 /// The applied versions of a ledger, ascending.
 fn applied_versions(rows: &[LedgerRow]) -> Vec<i64> {
     rows.iter()
@@ -338,14 +349,7 @@ impl Tenantry {
                     .collect(),
             ));
         }
-        // Where the unit ends: its highest applied version not reverted.
-        let to = applied
-            .iter()
-            .copied()
-            .filter(|v| !versions.contains(v))
-            .max()
-            .unwrap_or(0);
-        Ok(Planned::Revert(unit, to))
+        Ok(Planned::Revert(unit, remaining(&applied, &versions)))
     }
 
     /// A unit's owner (for messages) and ledger, read without its lock (for a plan: the

@@ -35,6 +35,7 @@ pub use down::RevertTarget;
 /// The kinds of rollout a runner can run, as the catalog records them.
 pub mod kinds {
     pub use super::revert_rollout::{DOWN_DRY_RUN_KIND, DOWN_KIND, UNDO_DRY_RUN_KIND, UNDO_KIND};
+    pub use super::rollout::{DRY_RUN_KIND, UP_KIND};
     pub use super::sql_run::{DRY_RUN_KIND as SQL_DRY_RUN_KIND, KIND as SQL_KIND};
 }
 pub use fleet::{FleetReport, Mode, Outcome, TenantReport};

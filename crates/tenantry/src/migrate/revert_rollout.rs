@@ -148,7 +148,7 @@ impl Tenantry {
                 reason: reason.to_owned(),
             })
         };
-        if rollout.kind != "up" {
+        if rollout.kind != super::rollout::UP_KIND {
             return refuse("only a rollout that applied migrations can be undone");
         }
         if rollout.state == RolloutState::Running {
@@ -205,24 +205,16 @@ impl Tenantry {
         if current.is_empty() {
             return Ok(moves);
         }
-        // The pools this rollout migrated, by server, and every tenant it covered.
-        let mut ids = Vec::with_capacity(items.len());
-        for item in &items {
-            ids.push(TenantId::parse(&item.tenant_id)?);
-        }
-        let tenants: HashMap<String, Tenant> = self
-            .catalog
-            .tenants_by_ids(&ids)
-            .await?
-            .into_iter()
-            .map(|t| (t.id.to_string(), t))
-            .collect();
-        let pooled = |item_id: &str| {
-            tenants
-                .get(item_id)
-                .filter(|t| t.strategy.ops().pooled())
-                .map(|t| t.server.to_string())
-        };
+        // Each shared tenant's server (read a page at a time: no list of ids to bind).
+        let mut servers: HashMap<String, String> = HashMap::new();
+        self.catalog
+            .each_tenant(|t| {
+                if t.strategy.ops().pooled() {
+                    servers.insert(t.id.to_string(), t.server.to_string());
+                }
+            })
+            .await?;
+        let pooled = |item_id: &str| servers.get(item_id).cloned();
         let pools: HashMap<String, (i64, i64)> = moves
             .iter()
             .filter_map(|(tenant, &moved)| Some((pooled(tenant)?, moved)))

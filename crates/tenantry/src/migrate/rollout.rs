@@ -24,6 +24,11 @@ use crate::error::{Error, Result};
 use crate::ident::TenantId;
 use crate::storage::Sessions;
 
+/// The rollout kind of `migrate --all`.
+pub const UP_KIND: &str = "up";
+/// The rollout kind of `migrate --all --dry-run`.
+pub const DRY_RUN_KIND: &str = "dry-run";
+
 /// The most failures a rollout takes before it stops starting tenants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -220,7 +225,11 @@ impl Tenantry {
         options: &RolloutOptions,
         started_by: &str,
     ) -> Result<(String, bool)> {
-        let kind = if options.dry_run { "dry-run" } else { "up" };
+        let kind = if options.dry_run {
+            DRY_RUN_KIND
+        } else {
+            UP_KIND
+        };
         // A tenant the catalog shows current is settled at planning: no runner opens it.
         let digest = set.digest();
         let items = self
@@ -384,10 +393,10 @@ impl Tenantry {
         check_resumable(
             &rollout,
             set,
-            matches!(rollout.kind.as_str(), "up" | "dry-run"),
+            matches!(rollout.kind.as_str(), UP_KIND | DRY_RUN_KIND),
         )?;
         let work = match rollout.kind.as_str() {
-            "dry-run" => Work::Migrate(Mode::DryRun),
+            DRY_RUN_KIND => Work::Migrate(Mode::DryRun),
             kind @ (super::sql_run::KIND | super::sql_run::DRY_RUN_KIND) => Work::Sql {
                 sql: options["sql"]
                     .as_str()

@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
-use super::{RevertTarget, applied_versions, scripts};
+use super::{RevertTarget, applied_versions, remaining, scripts};
 use crate::Tenantry;
 use crate::catalog::{Status, Tenant};
 use crate::engine::Engine;
@@ -272,11 +272,6 @@ pub(crate) async fn dry_revert(
     tx.rollback()
         .await
         .map_err(Error::storage(owner, "roll the dry run back"))?;
-    let to = applied
-        .iter()
-        .copied()
-        .filter(|v| !versions.contains(v))
-        .max()
-        .unwrap_or(0);
+    let to = remaining(&applied, &versions);
     Ok((versions, to))
 }
