@@ -278,6 +278,15 @@ impl Fixture {
         self.tenantry.catalog().tenant(slug).await.expect("tenant")
     }
 
+    /// The catalog's version of each of `slugs`, in order.
+    pub async fn versions(&self, slugs: &[&str]) -> Vec<i64> {
+        let mut out = Vec::with_capacity(slugs.len());
+        for slug in slugs {
+            out.push(self.tenant(slug).await.version);
+        }
+        out
+    }
+
     /// The tables present in a tenant's storage.
     pub async fn tables(&self, tenant: &Tenant) -> BTreeSet<String> {
         let mut conn = self

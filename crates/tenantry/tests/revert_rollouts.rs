@@ -55,14 +55,6 @@ async fn poison(fx: &Fixture, slug: &str) {
         .await;
 }
 
-async fn versions(fx: &Fixture, slugs: &[&str]) -> Vec<i64> {
-    let mut out = Vec::new();
-    for slug in slugs {
-        out.push(fx.tenant(slug).await.version);
-    }
-    out
-}
-
 async fn states(t: &Tenantry, id: &str) -> Vec<(String, ItemState)> {
     t.catalog()
         .rollout_items(id)
@@ -121,7 +113,7 @@ async fn a_failing_canary_stops_a_revert_before_the_rest(backend: Backend) {
             ("d".into(), ItemState::NotAttempted),
         ]
     );
-    assert_eq!(versions(&fx, &["b", "c", "d"]).await, vec![NEXT; 3]);
+    assert_eq!(fx.versions(&["b", "c", "d"]).await, vec![NEXT; 3]);
     let rollout = t.catalog().rollout(&id).await.expect("rollout");
     assert_eq!(rollout.kind, "down");
     assert_eq!(rollout.state, RolloutState::Stopped);
@@ -162,7 +154,7 @@ async fn past_the_failure_budget_no_revert_is_started(backend: Backend) {
             ("e".into(), ItemState::NotAttempted),
         ]
     );
-    assert_eq!(versions(&fx, &["c", "d", "e"]).await, vec![NEXT; 3]);
+    assert_eq!(fx.versions(&["c", "d", "e"]).await, vec![NEXT; 3]);
     fx.cleanup().await;
 }
 
@@ -195,7 +187,7 @@ async fn an_interrupted_revert_resumes_with_the_same_files_only(backend: Backend
     assert_eq!(run.report.reverted(), 1);
     assert_eq!(run.counts.get("reverted"), Some(&1));
     assert_eq!(run.counts.get("pending"), Some(&3));
-    assert_eq!(versions(&fx, &["a", "b"]).await, vec![BASE, NEXT]);
+    assert_eq!(fx.versions(&["a", "b"]).await, vec![BASE, NEXT]);
 
     // The directory changed meanwhile: the revert is refused, nothing runs.
     let extra = fx.write_migration(
@@ -207,7 +199,7 @@ async fn an_interrupted_revert_resumes_with_the_same_files_only(backend: Backend
         t.run_rollout(&id, &changed, &never(), &|_| {}).await,
         Err(tenantry::Error::RolloutMismatch { ref reason, .. }) if reason.contains("changed")
     ));
-    assert_eq!(versions(&fx, &["b", "c", "d"]).await, vec![NEXT; 3]);
+    assert_eq!(fx.versions(&["b", "c", "d"]).await, vec![NEXT; 3]);
     std::fs::remove_file(extra).expect("remove the new file");
 
     let resumed = t
@@ -217,7 +209,7 @@ async fn an_interrupted_revert_resumes_with_the_same_files_only(backend: Backend
     assert_eq!(resumed.stopped, None);
     assert_eq!(resumed.report.reverted(), 3, "only the rest");
     assert_eq!(resumed.counts.get("reverted"), Some(&4));
-    assert_eq!(versions(&fx, &["a", "b", "c", "d"]).await, vec![BASE; 4]);
+    assert_eq!(fx.versions(&["a", "b", "c", "d"]).await, vec![BASE; 4]);
     let a = fx.tenant("a").await;
     assert_eq!(fx.ledger(&a).await.len(), 8, "reverted once, not twice");
     let rollout = t.catalog().rollout(&id).await.expect("rollout");
@@ -260,7 +252,7 @@ async fn two_runners_split_one_revert(backend: Backend) {
     seen.sort_unstable();
     assert_eq!(seen, names, "each tenant reverted by exactly one runner");
     assert_eq!(a.report.reverted() + b.report.reverted(), 8);
-    assert_eq!(versions(&fx, &names).await, vec![BASE; 8]);
+    assert_eq!(fx.versions(&names).await, vec![BASE; 8]);
     fx.cleanup().await;
 }
 
@@ -317,10 +309,7 @@ async fn an_undo_takes_back_only_the_tenants_its_options_select(backend: Backend
             ("c".into(), ItemState::Reverted)
         ]
     );
-    assert_eq!(
-        versions(&fx, &["a", "b", "c"]).await,
-        vec![NEXT, BASE, BASE]
-    );
+    assert_eq!(fx.versions(&["a", "b", "c"]).await, vec![NEXT, BASE, BASE]);
     let rollout = t.catalog().rollout(&undo).await.expect("rollout");
     assert_eq!(rollout.kind, "undo");
     // An undo cannot itself be undone: only a rollout that applied migrations.
@@ -442,7 +431,7 @@ async fn steps_revert_a_shared_pool_once_however_its_tenants_are_claimed() {
         ]
     );
     assert_eq!(
-        versions(&fx, &["shared-a", "shared-b"]).await,
+        fx.versions(&["shared-a", "shared-b"]).await,
         vec![NEXT; 2],
         "one step, once"
     );
@@ -488,10 +477,7 @@ async fn an_undo_takes_back_a_shared_pool_its_rollout_migrated_through_one_tenan
         .await
         .expect("undo");
     assert!(run.report.is_success(), "{:?}", run.report);
-    assert_eq!(
-        versions(&fx, &["shared-a", "shared-b"]).await,
-        vec![BASE; 2]
-    );
+    assert_eq!(fx.versions(&["shared-a", "shared-b"]).await, vec![BASE; 2]);
     let a = fx.tenant("shared-a").await;
     assert_eq!(fx.ledger(&a).await.len(), 8);
     fx.cleanup().await;

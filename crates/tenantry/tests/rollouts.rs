@@ -52,14 +52,6 @@ async fn poison(fx: &Fixture, slug: &str) {
         .await;
 }
 
-async fn versions(fx: &Fixture, slugs: &[&str]) -> Vec<i64> {
-    let mut out = Vec::new();
-    for slug in slugs {
-        out.push(fx.tenant(slug).await.version);
-    }
-    out
-}
-
 async fn a_failing_canary_stops_the_rollout_before_the_rest(backend: Backend) {
     let Some(fx) = Fixture::new(backend).await else {
         return;
@@ -91,7 +83,7 @@ async fn a_failing_canary_stops_the_rollout_before_the_rest(backend: Backend) {
     ));
     assert_eq!(run.counts.get("failed"), Some(&1));
     assert_eq!(run.counts.get("not_attempted"), Some(&3));
-    assert_eq!(versions(&fx, &["a", "b", "c", "d"]).await, vec![BASE; 4]);
+    assert_eq!(fx.versions(&["a", "b", "c", "d"]).await, vec![BASE; 4]);
     let rollout = t.catalog().rollout(&id).await.expect("rollout");
     assert_eq!(rollout.state, RolloutState::Stopped);
     let items = t.catalog().rollout_items(&id).await.expect("items");
@@ -160,7 +152,7 @@ async fn past_the_failure_budget_no_tenant_is_started(backend: Backend) {
         ]
     );
     assert_eq!(
-        versions(&fx, &["a", "b", "c", "d", "e", "f"]).await,
+        fx.versions(&["a", "b", "c", "d", "e", "f"]).await,
         vec![NEXT, BASE, BASE, BASE, BASE, BASE]
     );
     fx.cleanup().await;
@@ -248,7 +240,7 @@ async fn an_interrupted_rollout_resumes_where_it_stopped(backend: Backend) {
     assert_eq!(resumed.stopped, None);
     assert_eq!(resumed.report.migrated(), 3, "only the rest");
     assert_eq!(resumed.counts.get("migrated"), Some(&4));
-    assert_eq!(versions(&fx, &["a", "b", "c", "d"]).await, vec![NEXT; 4]);
+    assert_eq!(fx.versions(&["a", "b", "c", "d"]).await, vec![NEXT; 4]);
     let rollout = t.catalog().rollout(&id).await.expect("rollout");
     assert_eq!(rollout.state, RolloutState::Done);
     assert!(rollout.finished_at.is_some());
@@ -356,7 +348,7 @@ async fn a_killed_runners_lease_expires_and_another_runner_finishes(backend: Bac
         3,
         "its own tenant, then the dead runner's"
     );
-    assert_eq!(versions(&fx, &["a", "b", "c"]).await, vec![NEXT; 3]);
+    assert_eq!(fx.versions(&["a", "b", "c"]).await, vec![NEXT; 3]);
     // The dead runner's late report changes nothing: the items are no longer its.
     let late = t
         .catalog()
@@ -441,7 +433,7 @@ async fn labels_select_and_order_a_rollout(backend: Backend) {
         .collect();
     assert_eq!(ran, BTreeSet::from(["a".to_owned(), "c".to_owned()]));
     assert_eq!(
-        versions(&fx, &["a", "b", "c", "d"]).await,
+        fx.versions(&["a", "b", "c", "d"]).await,
         vec![NEXT, BASE, NEXT, BASE]
     );
     fx.cleanup().await;
@@ -510,7 +502,7 @@ async fn a_tenant_purged_after_planning_is_skipped(backend: Backend) {
     let gone = items.iter().find(|i| i.tenant.is_none()).expect("b's item");
     assert_eq!(gone.state, ItemState::Skipped);
     assert_eq!(gone.error.as_deref(), Some("the tenant was purged"));
-    assert_eq!(versions(&fx, &["a", "c"]).await, vec![NEXT; 2]);
+    assert_eq!(fx.versions(&["a", "c"]).await, vec![NEXT; 2]);
     fx.cleanup().await;
 }
 
@@ -568,7 +560,7 @@ async fn undo_reverts_exactly_what_a_rollout_moved(backend: Backend) {
     );
     assert!(outcome("d").is_none(), "d was another rollout's");
     assert_eq!(
-        versions(&fx, &["a", "b", "c", "d"]).await,
+        fx.versions(&["a", "b", "c", "d"]).await,
         vec![BASE, BASE, BASE, NEXT]
     );
     let a = fx.tenant("a").await;
