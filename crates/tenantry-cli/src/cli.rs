@@ -123,6 +123,12 @@ pub enum Command {
     Run(RunArgs),
     /// The catalog's event log, newest first.
     Events(EventsArgs),
+    /// Keys for the admin API (`tenantry serve`): shown once, stored as a hash.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+    /// The audit log: every change, its actor and outcome, in a hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run SQL exactly as the tenant's application connection would (one transaction) and
     /// print the rows of the last statement; with --admin, as the migration runner does.
     Sql {
@@ -745,6 +751,53 @@ pub struct ResolveArgs {
     pub public: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key and print it once (`tnt_…`); only its hash is stored.
+    Create {
+        /// A name for the key: the audit log records its changes as `key:<name>`.
+        name: String,
+        /// What it may do (repeatable or comma-separated): tenants:read, tenants:write,
+        /// members:write, migrations:run, audit:read, secrets:write, admin.
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Bind the key to this tenant: it sees and manages that tenant only.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every key, live and revoked (never a secret).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: refused from the next request on, in every process.
+    Revoke {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; name the first entry edited, deleted or moved (exit 1).
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the audit log as JSON lines, oldest first.
+    Export {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-11-23T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only this tenant's entries.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

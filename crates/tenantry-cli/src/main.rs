@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = cli::Cli::parse();
+    tenantry::audit::set_process_actor(&tenantry::audit::os_user_actor());
     match commands::run(cli).await {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<output::StdoutClosed>().is_some() => ExitCode::SUCCESS,

@@ -8,7 +8,9 @@ use std::io::Write;
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 use tenantry::spares::SpareCount;
-use tenantry::{Event, FleetReport, Outcome, Rollout, RolloutItem, Server, StatusRow, Tenant};
+use tenantry::{
+    ApiKey, Event, FleetReport, Outcome, Rollout, RolloutItem, Server, StatusRow, Tenant,
+};
 
 /// `println!` that never panics: writes a line to standard output and returns
 /// `anyhow::Result<()>`. A reader that went away (`tenantry tenant list | head -1`) becomes
@@ -292,17 +294,44 @@ pub fn spares(counts: &[SpareCount]) -> Table {
 }
 
 pub fn events(events: &[Event]) -> Table {
-    let mut t = table(&["AT", "TENANT", "ACTION", "OUTCOME", "DETAIL / ERROR"]);
+    let mut t = table(&[
+        "AT",
+        "ACTOR",
+        "TARGET",
+        "ACTION",
+        "OUTCOME",
+        "DETAIL / ERROR",
+    ]);
     for e in events {
         let text = e.error.as_deref().or(e.detail.as_deref());
         add_row(
             &mut t,
             vec![
                 e.at.clone(),
-                e.tenant.clone().unwrap_or_default(),
+                e.actor.clone().unwrap_or_default(),
+                e.target.clone().unwrap_or_default(),
                 e.action.clone(),
                 e.outcome.clone(),
                 short(text),
+            ],
+        );
+    }
+    t
+}
+
+pub fn api_keys(keys: &[ApiKey]) -> Table {
+    let mut t = table(&["NAME", "SCOPES", "TENANT", "CREATED", "BY", "REVOKED"]);
+    for k in keys {
+        let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+        add_row(
+            &mut t,
+            vec![
+                k.name.clone(),
+                scopes.join(" "),
+                k.tenant.clone().or(k.tenant_id.clone()).unwrap_or_default(),
+                k.created_at.clone(),
+                k.created_by.clone(),
+                k.revoked_at.clone().unwrap_or_default(),
             ],
         );
     }

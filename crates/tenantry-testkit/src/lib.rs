@@ -231,6 +231,21 @@ impl Fixture {
         self.tenantry.config()
     }
 
+    /// Runs `sql` on the catalog database itself, behind Tenantry's back (tampering tests);
+    /// returns the rows it changed.
+    pub async fn catalog_sql(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.config().catalog_url())
+            .await
+            .expect("connect to the catalog");
+        let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .expect("run SQL on the catalog");
+        let _ = conn.close().await;
+        done.rows_affected()
+    }
+
     pub fn migrations_dir(&self) -> PathBuf {
         self.config().migrations_dir.clone()
     }

@@ -409,6 +409,26 @@ pub enum Error {
         limit: BusyLimit,
     },
 
+    /// A time that is not RFC 3339 (e.g. `2026-11-23T10:00:00Z`).
+    #[error("invalid time {value:?}: {reason}")]
+    InvalidTime { value: String, reason: String },
+
+    /// An API key name that is taken (by a live or a revoked key: names stay unique, so the
+    /// audit log's actors stay unambiguous).
+    #[error("an API key named {name:?} already exists")]
+    ApiKeyExists { name: String },
+
+    #[error("no API key named {name:?}")]
+    ApiKeyNotFound { name: String },
+
+    /// A scope that is not one of the known ones.
+    #[error("unknown scope {scope:?}; scopes: {scopes}")]
+    UnknownScope { scope: String, scopes: String },
+
+    /// A key with no scope at all can do nothing.
+    #[error("API key {name:?}: give it at least one scope")]
+    NoScopes { name: String },
+
     /// A unit of work asked for the connection type of an engine its tenant is not on.
     #[error("tenant {tenant:?} is on {engine}, not {wanted}")]
     WrongEngine {

@@ -89,6 +89,12 @@ name_type!(
     "server name"
 );
 
+name_type!(
+    /// The name of an API key (the audit log's actor `key:<name>`); same rule as [`Slug`].
+    KeyName,
+    "API key name"
+);
+
 /// A tenant's id: a ULID, assigned once at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(Ulid);

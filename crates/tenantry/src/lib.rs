@@ -21,6 +21,8 @@
 //! ```
 
 mod admin;
+pub mod apikeys;
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
@@ -38,12 +40,13 @@ pub mod session;
 pub mod spares;
 pub mod storage;
 
+pub use apikeys::{ApiKey, MintedKey, NewApiKey, Scope};
 pub use catalog::{Catalog, Event, Server, SharedPool, Status, Strategy, Tenant};
 pub use catalog::{ItemState, Rollout, RolloutItem, RolloutState};
 pub use config::{Config, Settings};
 pub use engine::Engine;
 pub use error::{BusyLimit, Error, Result};
-pub use ident::{ServerName, Slug, StorageName, TenantId};
+pub use ident::{KeyName, ServerName, Slug, StorageName, TenantId};
 pub use keyring::KeySetup;
 pub use lifecycle::NewTenant;
 pub use migrate::RevertTarget;

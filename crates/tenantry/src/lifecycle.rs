@@ -230,6 +230,7 @@ impl Tenantry {
                     tenant: Some(&tenant),
                     action,
                     outcome: "ok",
+                    target: None,
                     detail: Some(detail),
                     error: None,
                 };
@@ -514,6 +515,7 @@ impl Tenantry {
             tenant: Some(tenant),
             action,
             outcome,
+            target: None,
             detail,
             error,
         };

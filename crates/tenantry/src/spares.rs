@@ -271,6 +271,7 @@ impl Tenantry {
             tenant: Some(spare),
             action: "spare.claim",
             outcome: "failed",
+            target: None,
             detail: None,
             error: Some(error.clone()),
         };

@@ -1,5 +1,7 @@
 //! One function per command; each returns the process exit code.
 
+mod apikey;
+mod audit;
 mod completions;
 mod identity;
 mod migrate;
@@ -65,6 +67,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(&tenantry, cmd).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
         Command::Run(args) => rollout::sql(&tenantry, args).await?,
+        Command::Apikey(cmd) => apikey::run(&tenantry, cmd).await?,
+        Command::Audit(cmd) => audit::run(&tenantry, cmd).await?,
         Command::Events(args) => {
             let tenant = match &args.tenant {
                 Some(slug) => Some(tenantry.catalog().tenant(slug).await?),

@@ -1,107 +1,247 @@
-//! The append-only event log of lifecycle and migration events.
+//! The event log, which is also the audit log: every lifecycle, migration and administrative
+//! change, with its actor, in a hash chain ([docs/0004](../../../docs/0004-control-plane.md)).
+//!
+//! Invariants: events are never updated or deleted; every append goes through [`insert`],
+//! which first moves the chain's head row, so concurrent writers (in any process) queue on
+//! that row's lock and each entry links to the one committed before it.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use ulid::Ulid;
 
 use super::{Catalog, Tenant, now};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 
+/// The link before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// An event to append.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewEvent<'a> {
     pub tenant: Option<&'a Tenant>,
     /// What happened, e.g. `tenant.create`, `migrate.apply`.
     pub action: &'static str,
     /// `ok`, `failed` or `started`.
     pub outcome: &'static str,
+    /// What the change was made to when it is not (only) a tenant, e.g. `apikey:deploy`;
+    /// `tenant:<slug>` when left out and a tenant is given.
+    pub target: Option<String>,
     pub detail: Option<String>,
     pub error: Option<String>,
+}
+
+/// Which chained entries to read: at or after a time (RFC 3339, UTC), of one tenant.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub since: Option<String>,
+    pub tenant_id: Option<crate::ident::TenantId>,
 }
 
 /// A recorded event.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
+    /// Position in the chain (1 for the first entry).
+    pub seq: Option<i64>,
     pub id: String,
     pub at: String,
+    /// Who made the change: `key:<name>`, `cli:<user>`, or `system`.
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
     pub tenant_id: Option<String>,
     pub tenant: Option<String>,
-    pub action: String,
     pub outcome: String,
     pub detail: Option<String>,
     pub error: Option<String>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
 }
 
+pub(super) const COLUMNS: &str = "seq, id, at, actor, action, target, tenant_id, tenant_slug, \
+                                  outcome, detail, error, prev_hash, hash";
+
 impl Event {
-    fn from_row(row: &AnyRow) -> std::result::Result<Event, sqlx::Error> {
+    pub(super) fn from_row(row: &AnyRow) -> std::result::Result<Event, sqlx::Error> {
         Ok(Event {
+            seq: row.try_get("seq")?,
             id: row.try_get("id")?,
             at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            target: row.try_get("target")?,
             tenant_id: row.try_get("tenant_id")?,
             tenant: row.try_get("tenant_slug")?,
-            action: row.try_get("action")?,
             outcome: row.try_get("outcome")?,
             detail: row.try_get("detail")?,
             error: row.try_get("error")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
         })
+    }
+
+    /// The hash this entry must carry when it follows `prev`: SHA-256 over the previous hash
+    /// and the canonical JSON of every field but its position, which the links already fix.
+    pub fn chained_hash(&self, prev: &str) -> String {
+        let fields = serde_json::json!([
+            self.id,
+            self.at,
+            self.actor,
+            self.action,
+            self.target,
+            self.tenant_id,
+            self.tenant,
+            self.outcome,
+            self.detail,
+            self.error,
+        ]);
+        let mut hash = Sha256::new();
+        hash.update(prev.as_bytes());
+        hash.update(b"\n");
+        hash.update(fields.to_string().as_bytes());
+        hex::encode(hash.finalize())
     }
 }
 
-/// Appends `event` on `conn` (a transaction's, to commit it with what it records).
+/// Appends `event` on `conn` (a transaction's, to commit it with what it records): moves the
+/// head row first, so the row lock orders this entry after every one committed before it.
 pub(super) async fn insert(
     conn: &mut sqlx::AnyConnection,
-    engine: crate::engine::Engine,
+    engine: Engine,
     event: NewEvent<'_>,
 ) -> sqlx::Result<()> {
-    sqlx::query(engine.sql(
-        "INSERT INTO tenantry_events (id, at, tenant_id, tenant_slug, action, outcome, detail, error) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    ))
-    .bind(Ulid::new().to_string())
-    .bind(now())
-    .bind(event.tenant.map(|t| t.id.to_string()))
-    .bind(event.tenant.map(|t| t.slug.to_string()))
-    .bind(event.action)
-    .bind(event.outcome)
-    .bind(event.detail)
-    .bind(event.error)
-    .execute(conn)
-    .await?;
+    let target = event
+        .target
+        .or_else(|| event.tenant.map(|t| format!("tenant:{}", t.slug)));
+    let entry = Event {
+        seq: None,
+        id: Ulid::new().to_string(),
+        at: now(),
+        actor: Some(crate::audit::current_actor()),
+        action: event.action.to_owned(),
+        target,
+        tenant_id: event.tenant.map(|t| t.id.to_string()),
+        tenant: event.tenant.map(|t| t.slug.to_string()),
+        outcome: event.outcome.to_owned(),
+        detail: event.detail,
+        error: event.error,
+        prev_hash: None,
+        hash: None,
+    };
+    append(conn, engine, entry).await
+}
+
+async fn append(
+    conn: &mut sqlx::AnyConnection,
+    engine: Engine,
+    mut entry: Event,
+) -> sqlx::Result<()> {
+    sqlx::query(engine.sql("UPDATE tenantry_audit_head SET seq = seq + 1 WHERE id = 1"))
+        .execute(&mut *conn)
+        .await?;
+    let head = sqlx::query(engine.sql("SELECT seq, hash FROM tenantry_audit_head WHERE id = 1"))
+        .fetch_one(&mut *conn)
+        .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let prev: String = head.try_get("hash")?;
+    let hash = entry.chained_hash(&prev);
+    match entry.seq {
+        // An entry written before the chain existed: link it where it stands.
+        Some(_) => {
+            sqlx::query(engine.sql(
+                "UPDATE tenantry_events SET seq = ?, actor = ?, prev_hash = ?, hash = ? WHERE id = ?",
+            ))
+            .bind(seq)
+            .bind(entry.actor.take())
+            .bind(&prev)
+            .bind(&hash)
+            .bind(&entry.id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query(engine.sql(
+                "INSERT INTO tenantry_events (seq, id, at, actor, action, target, tenant_id, \
+                 tenant_slug, outcome, detail, error, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(seq)
+            .bind(entry.id)
+            .bind(entry.at)
+            .bind(entry.actor)
+            .bind(entry.action)
+            .bind(entry.target)
+            .bind(entry.tenant_id)
+            .bind(entry.tenant)
+            .bind(entry.outcome)
+            .bind(entry.detail)
+            .bind(entry.error)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    sqlx::query(engine.sql("UPDATE tenantry_audit_head SET hash = ? WHERE id = 1"))
+        .bind(hash)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
+/// Links the entries written before the chain existed, oldest first (catalog migration 6).
+pub(super) async fn chain_existing(
+    conn: &mut sqlx::AnyConnection,
+    engine: Engine,
+) -> sqlx::Result<()> {
+    loop {
+        let rows = sqlx::query(engine.sql_built(format!(
+            "SELECT {COLUMNS} FROM tenantry_events WHERE seq IS NULL ORDER BY id LIMIT 500"
+        )))
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            let mut entry = Event::from_row(row)?;
+            entry.seq = Some(0);
+            entry.actor = Some("system".to_owned());
+            append(conn, engine, entry).await?;
+        }
+    }
+}
+
 impl Catalog {
-    /// Appends an event. Events are never updated or deleted.
+    /// Appends an event, with its actor, to the chain. Events are never updated or deleted.
     pub async fn record(&self, event: NewEvent<'_>) -> Result<()> {
-        let mut conn = self
-            .pool
-            .acquire()
+        let action = "append an event";
+        let mut tx = self.pool.begin().await.map_err(Error::catalog(action))?;
+        insert(&mut tx, self.engine, event)
             .await
-            .map_err(Error::catalog("append an event"))?;
-        insert(&mut conn, self.engine, event)
-            .await
-            .map_err(Error::catalog("append an event"))
+            .map_err(Error::catalog(action))?;
+        tx.commit().await.map_err(Error::catalog(action))
     }
 
     /// The newest `limit` events, newest first; for one tenant when `tenant` is given.
     pub async fn events(&self, tenant: Option<&Tenant>, limit: i64) -> Result<Vec<Event>> {
         let rows = match tenant {
             Some(t) => {
-                sqlx::query(self.engine.sql(
-                    "SELECT id, at, tenant_id, tenant_slug, action, outcome, detail, error \
-                     FROM tenantry_events WHERE tenant_id = ? ORDER BY id DESC LIMIT ?",
-                ))
+                sqlx::query(self.engine.sql_built(format!(
+                    "SELECT {COLUMNS} FROM tenantry_events WHERE tenant_id = ? \
+                     ORDER BY id DESC LIMIT ?"
+                )))
                 .bind(t.id.to_string())
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
             }
             None => {
-                sqlx::query(self.engine.sql(
-                    "SELECT id, at, tenant_id, tenant_slug, action, outcome, detail, error \
-                     FROM tenantry_events ORDER BY id DESC LIMIT ?",
-                ))
+                sqlx::query(self.engine.sql_built(format!(
+                    "SELECT {COLUMNS} FROM tenantry_events ORDER BY id DESC LIMIT ?"
+                )))
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
@@ -112,5 +252,85 @@ impl Catalog {
             .map(Event::from_row)
             .collect::<std::result::Result<_, _>>()
             .map_err(Error::catalog("read events"))
+    }
+
+    /// Up to `limit` chained entries after position `after`, in chain order, that pass
+    /// `filter`.
+    pub async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tenantry_events WHERE seq > ?");
+        if filter.since.is_some() {
+            sql.push_str(" AND at >= ?");
+        }
+        if filter.tenant_id.is_some() {
+            sql.push_str(" AND tenant_id = ?");
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?");
+        let mut query = sqlx::query(self.engine.sql_built(sql)).bind(after);
+        if let Some(since) = &filter.since {
+            query = query.bind(since.clone());
+        }
+        if let Some(id) = &filter.tenant_id {
+            query = query.bind(id.to_string());
+        }
+        let rows = query
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::catalog("read the audit log"))?;
+        rows.iter()
+            .map(Event::from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::catalog("read the audit log"))
+    }
+
+    /// The chain's head: the last position and hash, as the last append left them.
+    pub async fn audit_head(&self) -> Result<(i64, String)> {
+        let action = "read the audit log's head";
+        let row = sqlx::query(
+            self.engine
+                .sql("SELECT seq, hash FROM tenantry_audit_head WHERE id = 1"),
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::catalog(action))?;
+        let seq = row.try_get("seq").map_err(Error::catalog(action))?;
+        let hash = row.try_get("hash").map_err(Error::catalog(action))?;
+        Ok((seq, hash))
+    }
+
+    /// Entries no append wrote: rows without a position (inserted behind Tenantry's back).
+    pub async fn unchained_events(&self) -> Result<Vec<Event>> {
+        let rows = sqlx::query(self.engine.sql_built(format!(
+            "SELECT {COLUMNS} FROM tenantry_events WHERE seq IS NULL ORDER BY id LIMIT 100"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::catalog("read the audit log"))?;
+        rows.iter()
+            .map(Event::from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::catalog("read the audit log"))
+    }
+
+    /// The positions of entries whose hash is `hash` (how `audit verify` tells a moved entry
+    /// from a deleted one).
+    pub async fn audit_positions_of(&self, hash: &str) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            self.engine
+                .sql("SELECT seq FROM tenantry_events WHERE hash = ? AND seq IS NOT NULL"),
+        )
+        .bind(hash)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::catalog("read the audit log"))?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>("seq"))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::catalog("read the audit log"))
     }
 }

@@ -13,6 +13,7 @@ use sqlx::any::AnyPoolOptions;
 use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, Result};
 
+mod apikeys;
 mod events;
 mod fleet;
 mod identity;
@@ -25,7 +26,8 @@ mod settings;
 mod spares;
 mod tenants;
 
-pub use events::{Event, NewEvent};
+pub(crate) use apikeys::ApiKeyRow;
+pub use events::{AuditFilter, Event, GENESIS, NewEvent};
 pub use fleet::{FleetMigration, LedgerState, RunRecord};
 pub use identity::{Domain, Membership, User, UserStatus};
 pub use pools::SharedPool;

@@ -200,6 +200,36 @@ CREATE TABLE IF NOT EXISTS tenantry_rollout_items (
             ),
         ],
     },
+    CatalogMigration {
+        version: 6,
+        description: "the audit chain, API keys",
+        tables: "
+ALTER TABLE tenantry_events ADD COLUMN seq BIGINT;
+ALTER TABLE tenantry_events ADD COLUMN actor VARCHAR(255);
+ALTER TABLE tenantry_events ADD COLUMN target VARCHAR(255);
+ALTER TABLE tenantry_events ADD COLUMN prev_hash VARCHAR(64);
+ALTER TABLE tenantry_events ADD COLUMN hash VARCHAR(64);
+CREATE TABLE IF NOT EXISTS tenantry_audit_head (
+    id          INTEGER      NOT NULL PRIMARY KEY,
+    seq         BIGINT       NOT NULL,
+    hash        VARCHAR(64)  NOT NULL
+)/*TABLE_OPTIONS*/;
+INSERT INTO tenantry_audit_head (id, seq, hash)
+    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE IF NOT EXISTS tenantry_api_keys (
+    id          VARCHAR(26)  NOT NULL PRIMARY KEY,
+    name        VARCHAR(63)  NOT NULL UNIQUE,
+    secret_hash VARCHAR(64)  NOT NULL,
+    scopes      TEXT         NOT NULL,
+    tenant_id   VARCHAR(26),
+    created_at  VARCHAR(40)  NOT NULL,
+    created_by  VARCHAR(255) NOT NULL,
+    revoked_at  VARCHAR(40),
+    last_used_at VARCHAR(40)
+)/*TABLE_OPTIONS*/;
+",
+        indexes: &[("tenantry_events_seq", "tenantry_events", "seq")],
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (
@@ -319,6 +349,11 @@ async fn apply_one(
         .execute(&mut *tx)
         .await
         .map_err(Error::catalog(action))?;
+    }
+    if migration.version == 6 {
+        super::events::chain_existing(&mut tx, engine)
+            .await
+            .map_err(Error::catalog(action))?;
     }
     sqlx::query(engine.sql(
         "INSERT INTO tenantry_catalog_migrations (version, description, applied_at) VALUES (?, ?, ?)",

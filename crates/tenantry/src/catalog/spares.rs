@@ -81,6 +81,7 @@ impl Catalog {
                     tenant: Some(&tenant),
                     action: "tenant.create",
                     outcome: "ok",
+                    target: None,
                     detail: Some(format!("active at version {version}, from a spare")),
                     error: None,
                 };

@@ -271,6 +271,7 @@ impl Tenantry {
             tenant,
             action,
             outcome: "ok",
+            target: None,
             detail: Some(detail),
             error: None,
         };

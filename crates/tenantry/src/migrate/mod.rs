@@ -84,6 +84,7 @@ fn run_event<'a>(tenant: &'a Tenant, run: &Run, error: Option<&str>) -> Option<N
         tenant: Some(tenant),
         action: "migrate",
         outcome,
+        target: None,
         detail,
         error: error.map(str::to_owned),
     })

@@ -1,0 +1,180 @@
+//! The audit chain: every change appended with its actor; an entry edited, deleted, moved or
+//! slipped in directly in the catalog database is named by `verify_audit` with its position;
+//! concurrent writers in several handles keep one unbroken chain. Every catalog engine.
+
+use tenantry::audit::{Break, act_as};
+use tenantry::{NewApiKey, Scope, Settings};
+use tenantry_testkit::{Backend, Fixture, on_each_backend};
+
+on_each_backend!(
+    changes_are_chained_with_their_actors,
+    an_edited_entry_is_named,
+    a_deleted_entry_is_named,
+    a_moved_entry_is_named,
+    a_deleted_tail_is_named,
+    a_row_slipped_in_is_named,
+    concurrent_writers_keep_one_chain
+);
+
+/// A fixture with six chained entries: two tenant creations (started, ok) and two keys.
+async fn seeded(backend: Backend) -> Option<Fixture> {
+    let fx = Fixture::new(backend).await?;
+    for slug in ["acme", "globex"] {
+        fx.create(slug).await.expect("create");
+    }
+    let t = &fx.tenantry;
+    let head = t.catalog().audit_head().await.expect("head").0;
+    assert_eq!(head, 4, "two creations: started and ok each");
+    let report = t.verify_audit().await.expect("verify");
+    assert!(report.is_valid(), "{report:?}");
+    Some(fx)
+}
+
+async fn broken_at(fx: Fixture, kind: Break, position: i64) {
+    let report = fx.tenantry.verify_audit().await.expect("verify");
+    let found = report.first_break.clone().expect("a break");
+    assert_eq!((found.kind, found.position), (kind, position), "{report:?}");
+    assert_eq!(report.checked, position - 1);
+    fx.cleanup().await;
+}
+
+async fn changes_are_chained_with_their_actors(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    let t = &fx.tenantry;
+    act_as("key:deployer", async {
+        t.create_api_key(NewApiKey {
+            name: "ops".into(),
+            scopes: vec![Scope::TenantsRead],
+            tenant: Some("acme".into()),
+        })
+        .await
+        .expect("create key");
+    })
+    .await;
+    t.revoke_api_key("ops").await.expect("revoke");
+    let entries = t
+        .catalog()
+        .audit_page(&Default::default(), 0, 100)
+        .await
+        .expect("read");
+    let seqs: Vec<i64> = entries.iter().filter_map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    for pair in entries.windows(2) {
+        assert_eq!(
+            pair[1].prev_hash, pair[0].hash,
+            "each entry links to the one before"
+        );
+    }
+    let create = &entries[4];
+    assert_eq!(create.action, "apikey.create");
+    assert_eq!(create.actor.as_deref(), Some("key:deployer"));
+    assert_eq!(create.target.as_deref(), Some("apikey:ops"));
+    assert_eq!(entries[5].action, "apikey.revoke");
+    assert_eq!(entries[5].actor.as_deref(), Some("system"));
+    assert_eq!(entries[0].target.as_deref(), Some("tenant:acme"));
+    let report = t.verify_audit().await.expect("verify");
+    assert!(report.is_valid(), "{report:?}");
+    assert_eq!((report.checked, report.head_seq), (6, 6));
+    fx.cleanup().await;
+}
+
+async fn an_edited_entry_is_named(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    let changed = fx
+        .catalog_sql("UPDATE tenantry_events SET detail = 'nothing to see' WHERE seq = 2")
+        .await;
+    assert_eq!(changed, 1);
+    broken_at(fx, Break::Edited, 2).await;
+}
+
+async fn a_deleted_entry_is_named(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    assert_eq!(
+        fx.catalog_sql("DELETE FROM tenantry_events WHERE seq = 3")
+            .await,
+        1
+    );
+    broken_at(fx, Break::Deleted, 3).await;
+}
+
+async fn a_moved_entry_is_named(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    // Swap the positions of entries 2 and 3.
+    fx.catalog_sql("UPDATE tenantry_events SET seq = 1000 WHERE seq = 2")
+        .await;
+    fx.catalog_sql("UPDATE tenantry_events SET seq = 2 WHERE seq = 3")
+        .await;
+    fx.catalog_sql("UPDATE tenantry_events SET seq = 3 WHERE seq = 1000")
+        .await;
+    broken_at(fx, Break::Reordered, 2).await;
+}
+
+async fn a_deleted_tail_is_named(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    assert_eq!(
+        fx.catalog_sql("DELETE FROM tenantry_events WHERE seq = 4")
+            .await,
+        1
+    );
+    broken_at(fx, Break::TailDeleted, 4).await;
+}
+
+async fn a_row_slipped_in_is_named(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    fx.catalog_sql(
+        "INSERT INTO tenantry_events (id, at, action, outcome) \
+         VALUES ('01ZZZZZZZZZZZZZZZZZZZZZZZZ', '2026-01-01T00:00:00.000Z', 'tenant.delete', 'ok')",
+    )
+    .await;
+    broken_at(fx, Break::Unchained, 5).await;
+}
+
+/// Three handles on one catalog (as three processes would be), appending at once.
+async fn concurrent_writers_keep_one_chain(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    const WRITERS: usize = 3;
+    const EACH: usize = 12;
+    let mut handles = vec![fx.tenantry.clone()];
+    for _ in 1..WRITERS {
+        handles.push(fx.reopen(Settings::default()).await);
+    }
+    let mut tasks = Vec::new();
+    for (w, t) in handles.into_iter().enumerate() {
+        for half in 0..2 {
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..EACH / 2 {
+                    t.create_api_key(NewApiKey {
+                        name: format!("k{w}-{half}-{i}"),
+                        scopes: vec![Scope::AuditRead],
+                        tenant: None,
+                    })
+                    .await
+                    .expect("create key");
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    let report = fx.tenantry.verify_audit().await.expect("verify");
+    assert!(report.is_valid(), "{report:?}");
+    let total = (4 + WRITERS * EACH) as i64;
+    assert_eq!((report.checked, report.head_seq), (total, total));
+    fx.cleanup().await;
+}
