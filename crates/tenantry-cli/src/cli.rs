@@ -123,6 +123,13 @@ pub enum Command {
     Run(RunArgs),
     /// The catalog's event log, newest first.
     Events(EventsArgs),
+    /// Serve the admin API (`/v1`, `/openapi.json`, `/healthz`, `/readyz`) until Ctrl-C or
+    /// SIGTERM; rollouts it started stop after the tenants in flight and stay resumable.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TENANTRY_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Keys for the admin API (`tenantry serve`): shown once, stored as a hash.
     #[command(subcommand)]
     Apikey(ApikeyCommand),

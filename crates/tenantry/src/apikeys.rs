@@ -19,6 +19,7 @@ use crate::ident::{KeyName, TenantId};
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     /// Read tenants, domains, members, servers, migrations and events.
     #[serde(rename = "tenants:read")]
@@ -85,6 +86,7 @@ impl fmt::Display for Scope {
 
 /// An API key as listed: never its secret.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
@@ -112,6 +114,7 @@ impl ApiKey {
 
 /// A key just created: the only time its secret is seen.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MintedKey {
     #[serde(flatten)]
     pub key: ApiKey,

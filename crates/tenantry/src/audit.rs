@@ -88,6 +88,7 @@ pub fn parse_time(value: &str) -> Result<String> {
 
 /// What is wrong with the chain at its first break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Break {
     /// The entry's content no longer gives its hash.
@@ -104,6 +105,7 @@ pub enum Break {
 
 /// The first break in the chain.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChainBreak {
     pub kind: Break,
     /// The position (1-based, in chain order) where the chain stops holding.
@@ -115,6 +117,7 @@ pub struct ChainBreak {
 
 /// The outcome of [`Tenantry::verify_audit`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditReport {
     /// Entries checked up to the first break (all of them when the chain is whole).
     pub checked: i64,

@@ -95,6 +95,24 @@ name_type!(
     "API key name"
 );
 
+/// Each name type is a string in the API's schemas.
+#[cfg(feature = "openapi")]
+macro_rules! string_schema {
+    ($($name:ident),*) => {$(
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+    )*};
+}
+
+#[cfg(feature = "openapi")]
+string_schema!(Slug, ServerName, KeyName, TenantId, StorageName, RoleName);
+
 /// A tenant's id: a ULID, assigned once at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(Ulid);

@@ -137,6 +137,12 @@ impl Tenantry {
         self.catalog.insert_server(&name, url).await
     }
 
+    /// Checks that server `name` answers within the connect timeout.
+    pub async fn check_server(&self, name: &str) -> Result<()> {
+        let server = self.catalog.server(name).await?;
+        Place::of(&server, &self.config).check_reachable().await
+    }
+
     /// Sets (or clears) the transaction-mode pooler (PgBouncer) a PostgreSQL server's
     /// application connections go through, after checking it accepts connections within the
     /// connect timeout. Only the pooler's host and port are used: tenants log in through it

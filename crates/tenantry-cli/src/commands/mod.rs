@@ -9,6 +9,7 @@ mod migrate_add;
 mod migrate_status;
 mod resolve;
 mod rollout;
+mod serve;
 mod server;
 mod spares;
 mod sql;
@@ -67,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(&tenantry, cmd).await?,
         Command::Migrate(args) => migrate::run(&tenantry, args).await?,
         Command::Run(args) => rollout::sql(&tenantry, args).await?,
+        Command::Serve { listen } => serve::run(&tenantry, &listen).await?,
         Command::Apikey(cmd) => apikey::run(&tenantry, cmd).await?,
         Command::Audit(cmd) => audit::run(&tenantry, cmd).await?,
         Command::Events(args) => {

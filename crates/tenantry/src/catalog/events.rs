@@ -42,6 +42,7 @@ pub struct AuditFilter {
 
 /// A recorded event.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Position in the chain (1 for the first entry).
     pub seq: Option<i64>,

@@ -19,6 +19,7 @@ use crate::ident::TenantId;
 
 /// A rollout's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutState {
     /// Items remain to be run (also after a runner was interrupted: `--resume` continues).
@@ -61,6 +62,7 @@ impl fmt::Display for RolloutState {
 
 /// An item's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     Pending,
@@ -128,6 +130,7 @@ impl fmt::Display for ItemState {
 
 /// A rollout record.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollout {
     pub id: String,
     /// `up`, `dry-run`, …
@@ -144,6 +147,7 @@ pub struct Rollout {
 
 /// One tenant's item in a rollout.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RolloutItem {
     pub tenant_id: String,
     /// The tenant's slug, if its row still exists.

@@ -14,6 +14,7 @@ pub(crate) const LOCAL_URL: &str = "sqlite:tenants";
 
 /// A server as the catalog records it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Server {
     pub name: ServerName,
     pub engine: Engine,

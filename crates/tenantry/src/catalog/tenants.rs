@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::ident::{RoleName, ServerName, Slug, StorageName, TenantId};
 
 /// Where a tenant is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Catalog row written; storage being created and migrated. Not serving.
@@ -86,7 +87,8 @@ impl FromStr for Status {
 }
 
 /// How a tenant's data is kept apart from other tenants'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// A database (or SQLite file) of its own, reached through its own login role.
@@ -131,6 +133,7 @@ impl FromStr for Strategy {
 
 /// A tenant as the catalog records it. Field names are the stable JSON contract.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     #[serde(serialize_with = "as_display")]
     pub id: TenantId,

@@ -23,6 +23,7 @@ pub mod sqlite;
 
 /// A database engine Tenantry can place a catalog or tenants on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Sqlite,

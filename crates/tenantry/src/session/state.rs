@@ -20,7 +20,8 @@ use crate::storage::Place;
 
 /// The application connections of one server, as [`crate::Tenantry::pool_stats`] reports
 /// them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerPoolStats {
     /// The server's name (for SQLite, the server whose directory holds the files).
     pub server: String,

@@ -1,0 +1,52 @@
+//! The versioned API (`/v1`): one module per resource, every route behind
+//! [`crate::auth::authenticate`]. Bodies are the library's own types, the ones the CLI prints
+//! with `--json`.
+
+mod audit;
+mod keys;
+mod rollouts;
+mod tenants;
+
+use axum::Router;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub fn router(state: AppState) -> (Router<AppState>, OpenApi) {
+    OpenApiRouter::new()
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::show, tenants::delete))
+        .routes(routes!(tenants::suspend))
+        .routes(routes!(tenants::resume))
+        .routes(routes!(tenants::repair))
+        .routes(routes!(tenants::labels))
+        .routes(routes!(tenants::add_label, tenants::remove_label))
+        .routes(routes!(tenants::events))
+        .routes(routes!(rollouts::list, rollouts::start))
+        .routes(routes!(rollouts::show))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::auth::authenticate,
+        ))
+        .split_for_parts()
+}
+
+/// A page of a list and the cursor of the next one.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// The largest page a list returns.
+pub const MAX_LIMIT: usize = 1000;
+/// A list's page when no `limit` is given.
+pub const DEFAULT_LIMIT: usize = 100;
