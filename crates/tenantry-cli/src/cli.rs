@@ -302,6 +302,19 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a tenant a new slug and/or display name; its storage and id stay, and routing
+    /// caches drop the old slug within one poll.
+    Rename {
+        slug: String,
+        /// The new slug.
+        #[arg(long = "to", value_name = "NEW_SLUG")]
+        new_slug: Option<String>,
+        /// The new display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop serving a tenant; its storage is kept.
     Suspend { slug: String },
     /// Serve a suspended tenant again.

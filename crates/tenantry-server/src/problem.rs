@@ -173,6 +173,7 @@ impl From<Error> for Problem {
                 (S::UNPROCESSABLE_ENTITY, "invalid", Some("to"))
             }
             Error::DownMissing { .. } => (S::UNPROCESSABLE_ENTITY, "down_missing", None),
+            Error::UnsupportedUrl { .. } => (S::UNPROCESSABLE_ENTITY, "invalid", Some("url")),
             Error::Password { .. } => (S::UNPROCESSABLE_ENTITY, "invalid", Some("password")),
             Error::ServerUnreachable { .. } | Error::ServerTimedOut { .. } => {
                 return Problem::new(S::SERVICE_UNAVAILABLE, "server_unavailable", detail)

@@ -12,7 +12,8 @@ use common::{Server, key};
 
 on_each_backend!(
     a_tenant_lives_its_whole_life_over_http,
-    a_rollout_runs_as_a_job_and_rolls_back
+    a_rollout_runs_as_a_job_and_rolls_back,
+    domains_users_members_servers_and_migrations_over_http
 );
 
 async fn a_tenant_lives_its_whole_life_over_http(backend: Backend) {
@@ -287,4 +288,238 @@ async fn wait_done(server: &Server, location: &str, key: Option<&str>) -> serde_
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("rollout {location} did not finish");
+}
+
+async fn domains_users_members_servers_and_migrations_over_http(backend: Backend) {
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
+    let t = &fx.tenantry;
+    fx.create("acme").await.expect("create");
+    fx.create("globex").await.expect("create");
+    let admin = key(t, "ops", &[Scope::Admin], None).await;
+    let server = Server::start(t).await;
+    let k = Some(admin.as_str());
+
+    // Domains: a host routes to one tenant only.
+    let (status, domain) = server
+        .json(
+            Method::POST,
+            "/v1/tenants/acme/domains",
+            k,
+            Some(json!({ "host": "Acme.Example.COM." })),
+        )
+        .await;
+    assert_eq!(
+        (status, domain["host"].as_str()),
+        (201, Some("acme.example.com"))
+    );
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/v1/tenants/globex/domains",
+            k,
+            Some(json!({ "host": "acme.example.com" })),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["field"].as_str()),
+        (409, Some("host_taken"), Some("host"))
+    );
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/v1/tenants/globex/domains",
+            k,
+            Some(json!({ "host": "bad host!" })),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("host")));
+    // Not globex's to remove.
+    let (status, _) = server
+        .json(
+            Method::DELETE,
+            "/v1/tenants/globex/domains/acme.example.com",
+            k,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(t.domains(Some("acme")).await.expect("domains").len(), 1);
+    let (status, _) = server
+        .json(
+            Method::DELETE,
+            "/v1/tenants/acme/domains/acme.example.com",
+            k,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Users and members.
+    let (status, user) = server
+        .json(
+            Method::POST,
+            "/v1/users",
+            k,
+            Some(json!({ "email": "Ana@Example.com", "password": "correct horse battery" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    assert!(user.get("password_hash").is_none() && !user.to_string().contains("argon2"));
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/v1/users",
+            k,
+            Some(json!({ "email": "ana@example.com" })),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("email_taken"))
+    );
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/v1/users",
+            k,
+            Some(json!({ "email": "not an email" })),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("email")));
+    let (status, member) = server
+        .json(
+            Method::POST,
+            "/v1/tenants/acme/members",
+            k,
+            Some(json!({ "user": "ana@example.com", "role": "employee" })),
+        )
+        .await;
+    assert_eq!((status, member["role"].as_str()), (201, Some("employee")));
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/v1/tenants/acme/members",
+            k,
+            Some(json!({ "user": "ana@example.com", "role": "emperor" })),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("role")));
+    let (status, member) = server
+        .json(
+            Method::PUT,
+            "/v1/tenants/acme/members/ana@example.com",
+            k,
+            Some(json!({ "role": "admin" })),
+        )
+        .await;
+    assert_eq!((status, member["role"].as_str()), (200, Some("admin")));
+    let (_, members) = server
+        .json(Method::GET, "/v1/tenants/acme/members", k, None)
+        .await;
+    assert_eq!(members.as_array().map(Vec::len), Some(1));
+    let (status, _) = server
+        .json(
+            Method::DELETE,
+            "/v1/tenants/acme/members/ana@example.com",
+            k,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, disabled) = server
+        .json(Method::POST, "/v1/users/ana@example.com/disable", k, None)
+        .await;
+    assert_eq!(
+        (status, disabled["status"].as_str()),
+        (200, Some("disabled"))
+    );
+
+    // Rename: the new slug answers, the old one is gone, a taken one is refused.
+    let (status, renamed) = server
+        .json(
+            Method::PATCH,
+            "/v1/tenants/acme",
+            k,
+            Some(json!({ "slug": "acme-corp", "name": "Acme Corp" })),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["slug"].as_str(), renamed["name"].as_str()),
+        (200, Some("acme-corp"), Some("Acme Corp"))
+    );
+    let (status, _) = server.json(Method::GET, "/v1/tenants/acme", k, None).await;
+    assert_eq!(status, 404);
+    let (status, problem) = server
+        .json(
+            Method::PATCH,
+            "/v1/tenants/acme-corp",
+            k,
+            Some(json!({ "slug": "globex" })),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("slug_taken"))
+    );
+    assert_eq!(fx.tenant("globex").await.name, "globex", "globex untouched");
+
+    // Migrations and servers.
+    let (status, summary) = server
+        .json(Method::GET, "/v1/migrations/status", k, None)
+        .await;
+    assert_eq!(
+        (
+            status,
+            summary["tenants"].as_u64(),
+            summary["current"].as_u64()
+        ),
+        (200, Some(2), Some(2))
+    );
+    let (status, history) = server
+        .json(Method::GET, "/v1/tenants/globex/migrations", k, None)
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert!(
+        history["migrations"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+    );
+    let (_, servers) = server.json(Method::GET, "/v1/servers", k, None).await;
+    assert!(
+        servers
+            .as_array()
+            .expect("servers")
+            .iter()
+            .any(|s| s["name"] == fx.server.as_str())
+    );
+    assert!(!servers.to_string().contains("password"));
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/v1/servers",
+            k,
+            Some(json!({ "name": "odd", "url": "oracle://db" })),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("url")));
+    let (status, problem) = server
+        .json(
+            Method::DELETE,
+            &format!("/v1/servers/{}", fx.server),
+            k,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("server_in_use"))
+    );
+    let (status, events) = server
+        .json(Method::GET, "/v1/events?limit=5", k, None)
+        .await;
+    assert_eq!((status, events.as_array().map(Vec::len)), (200, Some(5)));
+    server.stop().await;
+    fx.cleanup().await;
 }

@@ -48,7 +48,7 @@ pub use engine::Engine;
 pub use error::{BusyLimit, Error, Result};
 pub use ident::{KeyName, ServerName, Slug, StorageName, TenantId};
 pub use keyring::KeySetup;
-pub use lifecycle::NewTenant;
+pub use lifecycle::{NewTenant, RenameTenant};
 pub use migrate::RevertTarget;
 pub use migrate::kinds::*;
 pub use migrate::{

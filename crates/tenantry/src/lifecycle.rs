@@ -31,6 +31,13 @@ pub struct NewTenant {
     pub strategy: Option<Strategy>,
 }
 
+/// A tenant's new slug and display name (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct RenameTenant {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+}
+
 impl Tenantry {
     /// Creates a tenant: catalog row `provisioning` → storage → every migration → verified →
     /// `active`. On failure the tenant is `failed` with the error recorded and the error is
@@ -277,6 +284,55 @@ impl Tenantry {
                     .await;
                 Err(e)
             }
+        }
+    }
+
+    /// Gives a tenant a new slug, display name, or both. Its storage, role and id stay as
+    /// they are (they derive from the id); routing caches in every process drop the old
+    /// slug within one poll of the change counter. Refused for a deleted tenant.
+    pub async fn rename_tenant(&self, slug: &str, rename: RenameTenant) -> Result<Tenant> {
+        let tenant = self.catalog.tenant(slug).await?;
+        if matches!(tenant.status, Status::Deleted | Status::Deleting) {
+            return Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: tenant.status,
+                action: "rename",
+                hint: "a deleted tenant keeps its name; purge it to free the slug",
+            });
+        }
+        let new_slug = match &rename.slug {
+            Some(s) => Slug::new(s)?,
+            None => tenant.slug.clone(),
+        };
+        let name = match rename.name {
+            Some(name) if name.trim().is_empty() => new_slug.to_string(),
+            Some(name) => name,
+            None => tenant.name.clone(),
+        };
+        let event = NewEvent {
+            tenant: Some(&tenant),
+            action: "tenant.rename",
+            outcome: "ok",
+            target: None,
+            detail: Some(format!(
+                "slug {} → {new_slug}; name {:?}",
+                tenant.slug, name
+            )),
+            error: None,
+        };
+        match self
+            .catalog
+            .rename_tenant(&tenant, &new_slug, &name, event)
+            .await?
+        {
+            Some(renamed) => Ok(renamed),
+            // Its status moved meanwhile: say where it is now.
+            None => Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: self.catalog.tenant(slug).await?.status,
+                action: "rename",
+                hint: "it changed while it was being renamed; try again",
+            }),
         }
     }
 

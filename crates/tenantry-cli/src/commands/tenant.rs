@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
-use tenantry::{Event, NewTenant, Status, Strategy, Tenant, Tenantry};
+use tenantry::{Event, NewTenant, RenameTenant, Status, Strategy, Tenant, Tenantry};
 
 use crate::cli::TenantCommand;
 use crate::output;
@@ -66,6 +66,35 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
                 if !events.is_empty() {
                     outln!("recent events:\n{}", output::events(&events))?;
                 }
+            }
+        }
+        TenantCommand::Rename {
+            slug,
+            new_slug,
+            name,
+            json,
+        } => {
+            if new_slug.is_none() && name.is_none() {
+                anyhow::bail!("say what to change: --to <new-slug>, --name <text>, or both");
+            }
+            let t = tenantry
+                .rename_tenant(
+                    &slug,
+                    RenameTenant {
+                        slug: new_slug,
+                        name,
+                    },
+                )
+                .await?;
+            if json {
+                output::json(&t)?;
+            } else {
+                outln!(
+                    "tenant {} is now {} ({})",
+                    slug,
+                    t.slug,
+                    output::escaped(&t.name)
+                )?;
             }
         }
         TenantCommand::Suspend { slug } => {

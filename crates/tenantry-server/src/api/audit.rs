@@ -8,7 +8,7 @@ use tenantry::catalog::AuditFilter;
 use tenantry::{Event, Scope, TenantId};
 use utoipa::IntoParams;
 
-use super::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+use super::Page;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::body::Query;
@@ -35,13 +35,7 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
 ) -> Result<axum::Json<Page<Event>>, Problem> {
     caller.require(Scope::AuditRead)?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT as i64);
-    if !(1..=MAX_LIMIT as i64).contains(&limit) {
-        return Err(
-            Problem::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))
-                .with_status(axum::http::StatusCode::BAD_REQUEST),
-        );
-    }
+    let limit = super::limit(q.limit)?;
     let tenant_id = match (&q.tenant, &caller.0.tenant_id) {
         (Some(slug), _) => Some(caller.tenant(&state, slug, Scope::AuditRead).await?.id),
         (None, Some(own)) => Some(TenantId::parse(own)?),

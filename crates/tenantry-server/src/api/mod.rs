@@ -3,6 +3,8 @@
 //! with `--json`.
 
 mod audit;
+mod fleet;
+mod identity;
 mod keys;
 mod rollouts;
 mod tenants;
@@ -17,13 +19,26 @@ use crate::AppState;
 pub fn router(state: AppState) -> (Router<AppState>, OpenApi) {
     OpenApiRouter::new()
         .routes(routes!(tenants::list, tenants::create))
-        .routes(routes!(tenants::show, tenants::delete))
+        .routes(routes!(tenants::show, tenants::rename, tenants::delete))
         .routes(routes!(tenants::suspend))
         .routes(routes!(tenants::resume))
         .routes(routes!(tenants::repair))
         .routes(routes!(tenants::labels))
         .routes(routes!(tenants::add_label, tenants::remove_label))
         .routes(routes!(tenants::events))
+        .routes(routes!(identity::domains, identity::add_domain))
+        .routes(routes!(identity::remove_domain))
+        .routes(routes!(identity::members, identity::add_member))
+        .routes(routes!(identity::set_role, identity::remove_member))
+        .routes(routes!(identity::users, identity::add_user))
+        .routes(routes!(identity::user))
+        .routes(routes!(identity::disable_user))
+        .routes(routes!(identity::enable_user))
+        .routes(routes!(fleet::servers, fleet::add_server))
+        .routes(routes!(fleet::remove_server))
+        .routes(routes!(fleet::status))
+        .routes(routes!(fleet::tenant_migrations))
+        .routes(routes!(fleet::events))
         .routes(routes!(rollouts::list, rollouts::start))
         .routes(routes!(rollouts::show))
         .routes(routes!(keys::list, keys::create))
@@ -50,3 +65,16 @@ pub struct Page<T> {
 pub const MAX_LIMIT: usize = 1000;
 /// A list's page when no `limit` is given.
 pub const DEFAULT_LIMIT: usize = 100;
+
+/// A list's `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when left out.
+pub fn limit(given: Option<i64>) -> Result<i64, crate::problem::Problem> {
+    let limit = given.unwrap_or(DEFAULT_LIMIT as i64);
+    if (1..=MAX_LIMIT as i64).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(
+            crate::problem::Problem::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))
+                .with_status(axum::http::StatusCode::BAD_REQUEST),
+        )
+    }
+}

@@ -4,10 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use tenantry::{Event, NewTenant, Scope, Status, Strategy, Tenant};
+use tenantry::{Event, NewTenant, RenameTenant, Scope, Status, Strategy, Tenant};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{DEFAULT_LIMIT, MAX_LIMIT, Page};
+use super::Page;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::body::{Json, Query};
@@ -25,7 +25,7 @@ pub struct ListQuery {
     /// Only tenants at this schema version.
     pub version: Option<i64>,
     /// At most this many (1–1000; 100 by default).
-    pub limit: Option<usize>,
+    pub limit: Option<i64>,
     /// The `next` of the previous page.
     pub after: Option<String>,
 }
@@ -38,13 +38,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<Page<Tenant>>, Problem> {
     caller.require(Scope::TenantsRead)?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(
-            Problem::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))
-                .with_status(StatusCode::BAD_REQUEST),
-        );
-    }
+    let limit = super::limit(q.limit)? as usize;
     let labelled = match &q.label {
         Some(label) => {
             tenantry::labels::check_label(label)?;
@@ -62,7 +56,10 @@ pub async fn list(
     let mut next = None;
     for t in state.tenantry.catalog().tenants().await? {
         let id = t.id.to_string();
-        let keep = caller.sees(&id)
+        // Spares are not tenants yet (as `tenant list`): listed only when asked for.
+        let spare_asked = t.status != Status::Spare || q.status == Some(Status::Spare);
+        let keep = spare_asked
+            && caller.sees(&id)
             && q.after.as_deref().is_none_or(|after| id.as_str() > after)
             && q.status.is_none_or(|s| s == t.status)
             && q.strategy.is_none_or(|s| s == t.strategy)
@@ -127,6 +124,39 @@ pub async fn show(
 ) -> Result<axum::Json<Tenant>, Problem> {
     Ok(axum::Json(
         caller.tenant(&state, &slug, Scope::TenantsRead).await?,
+    ))
+}
+
+/// A tenant's new slug and/or display name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/v1/tenants/{slug}", tag = "tenants",
+    params(("slug" = String, Path)), request_body = Rename,
+    responses((status = 200, body = Tenant)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    Json(body): Json<Rename>,
+) -> Result<axum::Json<Tenant>, Problem> {
+    caller.tenant(&state, &slug, Scope::TenantsWrite).await?;
+    if body.slug.is_none() && body.name.is_none() {
+        return Err(Problem::invalid(
+            "slug",
+            "give a new `slug`, a new `name`, or both",
+        ));
+    }
+    let rename = RenameTenant {
+        slug: body.slug,
+        name: body.name,
+    };
+    Ok(axum::Json(
+        state.tenantry.rename_tenant(&slug, rename).await?,
     ))
 }
 
@@ -242,13 +272,7 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<axum::Json<Vec<Event>>, Problem> {
     let tenant = caller.tenant(&state, &slug, Scope::TenantsRead).await?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT as i64);
-    if !(1..=MAX_LIMIT as i64).contains(&limit) {
-        return Err(
-            Problem::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}"))
-                .with_status(StatusCode::BAD_REQUEST),
-        );
-    }
+    let limit = super::limit(q.limit)?;
     Ok(axum::Json(
         state
             .tenantry

@@ -16,6 +16,7 @@ use crate::ident::TenantId;
 
 /// A host name that routes to a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Domain {
     pub host: String,
     pub tenant_id: String,
@@ -25,6 +26,7 @@ pub struct Domain {
 
 /// Whether a user may sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum UserStatus {
     Active,
@@ -54,6 +56,7 @@ impl UserStatus {
 /// A user as the catalog records it. The password hash never leaves the catalog module
 /// except through [`Catalog::user_password_hash`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -83,6 +86,7 @@ impl User {
 
 /// A user's role in a tenant, with both sides named.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Membership {
     pub user_id: String,
     pub email: String,

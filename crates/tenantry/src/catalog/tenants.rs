@@ -410,6 +410,61 @@ impl Catalog {
         self.tenant_by_id(id).await.map(Some)
     }
 
+    /// Gives tenant `id` (while it is `status`) a new slug and display name, with the change
+    /// counter (routing caches slugs) and the event, in one transaction. A slug taken by
+    /// another tenant is [`Error::TenantExists`]; a tenant whose status moved meanwhile,
+    /// `None`.
+    pub async fn rename_tenant(
+        &self,
+        current: &Tenant,
+        slug: &Slug,
+        name: &str,
+        event: super::NewEvent<'_>,
+    ) -> Result<Option<Tenant>> {
+        let id = current.id;
+        let action = "rename a tenant";
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::tenant_catalog(id, action))?;
+        let done = sqlx::query(self.engine.sql(
+            "UPDATE tenantry_tenants SET slug = ?, name = ?, updated_at = ? \
+             WHERE id = ? AND status = ?",
+        ))
+        .bind(slug.as_str())
+        .bind(name)
+        .bind(now())
+        .bind(id.to_string())
+        .bind(current.status.as_str())
+        .execute(&mut *tx)
+        .await;
+        let done = match done {
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                let taken = self.find_tenant(slug.as_str()).await?;
+                return Err(Error::TenantExists {
+                    slug: slug.to_string(),
+                    status: taken.map_or(current.status, |t| t.status),
+                });
+            }
+            other => other.map_err(Error::tenant_catalog(id, action))?,
+        };
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        super::identity::bump_changes_in(&mut tx).await?;
+        super::events::insert(&mut tx, self.engine, event)
+            .await
+            .map_err(Error::catalog("append an event"))?;
+        tx.commit()
+            .await
+            .map_err(Error::tenant_catalog(id, action))?;
+        self.tenant_by_id(id).await.map(Some)
+    }
+
     /// Stores a tenant's runtime role and its sealed password unless it has one already.
     /// Written before the role is created, so the catalog always knows the credential in
     /// force; when two runners race, the first one's password wins and the other re-reads it.

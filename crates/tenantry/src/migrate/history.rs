@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 
 /// Where one migration stands in a ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MigrationState {
     /// Applied, and its file has the checksum the ledger recorded.
@@ -46,6 +47,7 @@ impl MigrationState {
 
 /// One version of the set or the ledger.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MigrationEntry {
     pub version: i64,
     /// The file's description, or the ledger's where the file is gone.
@@ -63,6 +65,7 @@ pub struct MigrationEntry {
 
 /// A tenant's migrations, in version order.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantMigrations {
     pub tenant: String,
     pub strategy: Strategy,

@@ -28,6 +28,7 @@ pub struct StatusRow {
 /// The fleet's migrations at a glance (`migrate status`): counts over every tenant that is
 /// not deleted, as the catalog records them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MigrationSummary {
     /// The set's highest version.
     pub latest: i64,
@@ -56,6 +57,7 @@ pub struct MigrationSummary {
 
 /// A failed or dirty tenant in a [`MigrationSummary`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MigrationProblem))]
 pub struct Problem {
     pub tenant: String,
     pub status: Status,
