@@ -134,6 +134,28 @@ impl AuditReport {
 const PAGE: i64 = 1000;
 
 impl Tenantry {
+    /// Appends a successful change to the audit log after it was made; a failure to append
+    /// is logged, not returned, since the change itself stands.
+    pub(crate) async fn audited(
+        &self,
+        tenant: Option<&crate::Tenant>,
+        action: &'static str,
+        target: Option<String>,
+        detail: Option<String>,
+    ) {
+        let event = crate::catalog::NewEvent {
+            tenant,
+            action,
+            outcome: "ok",
+            target,
+            detail,
+            error: None,
+        };
+        if let Err(e) = self.catalog().record(event).await {
+            tracing::warn!(action, error = %e, "could not append to the audit log");
+        }
+    }
+
     /// Recomputes the audit chain from its first entry and reports the first entry that was
     /// edited, deleted or moved, a deleted tail, or a row that no append wrote.
     pub async fn verify_audit(&self) -> Result<AuditReport> {

@@ -31,6 +31,8 @@ impl Tenantry {
         for label in labels {
             self.catalog.add_label(tenant.id, label).await?;
         }
+        self.audited(Some(&tenant), "tenant.label", None, Some(labels.join(" ")))
+            .await;
         self.tenant_labels(slug).await
     }
 
@@ -40,6 +42,13 @@ impl Tenantry {
         for label in labels {
             self.catalog.remove_label(tenant.id, label).await?;
         }
+        self.audited(
+            Some(&tenant),
+            "tenant.unlabel",
+            None,
+            Some(labels.join(" ")),
+        )
+        .await;
         self.tenant_labels(slug).await
     }
 

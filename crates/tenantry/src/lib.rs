@@ -134,7 +134,11 @@ impl Tenantry {
             created_at: String::new(),
         };
         Place::of(&probe, &self.config).check_reachable().await?;
-        self.catalog.insert_server(&name, url).await
+        let server = self.catalog.insert_server(&name, url).await?;
+        let detail = Some(engine::redact_url(url));
+        self.audited(None, "server.add", Some(format!("server:{name}")), detail)
+            .await;
+        Ok(server)
     }
 
     /// Checks that server `name` answers within the connect timeout.
@@ -180,7 +184,16 @@ impl Tenantry {
                 }
             }
         }
-        self.catalog.set_pooler_url(name, pooler_url).await
+        let server = self.catalog.set_pooler_url(name, pooler_url).await?;
+        let detail = pooler_url.map(engine::redact_url);
+        self.audited(
+            None,
+            "server.pooler",
+            Some(format!("server:{name}")),
+            detail,
+        )
+        .await;
+        Ok(server)
     }
 
     /// Opens an administrative connection to a tenant's storage, as the migration runner
@@ -206,7 +219,10 @@ impl Tenantry {
             self.ready_pools.remove(pool.id);
             self.catalog.delete_shared_pool(pool.id).await?;
         }
-        self.catalog.remove_server(name).await
+        self.catalog.remove_server(name).await?;
+        self.audited(None, "server.remove", Some(format!("server:{name}")), None)
+            .await;
+        Ok(())
     }
 
     /// Where a tenant's storage lives.

@@ -294,7 +294,13 @@ impl Tenantry {
             .create_rollout(&rollout, Some(&active_key), &items)
             .await?
         {
-            Ok(()) => Ok((rollout.id, false)),
+            Ok(()) => {
+                let detail = format!("{} over {} tenants", rollout.kind, rollout.total);
+                let target = Some(format!("rollout:{}", rollout.id));
+                self.audited(None, "rollout.start", target, Some(detail))
+                    .await;
+                Ok((rollout.id, false))
+            }
             Err(existing) => Ok((existing, true)),
         }
     }
