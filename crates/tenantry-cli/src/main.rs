@@ -14,14 +14,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = cli::Cli::parse();
+    init_tracing(matches!(cli.command, cli::Command::Serve { .. }));
     tenantry::audit::set_process_actor(&tenantry::audit::os_user_actor());
     match commands::run(cli).await {
         Ok(code) => code,
@@ -30,5 +24,34 @@ async fn main() -> ExitCode {
             errln!("error: {}", output::error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr, filtered by `TENANTRY_LOG`. `tenantry serve` writes JSON lines (one per
+/// request, with its route, status, latency and `tenant_id`) and logs requests by default;
+/// `TENANTRY_LOG_FORMAT=json|text` chooses for any command.
+fn init_tracing(serving: bool) {
+    let default = match serving {
+        true => "warn,tenantry_server=info,sqlx::query=error",
+        false => "warn,sqlx::query=error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TENANTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let json = match std::env::var("TENANTRY_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => serving,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
     }
 }

@@ -59,7 +59,10 @@ impl Caller {
             })
         };
         match state.tenantry.catalog().find_tenant(slug).await? {
-            Some(t) if self.sees(&t.id.to_string()) => Ok(t),
+            Some(t) if self.sees(&t.id.to_string()) => {
+                tracing::Span::current().record("tenant_id", tracing::field::display(t.id));
+                Ok(t)
+            }
             _ => Err(missing()),
         }
     }

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod body;
 mod jobs;
+mod metrics;
 mod openapi;
 mod ops;
 mod problem;
@@ -51,19 +52,26 @@ pub(crate) struct AppState {
     pub tenantry: Tenantry,
     pub throttle: Arc<auth::Throttle>,
     pub jobs: Arc<jobs::Jobs>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
-/// The whole application: the API under `/v1`, the document, the health endpoints.
+impl AppState {
+    fn new(tenantry: Tenantry, options: &Options) -> AppState {
+        AppState {
+            tenantry,
+            throttle: Arc::new(auth::Throttle::new(
+                options.failure_budget,
+                options.failure_window,
+            )),
+            jobs: Arc::new(jobs::Jobs::default()),
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
+}
+
+/// The whole application: the API under `/v1`, the document, the operations endpoints.
 pub fn app(tenantry: Tenantry, options: &Options) -> Router {
-    let state = AppState {
-        tenantry,
-        throttle: Arc::new(auth::Throttle::new(
-            options.failure_budget,
-            options.failure_window,
-        )),
-        jobs: Arc::new(jobs::Jobs::default()),
-    };
-    app_with(state, options)
+    app_with(AppState::new(tenantry, options), options)
 }
 
 fn app_with(state: AppState, options: &Options) -> Router {
@@ -73,7 +81,12 @@ fn app_with(state: AppState, options: &Options) -> Router {
         .merge(api)
         .merge(ops::router(state.clone()))
         .merge(openapi::router(document))
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(problem::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(options.body_limit))
         .with_state(state)
 }
@@ -86,14 +99,7 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        tenantry,
-        throttle: Arc::new(auth::Throttle::new(
-            options.failure_budget,
-            options.failure_window,
-        )),
-        jobs: Arc::new(jobs::Jobs::default()),
-    };
+    let state = AppState::new(tenantry, &options);
     let jobs = state.jobs.clone();
     let app = app_with(state, &options);
     axum::serve(
