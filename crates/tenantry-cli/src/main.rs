@@ -44,7 +44,7 @@ fn init_tracing(serving: bool) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogWriter);
     if json {
         builder
             .json()
@@ -53,5 +53,22 @@ fn init_tracing(serving: bool) {
             .init();
     } else {
         builder.init();
+    }
+}
+
+/// Standard error, for logs: a reader that went away (a closed pipe) loses the lines that
+/// follow, and nothing else happens — a failed write would otherwise be reported on that
+/// same stream, and that report would panic.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }

@@ -14,8 +14,18 @@ on_each_backend!(two_cli_processes_and_a_server_keep_one_audit_chain);
 
 const EACH: usize = 6;
 
+/// A `tenantry serve` process, killed if the test ends without stopping it.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `tenantry serve` on a free port and returns it with its base URL.
-fn serve(fx: &Fixture) -> (Child, String) {
+fn serve(fx: &Fixture) -> (Served, String) {
     let mut child = tenantry(fx)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
@@ -32,7 +42,7 @@ fn serve(fx: &Fixture) -> (Child, String) {
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    (child, url)
+    (Served(child), url)
 }
 
 async fn two_cli_processes_and_a_server_keep_one_audit_chain(backend: Backend) {
@@ -119,13 +129,13 @@ async fn two_cli_processes_and_a_server_keep_one_audit_chain(backend: Backend) {
     );
 
     // SIGTERM: the server stops on its own.
-    let pid = server.id().to_string();
+    let pid = server.0.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = server.wait().expect("wait");
+    let status = server.0.wait().expect("wait");
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
     fx.cleanup().await;
 }

@@ -97,3 +97,19 @@ fn field_of(path: &str, message: &str) -> String {
         _ => path.to_owned(),
     }
 }
+
+/// Path parameters of type `T`; a segment that does not decode is a 400 problem.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|rejection| {
+                Problem::new(StatusCode::BAD_REQUEST, "bad_path", rejection.body_text())
+            })
+    }
+}

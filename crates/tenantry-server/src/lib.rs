@@ -1,6 +1,7 @@
 //! The Tenantry control plane over HTTP ([docs/0004](../../../docs/0004-control-plane.md)):
 //! a versioned JSON API (`/v1/…`) over the same library the CLI uses, behind API keys with
-//! scopes, its OpenAPI document at `/openapi.json`, and `/healthz` and `/readyz`.
+//! scopes, its OpenAPI document at `/openapi.json`, `/healthz`, `/readyz`, `/metrics`, and
+//! the web console at `/`.
 //!
 //! API boundary: [`app`] builds the router; [`serve`] runs it on a listener until a
 //! shutdown signal, then stops the rollouts it runs so they stay resumable.
@@ -8,6 +9,7 @@
 mod api;
 mod auth;
 mod body;
+mod console;
 mod jobs;
 mod metrics;
 mod openapi;
@@ -81,6 +83,7 @@ fn app_with(state: AppState, options: &Options) -> Router {
         .merge(api)
         .merge(ops::router(state.clone()))
         .merge(openapi::router(document))
+        .merge(console::router())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(problem::not_found)
         .layer(axum::middleware::from_fn_with_state(

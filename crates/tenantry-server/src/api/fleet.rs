@@ -1,7 +1,7 @@
 //! The fleet's servers (`/v1/servers`), its migrations (`/v1/migrations/status`, one
 //! tenant's `…/migrations`), and its event log (`/v1/events`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::body::{Json, Query};
+use crate::body::{Json, Path, Query};
 use crate::problem::Problem;
 
 #[utoipa::path(get, path = "/v1/servers", tag = "servers", responses((status = 200, body = Vec<Server>)))]

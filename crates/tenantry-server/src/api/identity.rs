@@ -1,7 +1,7 @@
 //! Domains and members of a tenant (`/v1/tenants/{slug}/domains`, `…/members`), and users
 //! (`/v1/users`, a fleet resource: users reach several tenants).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::body::Json;
+use crate::body::{Json, Path};
 use crate::problem::Problem;
 
 #[utoipa::path(get, path = "/v1/tenants/{slug}/domains", tag = "domains",

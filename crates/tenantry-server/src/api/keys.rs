@@ -1,6 +1,6 @@
 //! `/v1/keys`: API keys (scope `admin`, never a tenant-bound key).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::body::Json;
+use crate::body::{Json, Path};
 use crate::problem::Problem;
 
 /// A key to create.

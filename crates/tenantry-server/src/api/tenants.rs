@@ -1,6 +1,6 @@
 //! `/v1/tenants`: list, create, show, suspend, resume, repair, delete, labels, events.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Page;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::body::{Json, Query};
+use crate::body::{Json, Path, Query};
 use crate::problem::Problem;
 
 /// Filters and a page of the tenant list, in id order.

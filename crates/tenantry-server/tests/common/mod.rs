@@ -1,5 +1,7 @@
 //! A server of the test's own on a free port, over a fixture's catalog.
 
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 use reqwest::{Client, Method, Response};
