@@ -45,7 +45,12 @@ async fn every_operation_answers_as_its_document_says() {
         fx.create(slug).await.expect("create");
     }
     let admin = key(&t, "fuzz", &[Scope::Admin], None).await;
-    let server = Server::start(&t).await;
+    // Generated requests include ones without a valid key; they must not lock the fuzzer out.
+    let options = tenantry_server::Options {
+        failure_budget: u32::MAX,
+        ..Default::default()
+    };
+    let server = Server::start_with(&t, options).await;
     let report = fx.dir.path().join("schemathesis");
     let out = tokio::task::spawn_blocking({
         let base = server.base.clone();
@@ -60,6 +65,13 @@ async fn every_operation_answers_as_its_document_says() {
                     "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
                     "--max-examples",
                     "25",
+                    // Revoking keys is tested on its own: here it would revoke the fuzzer's key
+                    // (named in the responses it reads) and leave the rest untested.
+                    "--exclude-name",
+                    "DELETE /v1/keys/{name}",
+                    // Links inferred from Location headers do not name their parameters.
+                    "--phases",
+                    "examples,coverage,fuzzing",
                     "--seed",
                     "20261123",
                     "--no-color",

@@ -38,7 +38,8 @@ pub struct MigrationSummary {
     pub tenants: usize,
     /// Tenants per status.
     pub statuses: BTreeMap<&'static str, usize>,
-    /// Tenants per recorded version.
+    /// Tenants per recorded version (JSON keys are strings).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, usize>))]
     pub versions: BTreeMap<i64, usize>,
     /// Live tenants the catalog shows current ([`is_current`]): a rollout would not open
     /// them.
