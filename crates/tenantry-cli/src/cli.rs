@@ -136,6 +136,12 @@ pub enum Command {
     /// The audit log: every change, its actor and outcome, in a hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A tenant's secrets, sealed with the master key: set from stdin, listed by name only.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// The master key.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Run SQL exactly as the tenant's application connection would (one transaction) and
     /// print the rows of the last statement; with --admin, as the migration runner does.
     Sql {
@@ -797,6 +803,32 @@ pub enum ApikeyCommand {
     /// Revoke a key: refused from the next request on, in every process.
     Revoke {
         name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret to the value read from stdin (never echoed; one trailing newline is
+    /// dropped).
+    Set { slug: String, name: String },
+    /// A tenant's secrets' names and times, never their values.
+    List {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret.
+    Remove { slug: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Reseal every sealed value under a new master key (written to <key file>.new, or given
+    /// in TENANTRY_NEW_MASTER_KEY), then make it the key; run it again to finish an
+    /// interrupted rotation.
+    Rotate {
         #[arg(long)]
         json: bool,
     },

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
+use tenantry::catalog::SecretInfo;
 use tenantry::spares::SpareCount;
 use tenantry::{
     ApiKey, Event, FleetReport, Outcome, Rollout, RolloutItem, Server, StatusRow, Tenant,
@@ -314,6 +315,17 @@ pub fn events(events: &[Event]) -> Table {
                 e.outcome.clone(),
                 short(text),
             ],
+        );
+    }
+    t
+}
+
+pub fn secrets(secrets: &[SecretInfo]) -> Table {
+    let mut t = table(&["NAME", "CREATED", "UPDATED"]);
+    for s in secrets {
+        add_row(
+            &mut t,
+            vec![s.name.clone(), s.created_at.clone(), s.updated_at.clone()],
         );
     }
     t

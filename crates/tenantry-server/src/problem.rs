@@ -139,6 +139,7 @@ impl From<Error> for Problem {
             Error::UserNotFound { .. } => (S::NOT_FOUND, "user_not_found", None),
             Error::ServerNotFound { .. } => (S::NOT_FOUND, "server_not_found", None),
             Error::ApiKeyNotFound { .. } => (S::NOT_FOUND, "api_key_not_found", None),
+            Error::SecretNotFound { .. } => (S::NOT_FOUND, "secret_not_found", None),
             Error::NotAMember { .. } => (S::NOT_FOUND, "membership_not_found", None),
             Error::TenantExists { .. } => (S::CONFLICT, "slug_taken", Some("slug")),
             Error::DomainTaken { .. } => (S::CONFLICT, "host_taken", Some("host")),
@@ -173,11 +174,17 @@ impl From<Error> for Problem {
                 (S::UNPROCESSABLE_ENTITY, "invalid", Some("to"))
             }
             Error::DownMissing { .. } => (S::UNPROCESSABLE_ENTITY, "down_missing", None),
+            Error::InvalidSecret { field, .. } => {
+                (S::UNPROCESSABLE_ENTITY, "invalid", Some(*field))
+            }
             Error::UnsupportedUrl { .. } => (S::UNPROCESSABLE_ENTITY, "invalid", Some("url")),
             Error::Password { .. } => (S::UNPROCESSABLE_ENTITY, "invalid", Some("password")),
             Error::ServerUnreachable { .. } | Error::ServerTimedOut { .. } => {
                 return Problem::new(S::SERVICE_UNAVAILABLE, "server_unavailable", detail)
                     .retry_after(5);
+            }
+            Error::KeyRotation { .. } => {
+                return Problem::new(S::SERVICE_UNAVAILABLE, "key_rotation", detail).retry_after(5);
             }
             Error::Busy { .. } => {
                 return Problem::new(S::SERVICE_UNAVAILABLE, "busy", detail).retry_after(1);

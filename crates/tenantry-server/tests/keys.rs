@@ -342,3 +342,105 @@ async fn the_document_describes_every_operation_with_its_key_and_problems() {
     server.stop().await;
     fx.cleanup().await;
 }
+
+#[tokio::test]
+async fn secrets_are_written_over_http_and_never_read_back() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    let t = &fx.tenantry;
+    fx.create("tenant-a").await.expect("create");
+    fx.create("tenant-b").await.expect("create");
+    let writer = key(t, "vault", &[Scope::SecretsWrite, Scope::TenantsRead], None).await;
+    let bound = key(
+        t,
+        "a-vault",
+        &[Scope::SecretsWrite, Scope::TenantsRead],
+        Some("tenant-a"),
+    )
+    .await;
+    let reader = key(t, "reader", &[Scope::TenantsRead], None).await;
+    let server = Server::start(t).await;
+    let body = Some(json!({ "value": "sk_live_123" }));
+    let (status, info) = server
+        .json(
+            Method::PUT,
+            "/v1/tenants/tenant-b/secrets/STRIPE_KEY",
+            Some(&writer),
+            body.clone(),
+        )
+        .await;
+    assert_eq!((status, info["name"].as_str()), (200, Some("STRIPE_KEY")));
+    let (_, listed) = server
+        .json(
+            Method::GET,
+            "/v1/tenants/tenant-b/secrets",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert!(!listed.to_string().contains("sk_live"));
+    let (status, _) = server
+        .json(
+            Method::PUT,
+            "/v1/tenants/tenant-b/secrets/X",
+            Some(&reader),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = server
+        .json(
+            Method::PUT,
+            "/v1/tenants/tenant-b/secrets/X",
+            Some(&bound),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(
+        status, 404,
+        "another tenant's secrets do not exist for a bound key"
+    );
+    let (status, problem) = server
+        .json(
+            Method::PUT,
+            "/v1/tenants/tenant-a/secrets/bad%20name",
+            Some(&bound),
+            body,
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("name")));
+    let (status, problem) = server
+        .json(
+            Method::PUT,
+            "/v1/tenants/tenant-a/secrets/EMPTY",
+            Some(&bound),
+            Some(json!({ "value": "" })),
+        )
+        .await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("value")));
+    let (status, _) = server
+        .json(
+            Method::DELETE,
+            "/v1/tenants/tenant-b/secrets/STRIPE_KEY",
+            Some(&writer),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, problem) = server
+        .json(
+            Method::DELETE,
+            "/v1/tenants/tenant-b/secrets/STRIPE_KEY",
+            Some(&writer),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("secret_not_found"))
+    );
+    server.stop().await;
+    fx.cleanup().await;
+}

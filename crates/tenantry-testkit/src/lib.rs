@@ -246,6 +246,20 @@ impl Fixture {
         done.rows_affected()
     }
 
+    /// The number `sql` (a `SELECT COUNT(*) …` on the catalog database) returns.
+    pub async fn catalog_count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.config().catalog_url())
+            .await
+            .expect("connect to the catalog");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .expect("count on the catalog");
+        let _ = conn.close().await;
+        n
+    }
+
     pub fn migrations_dir(&self) -> PathBuf {
         self.config().migrations_dir.clone()
     }

@@ -16,10 +16,23 @@ use crate::error::{Error, Result};
 /// The environment variable holding the master key (base64 of 32 bytes).
 pub const MASTER_KEY_ENV: &str = "TENANTRY_MASTER_KEY";
 
+/// The key a rotation moves to, when the master key comes from the environment.
+pub const NEW_MASTER_KEY_ENV: &str = "TENANTRY_NEW_MASTER_KEY";
+
+/// Where a rotation keeps the key it moves to, beside the key file (`<file>.new`), and the
+/// key it moved from once done (`<file>.old`).
+pub fn sibling_key_file(file: &Path, suffix: &str) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Where the master key came from, for messages.
 #[derive(Debug, Clone)]
 pub enum KeySource {
     Env,
+    /// `TENANTRY_NEW_MASTER_KEY`.
+    NextEnv,
     File(PathBuf),
 }
 
@@ -27,6 +40,7 @@ impl std::fmt::Display for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KeySource::Env => write!(f, "${MASTER_KEY_ENV}"),
+            KeySource::NextEnv => write!(f, "${NEW_MASTER_KEY_ENV}"),
             KeySource::File(path) => write!(f, "{}", path.display()),
         }
     }
@@ -65,6 +79,36 @@ impl MasterKey {
     /// A short public name of the key: the first 16 hex characters of SHA-256 over a
     /// domain-separated input. The catalog records it, so a wrong key is recognised before
     /// anything is decrypted; it reveals nothing usable about the key.
+    /// The key a rotation moves to: `TENANTRY_NEW_MASTER_KEY`, else `<file>.new`.
+    pub fn find_next(file: &Path) -> Result<Option<MasterKey>> {
+        if let Ok(text) = std::env::var(NEW_MASTER_KEY_ENV) {
+            return Self::decode(text.trim(), KeySource::NextEnv).map(Some);
+        }
+        let next = sibling_key_file(file, ".new");
+        match std::fs::read_to_string(&next) {
+            Ok(text) => Self::decode(text.trim(), KeySource::File(next)).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io {
+                path: next,
+                source: e,
+            }),
+        }
+    }
+
+    /// Writes a new random key to `file` (mode 0600), whole or not at all: written beside
+    /// it first, then renamed into place.
+    pub fn generate_into(file: &Path) -> Result<()> {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let partial = sibling_key_file(file, ".partial");
+        let _ = std::fs::remove_file(&partial);
+        write_private(&partial, format!("{}\n", B64.encode(key)).as_bytes())?;
+        std::fs::rename(&partial, file).map_err(|source| Error::Io {
+            path: file.to_owned(),
+            source,
+        })
+    }
+
     pub fn fingerprint(&self) -> String {
         use sha2::Digest;
         let mut hash = Sha256::new();
@@ -224,7 +268,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         source,
     };
     let mut file = options.open(path).map_err(io)?;
-    file.write_all(bytes).map_err(io)
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
 }
 
 #[cfg(test)]

@@ -409,6 +409,22 @@ pub enum Error {
         limit: BusyLimit,
     },
 
+    /// A master key rotation cannot go on, or a process cannot seal while one is under way.
+    #[error("master key rotation: {reason}")]
+    KeyRotation { reason: String },
+
+    /// A tenant secret's name or value that cannot be stored.
+    #[error("secret {name:?}: {reason}")]
+    InvalidSecret {
+        name: String,
+        /// `name` or `value`.
+        field: &'static str,
+        reason: &'static str,
+    },
+
+    #[error("tenant {tenant:?} has no secret named {name:?}")]
+    SecretNotFound { tenant: String, name: String },
+
     /// A time that is not RFC 3339 (e.g. `2026-11-23T10:00:00Z`).
     #[error("invalid time {value:?}: {reason}")]
     InvalidTime { value: String, reason: String },

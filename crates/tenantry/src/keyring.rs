@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::Tenantry;
-use crate::catalog::{Catalog, MASTER_KEY_FINGERPRINT};
+use crate::catalog::{Catalog, LOCK_KEY, MASTER_KEY_FINGERPRINT, MASTER_KEY_ROTATING_TO};
 use crate::config::Config;
 use crate::crypto::{KeySource, MasterKey};
 use crate::error::{Error, Result};
@@ -23,6 +23,9 @@ pub(crate) struct KeyRecord {
 
 /// Shared by the clones of one [`Tenantry`].
 pub(crate) type SharedRecord = Arc<Mutex<KeyRecord>>;
+
+/// The lock key's plain value once read, shared by the clones of one [`Tenantry`].
+pub(crate) type SharedLockKey = Arc<Mutex<Option<String>>>;
 
 /// What `tenantry init` did about the master key.
 #[derive(Debug, Clone)]
@@ -135,9 +138,111 @@ impl Tenantry {
                     .await?;
             }
         }
-        let mut record = self.key_record.lock().unwrap_or_else(|p| p.into_inner());
-        record.fingerprint = Some(fingerprint);
+        {
+            let mut record = self.key_record.lock().unwrap_or_else(|p| p.into_inner());
+            record.fingerprint = Some(fingerprint);
+        }
+        self.load_lock_key().await?;
         Ok(setup)
+    }
+
+    /// Opens a value sealed with the master key. During a rotation (and in a process that
+    /// opened the catalog before one finished) a value may be sealed with either the key
+    /// the catalog records or the key the rotation moves to: each key at hand is tried, and
+    /// AES-GCM tells the right one. With none that opens it, the error names why.
+    pub(crate) fn open_sealed(&self, sealed: &str, what: &str) -> Result<String> {
+        let file = &self.config.master_key_file;
+        let checked = self.master_key();
+        let mut candidates = Vec::new();
+        match &checked {
+            Ok(key) => candidates.push(key.clone()),
+            // A rotation finished since this process read the fingerprint: the key file now
+            // holds the new key.
+            Err(Error::WrongMasterKey { .. }) => {
+                if let Ok(Some(key)) = MasterKey::find(file) {
+                    candidates.push(key);
+                }
+            }
+            Err(_) => {}
+        }
+        if let Ok(Some(next)) = MasterKey::find_next(file) {
+            candidates.push(next);
+        }
+        let mut first_error = None;
+        for key in &candidates {
+            match key.open(sealed, what) {
+                Ok(plain) => return Ok(plain),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(match checked {
+            Err(e) => e,
+            Ok(_) => first_error.unwrap_or_else(|| Error::MasterKeyMissing { path: file.clone() }),
+        })
+    }
+
+    /// The key new values are sealed with: the catalog's, or while a rotation is under way,
+    /// the key it moves to (a process without that key is refused, so nothing is sealed with
+    /// the old key once a rotation started).
+    pub(crate) async fn sealing_key(&self) -> Result<MasterKey> {
+        let file = &self.config.master_key_file;
+        if let Some(next_fp) = self.catalog.setting(MASTER_KEY_ROTATING_TO).await? {
+            return match MasterKey::find_next(file)? {
+                Some(next) if next.fingerprint() == next_fp => Ok(next),
+                _ => Err(Error::KeyRotation {
+                    reason: format!(
+                        "a rotation to the master key {next_fp} is under way: give this process \
+                         that key too ({} or {}), or finish it with `tenantry key rotate`",
+                        crate::crypto::NEW_MASTER_KEY_ENV,
+                        crate::crypto::sibling_key_file(file, ".new").display()
+                    ),
+                }),
+            };
+        }
+        match self.master_key() {
+            Err(Error::WrongMasterKey { .. }) => {
+                // A rotation may have finished since this process read the fingerprint.
+                let fresh = read_record(&self.catalog, &self.config).await?;
+                *self.key_record.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                self.master_key()
+            }
+            other => other,
+        }
+    }
+
+    /// The secret lock names derive from, read (or, the first time, made and sealed) from
+    /// the catalog. It does not change when the master key is rotated, so every process,
+    /// whichever key it holds, takes the same lock for the same unit.
+    pub(crate) async fn load_lock_key(&self) -> Result<()> {
+        let sealed = match self.catalog.setting(LOCK_KEY).await? {
+            Some(sealed) => sealed,
+            None => {
+                let key = self.sealing_key().await?;
+                let fresh = key.seal(&hex::encode(crate::crypto::random_key()));
+                self.catalog.set_setting_once(LOCK_KEY, &fresh).await?
+            }
+        };
+        let plain = self.open_sealed(&sealed, "the lock key")?;
+        *self.lock_key.lock().unwrap_or_else(|p| p.into_inner()) = Some(plain);
+        Ok(())
+    }
+
+    /// The lock key, once [`Tenantry::load_lock_key`] read it.
+    pub(crate) fn lock_key(&self) -> Result<String> {
+        self.lock_key
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| match self.master_key() {
+                Err(e) => e,
+                Ok(_) => Error::KeyRotation {
+                    reason: "the lock key could not be read when the catalog was opened; \
+                             open it again"
+                        .to_owned(),
+                },
+            })
     }
 
     fn key_record(&self) -> KeyRecord {

@@ -35,7 +35,9 @@ mod keyring;
 pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
+pub mod rotation;
 pub mod routing;
+pub mod secrets;
 pub mod session;
 pub mod spares;
 pub mod storage;
@@ -71,6 +73,8 @@ pub struct Tenantry {
     ready_pools: storage::shared::ReadyPools,
     /// What the catalog says about the master key, read at open.
     key_record: keyring::SharedRecord,
+    /// The secret lock names derive from (see [`Tenantry::load_lock_key`]).
+    lock_key: keyring::SharedLockKey,
     /// Versions this process knows the catalog records as applied by the fleet (the first
     /// checksum recorded for a version stays, so this only grows).
     fleet_seen: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
@@ -98,7 +102,7 @@ impl Tenantry {
     async fn with(config: Config, catalog: Catalog) -> Result<Tenantry> {
         let record = keyring::read_record(&catalog, &config).await?;
         let pools = session::PoolManager::new(&config);
-        Ok(Tenantry {
+        let tenantry = Tenantry {
             config,
             catalog,
             pools,
@@ -106,7 +110,16 @@ impl Tenantry {
             fleet_seen: Default::default(),
             kept: std::sync::Arc::new(storage::Sessions::lasting()),
             key_record: std::sync::Arc::new(std::sync::Mutex::new(record)),
-        })
+            lock_key: Default::default(),
+        };
+        // Without a master key at hand nothing is locked or decrypted; what needs one says so.
+        if crate::crypto::MasterKey::find(&tenantry.config.master_key_file)
+            .is_ok_and(|k| k.is_some())
+            && let Err(e) = tenantry.load_lock_key().await
+        {
+            tracing::debug!(error = %e, "the lock key is not available");
+        }
+        Ok(tenantry)
     }
 
     pub fn config(&self) -> &Config {
@@ -234,9 +247,13 @@ impl Tenantry {
 
 impl Tenantry {
     /// The secret a unit's lock name derives from (`tenant:<id>`, `pool:<id>`, …): 64 hex
-    /// digits from the master key, so a tenant, which can see ids and role names, cannot
-    /// compute another's lock.
+    /// digits from the catalog's sealed lock key, so a tenant, which can see ids and role
+    /// names, cannot compute another's lock, and a key rotation does not move any lock.
     pub(crate) fn lock_secret(&self, unit: &str) -> Result<String> {
-        Ok(self.master_key()?.derive(&format!("lock {unit}")))
+        let key = self.lock_key()?;
+        Ok(crypto::hmac_hex(
+            key.as_bytes(),
+            &format!("tenantry lock: {unit}"),
+        ))
     }
 }

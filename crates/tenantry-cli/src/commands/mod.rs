@@ -4,6 +4,7 @@ mod apikey;
 mod audit;
 mod completions;
 mod identity;
+mod key;
 mod migrate;
 mod migrate_add;
 mod migrate_status;
@@ -71,6 +72,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => serve::run(&tenantry, &listen).await?,
         Command::Apikey(cmd) => apikey::run(&tenantry, cmd).await?,
         Command::Audit(cmd) => audit::run(&tenantry, cmd).await?,
+        Command::Secret(cmd) => key::secret(&tenantry, cmd).await?,
+        Command::Key(cmd) => key::key(&tenantry, cmd).await?,
         Command::Events(args) => {
             let tenant = match &args.tenant {
                 Some(slug) => Some(tenantry.catalog().tenant(slug).await?),

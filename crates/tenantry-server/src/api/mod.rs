@@ -7,6 +7,7 @@ mod fleet;
 mod identity;
 mod keys;
 mod rollouts;
+mod secrets;
 mod tenants;
 
 use axum::Router;
@@ -39,6 +40,8 @@ pub fn router(state: AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(fleet::status))
         .routes(routes!(fleet::tenant_migrations))
         .routes(routes!(fleet::events))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::set, secrets::remove))
         .routes(routes!(rollouts::list, rollouts::start))
         .routes(routes!(rollouts::show))
         .routes(routes!(keys::list, keys::create))

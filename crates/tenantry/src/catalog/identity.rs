@@ -504,8 +504,8 @@ impl Catalog {
         rows.iter().map(membership_from_row).collect()
     }
 
-    /// Removes every domain, membership and label of a tenant (it is being deleted); returns
-    /// the domains and memberships removed, for the event log.
+    /// Removes every domain, membership, label and secret of a tenant (it is being deleted);
+    /// returns the domains and memberships removed, for the event log.
     pub(crate) async fn forget_tenant_routes(
         &self,
         tenant: TenantId,
@@ -517,6 +517,7 @@ impl Catalog {
             "DELETE FROM tenantry_domains WHERE tenant_id = ?",
             "DELETE FROM tenantry_memberships WHERE tenant_id = ?",
             "DELETE FROM tenantry_labels WHERE tenant_id = ?",
+            "DELETE FROM tenantry_secrets WHERE tenant_id = ?",
         ] {
             sqlx::query(self.engine.sql(sql))
                 .bind(tenant.to_string())

@@ -21,6 +21,8 @@ mod labels;
 mod pools;
 mod rollouts;
 mod schema;
+mod sealed;
+mod secrets;
 mod servers;
 mod settings;
 mod spares;
@@ -35,8 +37,9 @@ pub use rollouts::{
     Claimed, ItemResult, ItemState, PlannedItem, Progress, Rollout, RolloutItem, RolloutState,
     WaveCount,
 };
+pub use secrets::SecretInfo;
 pub use servers::Server;
-pub use settings::MASTER_KEY_FINGERPRINT;
+pub use settings::{LOCK_KEY, MASTER_KEY_FINGERPRINT, MASTER_KEY_ROTATING_TO};
 pub use tenants::{Status, Strategy, Tenant};
 
 /// A handle on the catalog database.

@@ -230,6 +230,22 @@ CREATE TABLE IF NOT EXISTS tenantry_api_keys (
 ",
         indexes: &[("tenantry_events_seq", "tenantry_events", "seq")],
     },
+    CatalogMigration {
+        version: 7,
+        description: "tenant secrets",
+        tables: "
+CREATE TABLE IF NOT EXISTS tenantry_secrets (
+    tenant_id   VARCHAR(26)  NOT NULL,
+    name        VARCHAR(63)  NOT NULL,
+    sealed      TEXT         NOT NULL,
+    created_at  VARCHAR(40)  NOT NULL,
+    updated_at  VARCHAR(40)  NOT NULL,
+    PRIMARY KEY (tenant_id, name),
+    FOREIGN KEY (tenant_id) REFERENCES tenantry_tenants (id)
+)/*TABLE_OPTIONS*/;
+",
+        indexes: &[],
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (

@@ -10,6 +10,12 @@ use crate::error::{Error, Result};
 /// The setting holding the master key's fingerprint.
 pub const MASTER_KEY_FINGERPRINT: &str = "master_key_fingerprint";
 
+/// The fingerprint of the key a rotation under way reseals every value with.
+pub const MASTER_KEY_ROTATING_TO: &str = "master_key_rotating_to";
+
+/// The secret lock names derive from, sealed: it stays the same across key rotations.
+pub const LOCK_KEY: &str = "lock_key";
+
 impl Catalog {
     /// The value of setting `name`, if it is set.
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
@@ -67,6 +73,19 @@ impl Catalog {
         Ok(())
     }
 
+    /// Removes setting `name`.
+    pub(crate) async fn delete_setting(&self, name: &str) -> Result<()> {
+        sqlx::query(
+            self.engine
+                .sql("DELETE FROM tenantry_settings WHERE name = ?"),
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("remove a setting"))?;
+        Ok(())
+    }
+
     /// One credential sealed with the master key that is still needed (a live tenant's role
     /// password, or a shared pool's), with what it belongs to; `None` if there is none.
     pub(crate) async fn a_sealed_secret(&self) -> Result<Option<(String, String)>> {
@@ -88,11 +107,21 @@ impl Catalog {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(Error::catalog(action))?;
-        match pool {
+        if let Some(row) = pool {
+            let server: String = row.try_get("server").map_err(Error::catalog(action))?;
+            let sealed: String = row.try_get("role_secret").map_err(Error::catalog(action))?;
+            return Ok(Some((format!("the shared pool on {server}"), sealed)));
+        }
+        let secret =
+            sqlx::query("SELECT name, sealed FROM tenantry_secrets ORDER BY tenant_id LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(Error::catalog(action))?;
+        match secret {
             Some(row) => {
-                let server: String = row.try_get("server").map_err(Error::catalog(action))?;
-                let sealed: String = row.try_get("role_secret").map_err(Error::catalog(action))?;
-                Ok(Some((format!("the shared pool on {server}"), sealed)))
+                let name: String = row.try_get("name").map_err(Error::catalog(action))?;
+                let sealed: String = row.try_get("sealed").map_err(Error::catalog(action))?;
+                Ok(Some((format!("secret {name:?}"), sealed)))
             }
             None => Ok(None),
         }

@@ -168,14 +168,11 @@ impl Tenantry {
             detail: "it has no login role; run `tenantry tenant repair`".into(),
         })?;
         let sealed = tenant.role_secret.clone().unwrap_or_default();
-        let password = Password::parse(
-            self.master_key()?
-                .open(&sealed, &format!("tenant {slug:?}"))?,
-        )
-        .ok_or_else(|| Error::CorruptCatalog {
-            field: "role_secret",
-            value: "(sealed)".into(),
-        })?;
+        let password = Password::parse(self.open_sealed(&sealed, &format!("tenant {slug:?}"))?)
+            .ok_or_else(|| Error::CorruptCatalog {
+                field: "role_secret",
+                value: "(sealed)".into(),
+            })?;
         // A tenant without a database of its own logs in to the server's (behind a pooler
         // too, whose URL may name another).
         let database = tenant

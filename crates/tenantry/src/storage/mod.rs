@@ -405,13 +405,15 @@ impl Tenantry {
     /// one, a fresh password sealed into the catalog first. Provisioning sets the role to
     /// this password, so it also restores a password changed behind Tenantry's back.
     pub(crate) async fn issue_credentials(&self, tenant: &Tenant) -> Result<(RoleName, Password)> {
-        let key = self.master_key()?;
         let role = tenant.id.role_name();
         let what = format!("tenant {:?}", tenant.slug.as_str());
         let sealed = match &tenant.role_secret {
             Some(sealed) => sealed.clone(),
             None => {
-                let fresh = key.seal(Password::generate().as_str());
+                let fresh = self
+                    .sealing_key()
+                    .await?
+                    .seal(Password::generate().as_str());
                 self.catalog
                     .set_credentials(tenant.id, &role, &fresh)
                     .await?;
@@ -423,11 +425,12 @@ impl Tenantry {
                     .unwrap_or(fresh)
             }
         };
-        let password =
-            Password::parse(key.open(&sealed, &what)?).ok_or_else(|| Error::CorruptCatalog {
+        let password = Password::parse(self.open_sealed(&sealed, &what)?).ok_or_else(|| {
+            Error::CorruptCatalog {
                 field: "tenants.role_secret",
                 value: what.clone(),
-            })?;
+            }
+        })?;
         Ok((role, password))
     }
 }

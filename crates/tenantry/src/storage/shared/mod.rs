@@ -90,7 +90,7 @@ pub(crate) async fn ensure_pool(t: &Tenantry, place: &Place, refresh: bool) -> R
     let pool = match t.catalog.shared_pool(name).await? {
         Some(pool) => pool,
         None => {
-            let key = t.master_key()?;
+            let key = t.sealing_key().await?;
             let id = Ulid::new();
             let fresh = SharedPool {
                 id,
@@ -137,7 +137,7 @@ impl ReadyPools {
 
 /// The pool's decrypted context key.
 pub(crate) fn context_key(t: &Tenantry, pool: &SharedPool) -> Result<Vec<u8>> {
-    let hex_key = t.master_key()?.open(&pool.context_key, &owner(pool))?;
+    let hex_key = t.open_sealed(&pool.context_key, &owner(pool))?;
     hex::decode(hex_key).map_err(|_| Error::CorruptCatalog {
         field: "pools.context_key",
         value: "(sealed)".into(),
@@ -153,7 +153,7 @@ pub(crate) fn context_token(key: &[u8], tenant: &Tenant) -> String {
 
 /// The pool role's password, from the catalog.
 pub(crate) fn role_password(t: &Tenantry, pool: &SharedPool) -> Result<Password> {
-    Password::parse(t.master_key()?.open(&pool.role_secret, &owner(pool))?).ok_or_else(|| {
+    Password::parse(t.open_sealed(&pool.role_secret, &owner(pool))?).ok_or_else(|| {
         Error::CorruptCatalog {
             field: "pools.role_secret",
             value: "(sealed)".into(),
