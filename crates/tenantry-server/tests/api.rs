@@ -129,6 +129,10 @@ async fn a_tenant_lives_its_whole_life_over_http(backend: Backend) {
         .await;
     assert_eq!(events[0]["action"], "tenant.resume");
     assert_eq!(events[0]["actor"], "key:ops");
+    let (status, repaired) = server
+        .json(Method::POST, "/v1/tenants/acme/repair", k, None)
+        .await;
+    assert_eq!((status, repaired["status"].as_str()), (200, Some("active")));
 
     // Pages: two tenants one at a time.
     fx.create("globex").await.expect("create");

@@ -136,6 +136,13 @@ impl Tenantry {
                 self.catalog
                     .replace_setting(MASTER_KEY_FINGERPRINT, &fingerprint)
                     .await?;
+                // A lock key sealed with the lost key is made again with this one (nothing
+                // else was sealed with it, and no lock outlives its process).
+                if let Some(sealed) = self.catalog.setting(LOCK_KEY).await?
+                    && key.open(&sealed, "the lock key").is_err()
+                {
+                    self.catalog.delete_setting(LOCK_KEY).await?;
+                }
             }
         }
         {
