@@ -8,37 +8,12 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{ok, run, stdout, tenantry};
+use common::{Moments, ok, run, stdout, tenantry};
 use tenantry::{Settings, Strategy};
 use tenantry_testkit::{Backend, Fixture};
 
 const SECRETS: usize = 300;
 const KILLS: usize = 6;
-
-/// The kill moments, repeatable from `TENANTRY_KILL_SEED`.
-struct Moments(u64);
-
-impl Moments {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("TENANTRY_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-                | 1
-        })
-}
 
 #[tokio::test]
 async fn postgres_a_killed_rotation_finishes_and_the_old_key_is_not_needed() {
@@ -58,9 +33,7 @@ async fn killed_rotation(backend: Backend, strategies: &[Strategy]) {
     let Some(fx) = Fixture::new(backend).await else {
         return;
     };
-    let seed = seed();
-    eprintln!("kill moments from TENANTRY_KILL_SEED={seed}");
-    let mut moments = Moments(seed);
+    let mut moments = Moments::from_env();
     let mut slugs = Vec::new();
     for (i, strategy) in strategies.iter().enumerate() {
         for j in 0..2 {

@@ -10,7 +10,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::{run, stderr, stdout, tenantry};
+use common::{Moments, run, stderr, stdout, tenantry};
 use tenantry::{ItemState, RolloutState};
 use tenantry_testkit::{Backend, Fixture, on_each_backend};
 
@@ -31,31 +31,6 @@ const ARGS: [&str; 6] = [
     "--json",
     "--lease-secs",
 ];
-
-/// A small xorshift generator: the kill moments, repeatable from the seed.
-struct Moments(u64);
-
-impl Moments {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % below as u64) as usize
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("TENANTRY_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-                | 1
-        })
-}
 
 /// Starts a runner and kills it with SIGKILL once it has reported `after` tenants (0: as
 /// soon as it started; or when it ends on its own first).
@@ -83,16 +58,14 @@ async fn killed_again_and_again_a_rollout_converges(backend: Backend) {
     let Some(fx) = Fixture::new(backend).await else {
         return;
     };
-    let seed = seed();
-    eprintln!("kill moments from TENANTRY_KILL_SEED={seed}");
-    let mut moments = Moments(seed);
+    let mut moments = Moments::from_env();
     let slugs: Vec<String> = (0..TENANTS).map(|i| format!("k{i:02}")).collect();
     for slug in &slugs {
         fx.create(slug).await.expect("create");
     }
     fx.write_migration(CHANGE, CHANGE_SQL);
     for _ in 0..KILLS {
-        run_and_kill(&fx, moments.next(4));
+        run_and_kill(&fx, moments.next(4) as usize);
     }
     // The rerun joins the killed runners' rollout and finishes it.
     let out = run(&fx, &[&ARGS[..], &["2"]].concat());

@@ -72,3 +72,32 @@ pub fn tenants(fx: &Fixture) -> Vec<serde_json::Value> {
     let out = ok(fx, &["tenant", "list", "--json"]);
     serde_json::from_str(&out).expect("tenant list --json is JSON")
 }
+
+/// Kill moments from a small xorshift generator, repeatable from `TENANTRY_KILL_SEED` (else
+/// seeded from the clock, and the seed printed so a failure can be replayed).
+pub struct Moments(u64);
+
+impl Moments {
+    pub fn from_env() -> Moments {
+        let seed = std::env::var("TENANTRY_KILL_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(7)
+                    | 1
+            });
+        eprintln!("kill moments from TENANTRY_KILL_SEED={seed}");
+        Moments(seed)
+    }
+
+    /// The next moment, below `below`.
+    pub fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}

@@ -106,6 +106,14 @@ impl Event {
     }
 }
 
+/// Events from their rows.
+fn read_all(rows: &[AnyRow], action: &'static str) -> Result<Vec<Event>> {
+    rows.iter()
+        .map(Event::from_row)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::catalog(action))
+}
+
 /// Appends `event` on `conn` (a transaction's, to commit it with what it records): moves the
 /// head row first, so the row lock orders this entry after every one committed before it.
 pub(super) async fn insert(
@@ -249,10 +257,7 @@ impl Catalog {
             }
         }
         .map_err(Error::catalog("read events"))?;
-        rows.iter()
-            .map(Event::from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Error::catalog("read events"))
+        read_all(&rows, "read events")
     }
 
     /// Up to `limit` chained entries after position `after`, in chain order, that pass
@@ -283,10 +288,7 @@ impl Catalog {
             .fetch_all(&self.pool)
             .await
             .map_err(Error::catalog("read the audit log"))?;
-        rows.iter()
-            .map(Event::from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Error::catalog("read the audit log"))
+        read_all(&rows, "read the audit log")
     }
 
     /// The chain's head: the last position and hash, as the last append left them.
@@ -312,10 +314,7 @@ impl Catalog {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::catalog("read the audit log"))?;
-        rows.iter()
-            .map(Event::from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Error::catalog("read the audit log"))
+        read_all(&rows, "read the audit log")
     }
 
     /// The positions of entries whose hash is `hash` (how `audit verify` tells a moved entry
