@@ -160,29 +160,25 @@ impl Tenantry {
     pub(crate) fn open_sealed(&self, sealed: &str, what: &str) -> Result<String> {
         let file = &self.config.master_key_file;
         let checked = self.master_key();
-        let mut candidates = Vec::new();
-        match &checked {
-            Ok(key) => candidates.push(key.clone()),
+        let first = match &checked {
+            Ok(key) => Some(key.clone()),
             // A rotation finished since this process read the fingerprint: the key file now
             // holds the new key.
-            Err(Error::WrongMasterKey { .. }) => {
-                if let Ok(Some(key)) = MasterKey::find(file) {
-                    candidates.push(key);
-                }
-            }
-            Err(_) => {}
-        }
-        if let Ok(Some(next)) = MasterKey::find_next(file) {
-            candidates.push(next);
-        }
+            Err(Error::WrongMasterKey { .. }) => MasterKey::find(file).ok().flatten(),
+            Err(_) => None,
+        };
         let mut first_error = None;
-        for key in &candidates {
+        if let Some(key) = first {
             match key.open(sealed, what) {
                 Ok(plain) => return Ok(plain),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+                Err(e) => first_error = Some(e),
             }
+        }
+        // Only then the key a rotation under way moves to.
+        if let Ok(Some(next)) = MasterKey::find_next(file)
+            && let Ok(plain) = next.open(sealed, what)
+        {
+            return Ok(plain);
         }
         Err(match checked {
             Err(e) => e,
