@@ -53,19 +53,8 @@ impl Catalog {
             .await
             .map_err(Error::tenant_catalog(tenant.id, action))?;
         }
-        let event = NewEvent {
-            tenant: Some(tenant),
-            action: "secret.set",
-            outcome: "ok",
-            detail: Some(name.to_owned()),
-            ..NewEvent::default()
-        };
-        events::insert(&mut tx, self.engine, event)
+        self.commit_secret_change(tx, tenant, "secret.set", name, action)
             .await
-            .map_err(Error::catalog(action))?;
-        tx.commit()
-            .await
-            .map_err(Error::tenant_catalog(tenant.id, action))
     }
 
     /// Removes a tenant's secret; `false` if it had none of that name.
@@ -88,9 +77,24 @@ impl Catalog {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        self.commit_secret_change(tx, tenant, "secret.remove", name, action)
+            .await?;
+        Ok(true)
+    }
+
+    /// Appends the audit entry of a change to a tenant's secret (its name, never its value)
+    /// and commits the change with it.
+    async fn commit_secret_change(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        tenant: &Tenant,
+        event_action: &'static str,
+        name: &str,
+        action: &'static str,
+    ) -> Result<()> {
         let event = NewEvent {
             tenant: Some(tenant),
-            action: "secret.remove",
+            action: event_action,
             outcome: "ok",
             detail: Some(name.to_owned()),
             ..NewEvent::default()
@@ -100,8 +104,7 @@ impl Catalog {
             .map_err(Error::catalog(action))?;
         tx.commit()
             .await
-            .map_err(Error::tenant_catalog(tenant.id, action))?;
-        Ok(true)
+            .map_err(Error::tenant_catalog(tenant.id, action))
     }
 
     /// A tenant's secrets' names, by name.
