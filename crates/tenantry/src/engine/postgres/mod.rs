@@ -1,5 +1,6 @@
 //! PostgreSQL: one database per tenant on a server, advisory locks per tenant.
 
+mod data;
 mod dialect;
 mod introspect;
 
@@ -349,6 +350,13 @@ pub async fn terminate_role(admin: &mut AnyConnection, role: &RoleName) -> sqlx:
     Ok(())
 }
 
+/// Whether PostgreSQL said the object named does not exist (`42704`).
+fn undefined_object(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "42704")
+}
+
 /// Lets a tenant's login role in, or shuts it out and ends its sessions (the database and
 /// schema strategies alike).
 pub(crate) async fn set_role_access(
@@ -360,9 +368,11 @@ pub(crate) async fn set_role_access(
     let slug = tenant.slug.as_str();
     let role = tenant.id.role_name();
     let mut admin = place.admin_at(None).await?;
-    set_login(&mut admin, &role, allow)
-        .await
-        .map_err(Error::storage(slug, "change whether its role may log in"))?;
+    match set_login(&mut admin, &role, allow).await {
+        // A creation stopped before its role existed: nobody to shut out.
+        Err(e) if !allow && undefined_object(&e) => return Ok(()),
+        done => done.map_err(Error::storage(slug, "change whether its role may log in"))?,
+    }
     if !allow {
         terminate_role(&mut admin, &role)
             .await
