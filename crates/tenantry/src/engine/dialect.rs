@@ -11,9 +11,11 @@ use sqlx::AnyConnection;
 
 use super::Engine;
 use super::shape::Shape;
+use super::value::{Class, ColumnSpec, Neutral};
 use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::error::Result;
+use crate::ident::SqlName;
 use crate::storage::{MigrationTarget, Place};
 
 /// A lock's name as an engine takes it: derived from the master key for the engines whose
@@ -128,6 +130,51 @@ pub trait Dialect: Send + Sync {
         _conn: &'a mut AnyConnection,
     ) -> BoxFuture<'a, sqlx::Result<bool>> {
         Box::pin(async { Ok(false) })
+    }
+
+    // A tenant's rows (archives, moves): see [`super::value`].
+
+    /// The class of a column of declared type `data_type`.
+    fn value_class(&self, data_type: &str) -> Class;
+    /// A `SELECT` of `columns` of `table` (in the connection's scope), each as text (bytes as
+    /// hex); with `tenant_column`, only the rows whose tenant column equals the one bound
+    /// parameter.
+    fn select_rows(
+        &self,
+        table: &SqlName,
+        columns: &[ColumnSpec],
+        tenant_column: Option<&SqlName>,
+    ) -> String;
+    /// Inserts `rows` (values in `columns` order) into `table` in one statement.
+    fn insert_rows<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+        columns: &'a [ColumnSpec],
+        rows: &'a [Vec<Neutral>],
+    ) -> BoxFuture<'a, sqlx::Result<u64>>;
+    /// How many rows of `columns` values one [`Dialect::insert_rows`] takes (within every
+    /// engine's limit on bound parameters).
+    fn batch_rows(&self, columns: usize) -> usize {
+        (30_000 / columns.max(1)).clamp(1, 1_000)
+    }
+    /// What a connection that reads or writes rows runs first.
+    fn data_session(&self) -> Option<&'static str> {
+        None
+    }
+    /// What the first statement of a transaction runs so that every table it reads comes
+    /// from one snapshot, where the engine's default does not.
+    fn snapshot(&self) -> Option<&'static str> {
+        None
+    }
+    /// Moves `table`'s identity sequences past its highest value, where the engine's do not
+    /// follow explicit values by themselves.
+    fn continue_identities<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _table: &'a SqlName,
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        Box::pin(async { Ok(()) })
     }
 
     // Locks.

@@ -18,8 +18,10 @@ use crate::ident::SqlIdent;
 pub mod dialect;
 pub mod mysql;
 pub mod postgres;
+pub(crate) mod rows;
 pub mod shape;
 pub mod sqlite;
+pub mod value;
 
 /// A database engine Tenantry can place a catalog or tenants on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -12,8 +12,10 @@ use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
 use crate::engine::shape::Shape;
+use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
+use crate::ident::SqlName;
 use crate::storage::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
 
 /// MySQL and MariaDB.
@@ -42,6 +44,33 @@ impl Dialect for Mysql {
 
     fn introspect<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<Shape>> {
         super::introspect::shape(conn).boxed()
+    }
+
+    fn value_class(&self, data_type: &str) -> Class {
+        super::data::value_class(data_type)
+    }
+
+    fn select_rows(
+        &self,
+        table: &SqlName,
+        columns: &[ColumnSpec],
+        tenant_column: Option<&SqlName>,
+    ) -> String {
+        super::data::select_rows(table, columns, tenant_column)
+    }
+
+    fn insert_rows<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+        columns: &'a [ColumnSpec],
+        rows: &'a [Vec<Neutral>],
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        super::data::insert_rows(conn, table, columns, rows)
+    }
+
+    fn data_session(&self) -> Option<&'static str> {
+        Some(super::data::DATA_SESSION)
     }
 
     fn transactional_ddl(&self) -> bool {

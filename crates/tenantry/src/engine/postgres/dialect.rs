@@ -12,6 +12,7 @@ use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
 use crate::engine::shape::Shape;
+use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::ident::SqlName;
@@ -75,6 +76,41 @@ impl Dialect for Postgres {
 
     fn introspect<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<Shape>> {
         super::introspect::shape(conn).boxed()
+    }
+
+    fn value_class(&self, data_type: &str) -> Class {
+        super::data::value_class(data_type)
+    }
+
+    fn select_rows(
+        &self,
+        table: &SqlName,
+        columns: &[ColumnSpec],
+        tenant_column: Option<&SqlName>,
+    ) -> String {
+        super::data::select_rows(table, columns, tenant_column)
+    }
+
+    fn insert_rows<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+        columns: &'a [ColumnSpec],
+        rows: &'a [Vec<Neutral>],
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        super::data::insert_rows(conn, table, columns, rows)
+    }
+
+    fn snapshot(&self) -> Option<&'static str> {
+        Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    }
+
+    fn continue_identities<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+    ) -> BoxFuture<'a, sqlx::Result<()>> {
+        super::data::continue_identities(conn, table)
     }
 
     fn transactional_ddl(&self) -> bool {

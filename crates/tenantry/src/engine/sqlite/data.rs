@@ -1,0 +1,67 @@
+//! A tenant's rows on SQLite: columns classified from their declared type (the names SQLite's
+//! own affinity rules look for, and `BOOLEAN`, `JSON`, `TIMESTAMP`/`DATETIME`), read as text
+//! (bytes as hex), written with `?` parameters the column's affinity converts (bytes through
+//! `unhex`). A rowid or `AUTOINCREMENT` key follows explicit values by itself.
+
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+
+use crate::engine::Engine;
+use crate::engine::value::{Class, ColumnSpec, Neutral};
+use crate::ident::SqlName;
+
+pub(super) fn value_class(data_type: &str) -> Class {
+    let t = data_type.to_ascii_uppercase();
+    let has = |part: &str| t.contains(part);
+    if has("BOOL") {
+        Class::Bool
+    } else if has("JSON") {
+        Class::Json
+    } else if has("TIMESTAMP") || has("DATETIME") {
+        Class::Timestamp
+    } else if has("INT") || has("SERIAL") {
+        Class::Integer
+    } else if has("CHAR") || has("CLOB") || has("TEXT") {
+        Class::Text
+    } else if has("BLOB") || has("BYTEA") || has("BINARY") {
+        Class::Bytes
+    } else if has("REAL") || has("FLOA") || has("DOUB") {
+        Class::Float
+    } else if has("NUMERIC") || has("DECIMAL") {
+        Class::Decimal
+    } else {
+        Class::Text
+    }
+}
+
+pub(super) fn select_rows(
+    table: &SqlName,
+    columns: &[ColumnSpec],
+    tenant_column: Option<&SqlName>,
+) -> String {
+    let lite = Engine::Sqlite;
+    let list: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let name = lite.quote(&c.name);
+            match c.class {
+                Class::Bytes => format!("CASE WHEN {name} IS NULL THEN NULL ELSE hex({name}) END"),
+                _ => format!("CAST({name} AS TEXT)"),
+            }
+        })
+        .collect();
+    let mut sql = format!("SELECT {} FROM {}", list.join(", "), lite.quote(table));
+    if let Some(column) = tenant_column {
+        sql.push_str(&format!(" WHERE {} = ?", lite.quote(column)));
+    }
+    sql
+}
+
+pub(super) fn insert_rows<'a>(
+    conn: &'a mut AnyConnection,
+    table: &'a SqlName,
+    columns: &'a [ColumnSpec],
+    rows: &'a [Vec<Neutral>],
+) -> BoxFuture<'a, sqlx::Result<u64>> {
+    crate::engine::rows::values_insert(Engine::Sqlite, "unhex(?)", conn, table, columns, rows)
+}
