@@ -238,6 +238,36 @@ pub enum Error {
     #[error("tenant {tenant:?}: verification failed: {detail}")]
     VerifyFailed { tenant: String, detail: String },
 
+    /// An archive that cannot be read, or whose content is not what its manifest says (it
+    /// was truncated or edited): nothing was loaded from it, or what was is removed.
+    #[error("archive {}: line {line}: {detail}", path.display())]
+    ArchiveInvalid {
+        path: PathBuf,
+        line: u64,
+        detail: String,
+    },
+
+    /// An archive whose migrations the fleet's set does not have (or has with other
+    /// content), or that cannot go where it was asked to.
+    #[error("archive {}: {detail}", path.display())]
+    ArchiveRefused { path: PathBuf, detail: String },
+
+    /// A tenant's storage does not hold what its archive's manifest says: a table or column
+    /// is missing, or rows read back differ in number or content.
+    #[error("tenant {tenant:?}: table {table}: {detail}")]
+    ContentMismatch {
+        tenant: String,
+        table: String,
+        detail: String,
+    },
+
+    /// An import that did not finish (its process was killed): its storage and row were
+    /// removed rather than served half-loaded.
+    #[error(
+        "tenant {slug:?}: its import did not finish; its storage and record were removed: import the archive again"
+    )]
+    ImportAbandoned { slug: String },
+
     #[error("tenant {tenant:?}: cannot {action}: {}", said(source))]
     Storage {
         tenant: String,

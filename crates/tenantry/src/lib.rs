@@ -22,6 +22,7 @@
 
 mod admin;
 pub mod apikeys;
+pub mod archive;
 pub mod audit;
 pub mod catalog;
 pub mod config;
@@ -43,6 +44,7 @@ pub mod spares;
 pub mod storage;
 
 pub use apikeys::{ApiKey, MintedKey, NewApiKey, Scope};
+pub use archive::{ImportTenant, Imported, Manifest};
 pub use catalog::{Catalog, Event, Server, SharedPool, Status, Strategy, Tenant};
 pub use catalog::{ItemState, Rollout, RolloutItem, RolloutState};
 pub use config::{Config, Settings};

@@ -45,13 +45,7 @@ impl Tenantry {
     /// resumes where it stopped.
     pub async fn create_tenant(&self, req: NewTenant) -> Result<Tenant> {
         let slug = Slug::new(&req.slug)?;
-        if slug.as_str().starts_with(crate::spares::SLUG_PREFIX) {
-            return Err(Error::InvalidName {
-                kind: "slug",
-                value: slug.to_string(),
-                reason: "slugs beginning with `spare-` name spares",
-            });
-        }
+        crate::spares::refuse_spare_slug(&slug)?;
         let set = self.migrations()?;
         if let Some(existing) = self.catalog.find_tenant(slug.as_str()).await? {
             return match existing.status {
@@ -191,6 +185,14 @@ impl Tenantry {
         set: &MigrationSet,
         how: Provision,
     ) -> Result<Tenant> {
+        // A killed import left rows nobody verified: removed, never served.
+        let operation = self.catalog.operation(tenant.id).await?;
+        if operation.is_some_and(|op| op.kind == crate::archive::IMPORT) {
+            self.abandon_import(&tenant).await?;
+            return Err(Error::ImportAbandoned {
+                slug: tenant.slug.to_string(),
+            });
+        }
         // A failed tenant is being repaired: what it shares is set up again too.
         let repair = tenant.status == Status::Failed;
         let tenant = if tenant.status == Status::Failed {

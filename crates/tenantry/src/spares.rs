@@ -22,6 +22,18 @@ use crate::migrate::MigrationSet;
 /// Every spare's slug begins with this; a tenant's may not.
 pub const SLUG_PREFIX: &str = "spare-";
 
+/// Refuses a tenant slug in the spares' namespace.
+pub(crate) fn refuse_spare_slug(slug: &Slug) -> Result<()> {
+    if slug.as_str().starts_with(SLUG_PREFIX) {
+        return Err(Error::InvalidName {
+            kind: "slug",
+            value: slug.to_string(),
+            reason: "slugs beginning with `spare-` name spares",
+        });
+    }
+    Ok(())
+}
+
 /// How many spares a server keeps for a strategy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpareCount {

@@ -18,6 +18,7 @@ mod events;
 mod fleet;
 mod identity;
 mod labels;
+mod operations;
 mod pools;
 mod rollouts;
 mod schema;
@@ -32,6 +33,7 @@ pub(crate) use apikeys::ApiKeyRow;
 pub use events::{AuditFilter, Event, GENESIS, NewEvent};
 pub use fleet::{FleetMigration, LedgerState, RunRecord};
 pub use identity::{Domain, Membership, User, UserStatus};
+pub use operations::Operation;
 pub use pools::SharedPool;
 pub use rollouts::{
     Claimed, ItemResult, ItemState, PlannedItem, Progress, Rollout, RolloutItem, RolloutState,

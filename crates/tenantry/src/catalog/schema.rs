@@ -246,6 +246,20 @@ CREATE TABLE IF NOT EXISTS tenantry_secrets (
 ",
         indexes: &[],
     },
+    CatalogMigration {
+        version: 8,
+        description: "operations under way on a tenant's data",
+        tables: "
+CREATE TABLE IF NOT EXISTS tenantry_operations (
+    tenant_id   VARCHAR(26)  NOT NULL PRIMARY KEY,
+    kind        VARCHAR(16)  NOT NULL,
+    detail      TEXT,
+    started_at  VARCHAR(40)  NOT NULL,
+    FOREIGN KEY (tenant_id) REFERENCES tenantry_tenants (id)
+)/*TABLE_OPTIONS*/;
+",
+        indexes: &[],
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (

@@ -176,6 +176,19 @@ impl MigrationSet {
             .map(|i| &self.migrations[i])
     }
 
+    /// The same set without the migrations after `version`.
+    pub fn up_to(&self, version: i64) -> MigrationSet {
+        MigrationSet {
+            dir: self.dir.clone(),
+            migrations: self
+                .migrations
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The highest version in the set (0 when empty).
     pub fn latest(&self) -> i64 {
         self.migrations.last().map_or(0, |m| m.version)

@@ -140,6 +140,31 @@ async fn leave(conn: &mut AnyConnection, tenant: &Tenant, entered: bool) -> Resu
     Ok(())
 }
 
+/// Admits the tenant inside `conn`'s transaction and sets its context, to read or write its
+/// rows (see [`enter`]); `leave_rows` with the result takes the admission back.
+pub(crate) async fn enter_rows(
+    t: &Tenantry,
+    tenant: &Tenant,
+    conn: &mut AnyConnection,
+) -> Result<bool> {
+    let Some(pool) = t.catalog.shared_pool(tenant.server.as_str()).await? else {
+        return Err(Error::VerifyFailed {
+            tenant: tenant.slug.to_string(),
+            detail: format!("server {} has no shared pool", tenant.server),
+        });
+    };
+    let token = context_token(&context_key(t, &pool)?, tenant);
+    enter(conn, tenant, &token).await
+}
+
+pub(crate) async fn leave_rows(
+    conn: &mut AnyConnection,
+    tenant: &Tenant,
+    entered: bool,
+) -> Result<()> {
+    leave(conn, tenant, entered).await
+}
+
 /// Deletes the tenant's rows from every shared table in one transaction, and proves none
 /// are left before committing. The tenant's admission is not changed.
 pub(super) async fn delete_rows(t: &Tenantry, place: &Place, tenant: &Tenant) -> Result<()> {

@@ -1,0 +1,151 @@
+//! The tables of one tenant's storage as its rows are read and written: every base table but
+//! the ledger (in a shared pool, only the tables with the tenant column, and only the
+//! tenant's rows), each with its columns classified by the engine, parents before the tables
+//! that reference them.
+
+use sqlx::AnyConnection;
+
+use crate::Tenantry;
+use crate::catalog::Tenant;
+use crate::engine::Engine;
+use crate::engine::shape::{ConstraintKind, Shape};
+use crate::engine::value::ColumnSpec;
+use crate::error::{Error, Result};
+use crate::ident::SqlName;
+use crate::migrate::ledger;
+
+/// One table, its columns by name.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub name: SqlName,
+    pub columns: Vec<ColumnSpec>,
+    /// Where the tenant column is, if the table has one.
+    pub tenant_at: Option<usize>,
+}
+
+/// An administrative connection scoped to a tenant's storage, with its tables.
+pub struct DataScope {
+    pub engine: Engine,
+    pub conn: AnyConnection,
+    pub tables: Vec<TableSpec>,
+    /// The tenant column, where the tenant's rows share their tables with other tenants'.
+    pub filter: Option<SqlName>,
+}
+
+impl DataScope {
+    /// Opens the tenant's storage (which must exist) and reads its tables.
+    pub async fn open(t: &Tenantry, tenant: &Tenant) -> Result<DataScope> {
+        let slug = tenant.slug.as_str();
+        let target = t.migration_target(tenant).await?;
+        let engine = target.engine;
+        let mut conn = target.conn;
+        let dialect = engine.dialect();
+        if let Some(sql) = dialect.data_session() {
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .map_err(Error::storage(slug, "prepare a data session"))?;
+        }
+        let shape = dialect
+            .introspect(&mut conn)
+            .await
+            .map_err(Error::storage(slug, "read its tables"))?;
+        let column = SqlName::new("tenant column", &t.config.tenant_column)?;
+        let pooled = tenant.strategy.ops().pooled();
+        let mut tables = Vec::new();
+        for (name, table) in &shape.tables {
+            if name == ledger::TABLE {
+                continue;
+            }
+            let unsupported = |what: &str| Error::ContentMismatch {
+                tenant: slug.to_owned(),
+                table: name.clone(),
+                detail: format!("{what}: only lowercase names are supported"),
+            };
+            let table_name = SqlName::new("table", name).map_err(|_| unsupported("its name"))?;
+            let mut columns = Vec::with_capacity(table.columns.len());
+            for (col, c) in &table.columns {
+                columns.push(ColumnSpec {
+                    name: SqlName::new("column", col)
+                        .map_err(|_| unsupported(&format!("column {col}")))?,
+                    class: dialect.value_class(&c.data_type),
+                    data_type: c.data_type.clone(),
+                });
+            }
+            let tenant_at = columns.iter().position(|c| c.name == column);
+            if pooled && tenant_at.is_none() {
+                // A table all tenants of the pool share: nobody's own rows.
+                continue;
+            }
+            tables.push(TableSpec {
+                name: table_name,
+                columns,
+                tenant_at,
+            });
+        }
+        parents_first(&mut tables, &shape);
+        Ok(DataScope {
+            engine,
+            conn,
+            tables,
+            filter: pooled.then_some(column),
+        })
+    }
+}
+
+/// The table a foreign key's definition references (`… REFERENCES name (…)`).
+fn referenced(definition: &str) -> Option<String> {
+    let rest = definition.split("REFERENCES").nth(1)?.trim_start();
+    let name: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '(')
+        .filter(|c| !matches!(c, '"' | '`'))
+        .collect();
+    let name = name.rsplit('.').next().unwrap_or(&name).to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Orders `tables` so that a table comes after every other table it references (cycles
+/// keep their name order).
+fn parents_first(tables: &mut Vec<TableSpec>, shape: &Shape) {
+    let parents = |table: &str| -> Vec<String> {
+        shape.tables.get(table).map_or_else(Vec::new, |t| {
+            t.constraints
+                .values()
+                .filter(|c| c.kind == ConstraintKind::ForeignKey)
+                .filter_map(|c| referenced(&c.definition))
+                .filter(|p| p != table)
+                .collect()
+        })
+    };
+    let mut left = std::mem::take(tables);
+    while !left.is_empty() {
+        let ready = left.iter().position(|t| {
+            parents(t.name.as_str())
+                .iter()
+                .all(|p| !left.iter().any(|o| o.name.as_str() == p))
+        });
+        tables.push(left.remove(ready.unwrap_or(0)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engines_foreign_key_names_its_parent() {
+        for definition in [
+            "FOREIGN KEY (tenant_id, campaign_id) REFERENCES campaigns(tenant_id, id)",
+            "FOREIGN KEY (`tenant_id`) REFERENCES `campaigns` (`tenant_id`) ON DELETE CASCADE",
+            "FOREIGN KEY (a) REFERENCES \"campaigns\" (b)",
+            "FOREIGN KEY (a) REFERENCES shared.campaigns(b)",
+        ] {
+            assert_eq!(
+                referenced(definition).as_deref(),
+                Some("campaigns"),
+                "{definition}"
+            );
+        }
+    }
+}
