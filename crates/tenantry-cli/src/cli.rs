@@ -334,6 +334,35 @@ pub enum TenantCommand {
     },
     /// Finish what was left half-done: provisioning, deletion, or missing migrations.
     Repair { slug: String },
+    /// Write a tenant's rows to a portable archive (gzip when FILE ends in .gz): its
+    /// migrations, tables, every row, per-table counts and checksums.
+    Export {
+        slug: String,
+        #[arg(long = "to", value_name = "FILE")]
+        to: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a tenant from an archive, on any server and strategy, verified against its
+    /// manifest, then migrated to the fleet's version.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// The new tenant's slug.
+        #[arg(long)]
+        slug: String,
+        /// Display name [default: the archived tenant's]
+        #[arg(long)]
+        name: Option<String>,
+        /// Server to place it on [default: local]
+        #[arg(long)]
+        server: Option<String>,
+        /// database | schema | shared [default: database, or default_strategy in tenantry.toml]
+        #[arg(long)]
+        strategy: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Add labels (beta, tier=gold) that rollouts select and order tenants by.
     Label {
         slug: String,

@@ -1,6 +1,7 @@
 //! One function per command; each returns the process exit code.
 
 mod apikey;
+mod archive;
 mod audit;
 mod completions;
 mod identity;

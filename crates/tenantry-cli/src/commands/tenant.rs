@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
-use tenantry::{Event, NewTenant, RenameTenant, Status, Strategy, Tenant, Tenantry};
+use tenantry::{Event, ImportTenant, NewTenant, RenameTenant, Status, Strategy, Tenant, Tenantry};
 
 use crate::cli::TenantCommand;
 use crate::output;
@@ -34,6 +34,26 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
                     tenant.version
                 )?;
             }
+        }
+        TenantCommand::Export { slug, to, json } => {
+            super::archive::export(tenantry, &slug, &to, json).await?;
+        }
+        TenantCommand::Import {
+            file,
+            slug,
+            name,
+            server,
+            strategy,
+            json,
+        } => {
+            let strategy = strategy.map(|s| s.parse::<Strategy>()).transpose()?;
+            let req = ImportTenant {
+                slug,
+                name,
+                server,
+                strategy,
+            };
+            super::archive::import(tenantry, &file, req, json).await?;
         }
         TenantCommand::List { json } => {
             let mut tenants = tenantry.catalog().tenants().await?;
