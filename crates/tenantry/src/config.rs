@@ -41,6 +41,9 @@ pub struct Config {
     pub default_strategy: Strategy,
     /// Where the master key lives when `TENANTRY_MASTER_KEY` is not set.
     pub master_key_file: PathBuf,
+    /// Where `tenant backup` writes (default `<data_dir>/backups`): one directory per
+    /// tenant id, one per backup.
+    pub backup_dir: PathBuf,
     /// The column that carries the tenant id in shared tables.
     pub tenant_column: String,
     /// Shared tables without a tenant column, readable by every tenant.
@@ -118,6 +121,7 @@ pub struct Settings {
     pub lock_wait_secs: Option<u64>,
     pub default_strategy: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    pub backup_dir: Option<PathBuf>,
     pub tenant_column: Option<String>,
     pub shared_global_tables: Option<Vec<String>>,
     pub pool_max_connections: Option<u32>,
@@ -172,6 +176,7 @@ impl Settings {
             lock_wait_secs: self.lock_wait_secs.or(lower.lock_wait_secs),
             default_strategy: self.default_strategy.or(lower.default_strategy),
             master_key_file: self.master_key_file.or(lower.master_key_file),
+            backup_dir: self.backup_dir.or(lower.backup_dir),
             tenant_column: self.tenant_column.or(lower.tenant_column),
             shared_global_tables: self.shared_global_tables.or(lower.shared_global_tables),
             pool_max_connections: self.pool_max_connections.or(lower.pool_max_connections),
@@ -218,6 +223,7 @@ impl Settings {
             master_key_file: self
                 .master_key_file
                 .unwrap_or_else(|| data_dir.join("master.key")),
+            backup_dir: self.backup_dir.unwrap_or_else(|| data_dir.join("backups")),
             default_strategy: self
                 .default_strategy
                 .and_then(|s| s.parse().ok())

@@ -268,6 +268,16 @@ pub enum Error {
     )]
     ImportAbandoned { slug: String },
 
+    #[error("tenant {slug:?} has no backup {id:?}; `tenantry tenant backups {slug}` lists them")]
+    BackupNotFound { slug: String, id: String },
+
+    /// A restore in place that did not finish: the tenant stays suspended until a restore
+    /// completes.
+    #[error(
+        "tenant {slug:?}: its restore from backup {backup} did not finish; run `tenantry tenant restore {slug} --from {backup}` again"
+    )]
+    RestoreUnfinished { slug: String, backup: String },
+
     #[error("tenant {tenant:?}: cannot {action}: {}", said(source))]
     Storage {
         tenant: String,

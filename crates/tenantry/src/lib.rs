@@ -24,6 +24,7 @@ mod admin;
 pub mod apikeys;
 pub mod archive;
 pub mod audit;
+pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
@@ -45,6 +46,7 @@ pub mod storage;
 
 pub use apikeys::{ApiKey, MintedKey, NewApiKey, Scope};
 pub use archive::{ImportTenant, Imported, Manifest};
+pub use backup::{Backup, BackupMethod};
 pub use catalog::{Catalog, Event, Server, SharedPool, Status, Strategy, Tenant};
 pub use catalog::{ItemState, Rollout, RolloutItem, RolloutState};
 pub use config::{Config, Settings};

@@ -152,6 +152,7 @@ impl Tenantry {
             }
             Status::Deleting => self.finish_delete(tenant).await,
             Status::Active | Status::Suspended | Status::Spare => {
+                self.refuse_unfinished_restore(&tenant).await?;
                 let set = self.migrations()?;
                 // Re-provisioning sets the login role's password back to the one sealed in
                 // the catalog (for shared tenants: the pool's), so a role whose password was
@@ -378,6 +379,7 @@ impl Tenantry {
                 hint: "; only a suspended tenant can be resumed",
             });
         }
+        self.refuse_unfinished_restore(&tenant).await?;
         let set = self.migrations()?;
         self.verify_storage(&tenant, &set, &[Status::Suspended])
             .await?;

@@ -167,7 +167,7 @@ async fn write_tables(
 
 /// Streams a table's rows (a shared tenant's own) as neutral values in `table`'s column
 /// order, handing each to `each`, and sums them.
-pub(super) async fn read_table(
+pub(crate) async fn read_table(
     conn: &mut AnyConnection,
     engine: Engine,
     tenant: &Tenant,

@@ -91,7 +91,9 @@ impl Tenantry {
         }
         self.event(&tenant, "tenant.import", "started", Some(from), None)
             .await;
-        let loaded = self.load(&tenant, &header, &mut reader, &set).await;
+        let loaded = self
+            .load(&tenant, &header, &mut reader, &set, &[Status::Provisioning])
+            .await;
         let totals = match loaded {
             Ok(totals) => totals,
             Err(e) => {
@@ -125,13 +127,15 @@ impl Tenantry {
         Ok(Imported { tenant, manifest })
     }
 
-    /// Storage at the archive's version, then every row, checked; returns the trailer.
-    async fn load(
+    /// Storage at the archive's version, then every row, checked; returns the trailer. The
+    /// tenant must stay in one of `expect` throughout.
+    pub(crate) async fn load(
         &self,
         tenant: &Tenant,
         header: &Header,
         reader: &mut ArchiveReader,
         set: &MigrationSet,
+        expect: &[Status],
     ) -> Result<Trailer> {
         let slug = tenant.slug.as_str();
         self.provision_storage(tenant, false).await?;
@@ -143,9 +147,7 @@ impl Tenantry {
         } else {
             set.up_to(header.version)
         };
-        let version = self
-            .verify_storage(tenant, &at, &[Status::Provisioning])
-            .await?;
+        let version = self.verify_storage(tenant, &at, expect).await?;
         if version != header.version {
             return Err(Error::ArchiveRefused {
                 path: reader.path.clone(),
@@ -225,7 +227,7 @@ impl Tenantry {
     }
 }
 
-fn read_header(reader: &mut ArchiveReader) -> Result<Header> {
+pub(crate) fn read_header(reader: &mut ArchiveReader) -> Result<Header> {
     let first = reader
         .next()?
         .ok_or_else(|| reader.invalid("the file is empty"))?;
@@ -243,7 +245,7 @@ fn read_header(reader: &mut ArchiveReader) -> Result<Header> {
 }
 
 /// The archive's migrations must be exactly the set's up to its version.
-fn check_migrations(header: &Header, set: &MigrationSet, path: &Path) -> Result<()> {
+pub(crate) fn check_migrations(header: &Header, set: &MigrationSet, path: &Path) -> Result<()> {
     let refuse = |detail: String| Error::ArchiveRefused {
         path: PathBuf::from(path),
         detail,

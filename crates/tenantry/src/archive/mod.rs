@@ -8,10 +8,10 @@
 //! operation record marks it, and a tenant found so after a crash is removed, never served.
 
 mod checksum;
-mod export;
-mod file;
-mod import;
-mod scope;
+pub(crate) mod export;
+pub(crate) mod file;
+pub(crate) mod import;
+pub(crate) mod scope;
 
 pub use checksum::TableSum;
 pub(crate) use import::IMPORT;

@@ -35,10 +35,20 @@ pub struct DataScope {
 impl DataScope {
     /// Opens the tenant's storage (which must exist) and reads its tables.
     pub async fn open(t: &Tenantry, tenant: &Tenant) -> Result<DataScope> {
-        let slug = tenant.slug.as_str();
         let target = t.migration_target(tenant).await?;
-        let engine = target.engine;
-        let mut conn = target.conn;
+        let pooled = tenant.strategy.ops().pooled();
+        DataScope::of_conn(t, tenant, target.engine, target.conn, pooled).await
+    }
+
+    /// The tables `conn` (scoped to one unit of storage, `pooled` or not) holds.
+    pub async fn of_conn(
+        t: &Tenantry,
+        tenant: &Tenant,
+        engine: Engine,
+        mut conn: AnyConnection,
+        pooled: bool,
+    ) -> Result<DataScope> {
+        let slug = tenant.slug.as_str();
         let dialect = engine.dialect();
         if let Some(sql) = dialect.data_session() {
             sqlx::raw_sql(sql)
@@ -51,7 +61,6 @@ impl DataScope {
             .await
             .map_err(Error::storage(slug, "read its tables"))?;
         let column = SqlName::new("tenant column", &t.config.tenant_column)?;
-        let pooled = tenant.strategy.ops().pooled();
         let mut tables = Vec::new();
         for (name, table) in &shape.tables {
             if name == ledger::TABLE {

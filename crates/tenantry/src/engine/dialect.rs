@@ -177,6 +177,32 @@ pub trait Dialect: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    // Native backups: the engine's own copy of one tenant's storage.
+
+    /// Writes a copy of the connected storage to `dest` with the engine's own means, where
+    /// Tenantry uses one (SQLite's `VACUUM INTO`); `None` where it does not.
+    fn native_backup<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _dest: &'a std::path::Path,
+    ) -> Option<BoxFuture<'a, sqlx::Result<()>>> {
+        None
+    }
+    /// A read-only URL for a native backup file.
+    fn native_backup_url(&self, _file: &std::path::Path) -> Option<String> {
+        None
+    }
+    /// Puts a native backup in place of a database tenant's storage (which nothing uses);
+    /// `None` where the engine has no native backups.
+    fn native_restore(
+        &self,
+        _place: &Place,
+        _tenant: &Tenant,
+        _file: &std::path::Path,
+    ) -> Option<std::io::Result<()>> {
+        None
+    }
+
     // Locks.
 
     /// The name of a unit's lock (`tenant:<id>`, …), as derived by [`Tenantry::lock_secret`],

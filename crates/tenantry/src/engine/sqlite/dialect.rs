@@ -82,6 +82,31 @@ impl Dialect for Sqlite {
         super::data::insert_rows(conn, table, columns, rows)
     }
 
+    fn native_backup<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        dest: &'a Path,
+    ) -> Option<BoxFuture<'a, sqlx::Result<()>>> {
+        Some(super::backup::vacuum_into(conn, dest).boxed())
+    }
+
+    fn native_backup_url(&self, file: &Path) -> Option<String> {
+        Some(super::backup::url_reading(file))
+    }
+
+    fn native_restore(
+        &self,
+        place: &Place,
+        tenant: &Tenant,
+        file: &Path,
+    ) -> Option<std::io::Result<()>> {
+        let dir = match place.dir() {
+            Ok(dir) => dir,
+            Err(e) => return Some(Err(std::io::Error::other(e.to_string()))),
+        };
+        Some(super::backup::replace_file(dir, &tenant.storage, file))
+    }
+
     fn transactional_ddl(&self) -> bool {
         true
     }

@@ -1,5 +1,6 @@
 //! SQLite: one database file per tenant in a server directory, file locks per tenant.
 
+mod backup;
 mod data;
 mod dialect;
 mod introspect;

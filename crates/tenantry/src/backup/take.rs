@@ -1,0 +1,140 @@
+//! Taking a backup: the data written into a directory of its own, then its manifest, so a
+//! directory with a manifest is a complete backup.
+
+use std::path::Path;
+
+use super::{Backup, BackupMethod, MANIFEST, digest_file, io};
+use crate::Tenantry;
+use crate::archive::TableSummary;
+use crate::archive::export::read_table;
+use crate::archive::scope::DataScope;
+use crate::catalog::{Status, Tenant, now};
+use crate::error::{Error, Result};
+use crate::migrate::ledger;
+
+impl Tenantry {
+    /// Backs the tenant up while it serves. `native`: with the engine's own copy of its
+    /// storage (SQLite database tenants), else the portable archive. The backup exists, and
+    /// is listed, only once complete.
+    pub async fn backup_tenant(&self, slug: &str, native: bool) -> Result<Backup> {
+        let tenant = self.catalog.tenant(slug).await?;
+        if !matches!(tenant.status, Status::Active | Status::Suspended) {
+            return Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: tenant.status,
+                action: "back up",
+                hint: "; only an active or suspended tenant's storage is complete",
+            });
+        }
+        let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
+        let dir = self.backups_dir(tenant.id).join(&id);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let taken = match native {
+            true => self.native_backup(&tenant, &dir).await,
+            false => self.archive_backup(&tenant, &dir).await,
+        };
+        let (method, file, version, tables) = match taken {
+            Ok(taken) => taken,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let (bytes, sha256) = digest_file(&dir.join(file))?;
+        let place = self.place(&tenant).await?;
+        let backup = Backup {
+            id,
+            tenant_id: tenant.id.to_string(),
+            slug: tenant.slug.to_string(),
+            created_at: now(),
+            method,
+            engine: place.engine().to_string(),
+            strategy: tenant.strategy.to_string(),
+            file: file.to_owned(),
+            bytes,
+            sha256,
+            version,
+            tables,
+            dir: dir.clone(),
+        };
+        let manifest = dir.join(MANIFEST);
+        let text = serde_json::to_string_pretty(&backup).map_err(|e| Error::Io {
+            path: manifest.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let staged = dir.join("manifest.partial");
+        std::fs::write(&staged, text).map_err(io(&staged))?;
+        std::fs::rename(&staged, &manifest).map_err(io(&manifest))?;
+        let detail = format!("{} ({:?}, {} rows)", backup.id, method, backup.rows());
+        self.event(&tenant, "tenant.backup", "ok", Some(detail), None)
+            .await;
+        Ok(backup)
+    }
+
+    async fn archive_backup(
+        &self,
+        tenant: &Tenant,
+        dir: &Path,
+    ) -> Result<(BackupMethod, &'static str, i64, Vec<TableSummary>)> {
+        let file = "data.tnt.gz";
+        let manifest = self
+            .export_tenant(tenant.slug.as_str(), &dir.join(file))
+            .await?;
+        Ok((
+            BackupMethod::Archive,
+            file,
+            manifest.header.version,
+            manifest.totals.tables,
+        ))
+    }
+
+    /// The engine's own copy, then its tables read from the copy itself.
+    async fn native_backup(
+        &self,
+        tenant: &Tenant,
+        dir: &Path,
+    ) -> Result<(BackupMethod, &'static str, i64, Vec<TableSummary>)> {
+        let slug = tenant.slug.as_str();
+        let file = "data.native";
+        let dest = dir.join(file);
+        let place = self.place(tenant).await?;
+        let dialect = place.engine().dialect();
+        let refuse = || Error::ArchiveRefused {
+            path: dest.clone(),
+            detail: format!(
+                "a native backup is taken of a database tenant on SQLite; tenant {slug} is a {} tenant on {}: take the portable one",
+                tenant.strategy,
+                place.engine()
+            ),
+        };
+        if tenant.strategy.ops().pooled() || tenant.strategy != crate::Strategy::Database {
+            return Err(refuse());
+        }
+        let mut target = self.migration_target(tenant).await?;
+        let Some(copying) = dialect.native_backup(&mut target.conn, &dest) else {
+            return Err(refuse());
+        };
+        copying
+            .await
+            .map_err(Error::storage(slug, "copy its storage"))?;
+        let url = dialect.native_backup_url(&dest).ok_or_else(refuse)?;
+        let conn = crate::storage::connect_as_admin(&place, slug, &url).await?;
+        let mut scope = DataScope::of_conn(self, tenant, place.engine(), conn, false).await?;
+        let rows = ledger::read(&mut scope.conn)
+            .await
+            .map_err(Error::storage(slug, "read its backup's ledger"))?;
+        let mut tables = Vec::with_capacity(scope.tables.len());
+        for table in &scope.tables {
+            let sum = read_table(&mut scope.conn, place.engine(), tenant, table, None, |_| {
+                Ok(())
+            })
+            .await?;
+            tables.push(TableSummary {
+                name: table.name.to_string(),
+                rows: sum.rows,
+                checksum: sum.checksum(),
+            });
+        }
+        Ok((BackupMethod::Native, file, ledger::version(&rows), tables))
+    }
+}
