@@ -51,6 +51,10 @@ pub struct Global {
     )]
     pub migrations: Option<PathBuf>,
 
+    /// Where tenant backups are written and found [default: <data dir>/backups]
+    #[arg(long, global = true, env = "TENANTRY_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     /// Configuration file; one named here must exist [default: ./tenantry.toml, if present]
     #[arg(long, global = true, env = "TENANTRY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -331,6 +335,9 @@ pub enum TenantCommand {
         /// Also remove the record, freeing the slug.
         #[arg(long)]
         purge: bool,
+        /// With --purge: remove its backups too.
+        #[arg(long, requires = "purge")]
+        with_backups: bool,
     },
     /// Finish what was left half-done: provisioning, deletion, or missing migrations.
     Repair { slug: String },
@@ -360,6 +367,35 @@ pub enum TenantCommand {
         /// database | schema | shared [default: database, or default_strategy in tenantry.toml]
         #[arg(long)]
         strategy: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Back a tenant up while it serves: the portable archive, or with --native the
+    /// engine's own copy (SQLite database tenants), into the backup directory.
+    Backup {
+        slug: String,
+        /// The engine's own copy of the storage (restorable in place only).
+        #[arg(long)]
+        native: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's backups, newest first (a purged tenant's too, by its old slug).
+    Backups {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup in place (the tenant suspended meanwhile, then resumed if it was
+    /// active) or, with --as, into a new tenant.
+    Restore {
+        slug: String,
+        /// The backup's id, from `tenantry tenant backups`.
+        #[arg(long = "from", value_name = "BACKUP")]
+        from: String,
+        /// Restore into a new tenant with this slug (a clone) instead.
+        #[arg(long = "as", value_name = "NEW_SLUG")]
+        as_slug: Option<String>,
         #[arg(long)]
         json: bool,
     },

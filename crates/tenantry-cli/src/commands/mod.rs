@@ -3,6 +3,7 @@
 mod apikey;
 mod archive;
 mod audit;
+mod backup;
 mod completions;
 mod identity;
 mod key;
@@ -117,6 +118,7 @@ fn config(global: &Global) -> anyhow::Result<Config> {
         data_dir: global.data_dir.clone(),
         catalog: global.catalog.clone(),
         migrations: global.migrations.clone(),
+        backup_dir: global.backup_dir.clone(),
         concurrency: global.concurrency,
         lock_wait_secs: global.lock_wait,
         connect_timeout_secs: global.connect_timeout,

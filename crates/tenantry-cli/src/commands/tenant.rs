@@ -35,6 +35,20 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
                 )?;
             }
         }
+        TenantCommand::Backup { slug, native, json } => {
+            super::backup::backup(tenantry, &slug, native, json).await?;
+        }
+        TenantCommand::Backups { slug, json } => {
+            super::backup::list(tenantry, &slug, json).await?;
+        }
+        TenantCommand::Restore {
+            slug,
+            from,
+            as_slug,
+            json,
+        } => {
+            super::backup::restore(tenantry, &slug, &from, as_slug.as_deref(), json).await?;
+        }
         TenantCommand::Export { slug, to, json } => {
             super::archive::export(tenantry, &slug, &to, json).await?;
         }
@@ -125,7 +139,15 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             let t = tenantry.resume_tenant(&slug).await?;
             outln!("tenant {} is {}", t.slug, t.status)?;
         }
-        TenantCommand::Delete { slug, purge } => {
+        TenantCommand::Delete {
+            slug,
+            purge: true,
+            with_backups: true,
+        } => {
+            tenantry.purge_tenant_with_backups(&slug).await?;
+            outln!("tenant {slug} is deleted, its record purged and its backups removed")?;
+        }
+        TenantCommand::Delete { slug, purge, .. } => {
             match tenantry.delete_tenant(&slug, purge).await? {
                 Some(t) => outln!(
                     "tenant {} is deleted: storage {} dropped; the record stays (use --purge to remove it)",
