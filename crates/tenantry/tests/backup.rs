@@ -1,0 +1,333 @@
+//! Per-tenant backups on each engine and strategy: restored in place (later changes undone,
+//! the tenant serving again), restored as a new tenant (the source untouched), a damaged
+//! backup refused before anything changes, an interrupted restore never served, and backups
+//! listed after a purge until purged with it.
+
+use sqlx::AssertSqlSafe;
+use tenantry::{Error, NewTenant, Settings, Status, Strategy, Tenant};
+use tenantry_testkit::{Backend, Fixture, mysql_url, require_mysql};
+
+const ITEMS: &str = "CREATE TABLE items (
+    tenant_id VARCHAR(26) NOT NULL,
+    id        INTEGER NOT NULL,
+    label     VARCHAR(80),
+    PRIMARY KEY (tenant_id, id)
+);";
+
+const PLACES: [(&str, Strategy); 5] = [
+    ("local", Strategy::Database),
+    ("pg", Strategy::Database),
+    ("pg", Strategy::Schema),
+    ("pg", Strategy::Shared),
+    ("my", Strategy::Database),
+];
+
+async fn fleet() -> Option<Fixture> {
+    require_mysql().await?;
+    let fx = Fixture::new(Backend::Postgres).await?;
+    for entry in std::fs::read_dir(fx.migrations_dir()).expect("migrations") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("remove");
+    }
+    fx.write_migration("20250401000001_items.sql", ITEMS);
+    fx.tenantry
+        .add_server("my", &mysql_url())
+        .await
+        .expect("add MariaDB");
+    Some(fx)
+}
+
+async fn create(fx: &Fixture, slug: &str, (server, strategy): (&str, Strategy)) -> Tenant {
+    fx.tenantry
+        .create_tenant(NewTenant {
+            slug: slug.into(),
+            server: Some(server.into()),
+            strategy: Some(strategy),
+            ..NewTenant::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create {slug}: {e}"))
+}
+
+async fn exec(fx: &Fixture, tenant: &Tenant, sql: &str) {
+    let mut conn = fx.tenantry.connect_storage(tenant).await.expect("connect");
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{} on {}: {e}", sql, tenant.slug));
+}
+
+/// The tenant's items, as its own application connection reads them.
+async fn items(fx: &Fixture, slug: &str) -> Vec<(i64, Option<String>)> {
+    let pool = fx.tenantry.tenant_pool(slug).await.expect("pool");
+    let mut tx = pool.begin().await.expect("begin");
+    let rows = tx
+        .run_script("SELECT id, label FROM items ORDER BY id")
+        .await
+        .expect("read items");
+    rows.iter()
+        .map(|r| {
+            let id = match &r["id"] {
+                serde_json::Value::String(s) => s.parse().expect("id"),
+                other => other.as_i64().expect("id"),
+            };
+            (id, r["label"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+fn seeded() -> Vec<(i64, Option<String>)> {
+    vec![
+        (1, Some("one".into())),
+        (2, None),
+        (3, Some("trois ✓".into())),
+    ]
+}
+
+async fn seed(fx: &Fixture, t: &Tenant) {
+    let id = t.id;
+    exec(
+        fx,
+        t,
+        &format!(
+            "INSERT INTO items VALUES ('{id}', 1, 'one'), ('{id}', 2, NULL), ('{id}', 3, 'trois ✓')"
+        ),
+    )
+    .await;
+}
+
+/// Later changes to the tenant's rows (through the administrative connection, which in a
+/// shared pool sees every tenant's: hence the tenant column in every condition).
+async fn change(fx: &Fixture, t: &Tenant) {
+    let id = t.id;
+    exec(
+        fx,
+        t,
+        &format!(
+            "DELETE FROM items WHERE tenant_id = '{id}' AND id = 1; \
+             UPDATE items SET label = 'changed' WHERE tenant_id = '{id}' AND id = 3; \
+             INSERT INTO items VALUES ('{id}', 4, 'new')"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_in_place_and_as_a_new_tenant_on_every_engine_and_strategy() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    for (i, place) in PLACES.iter().enumerate() {
+        let slug = format!("t{i}");
+        let t = create(&fx, &slug, *place).await;
+        seed(&fx, &t).await;
+        // Another shared tenant's rows must survive this one's restore.
+        let neighbour = create(&fx, &format!("n{i}"), *place).await;
+        seed(&fx, &neighbour).await;
+
+        let mut kinds = vec![false];
+        if place.0 == "local" {
+            kinds.push(true);
+        }
+        for native in kinds {
+            let backup = fx
+                .tenantry
+                .backup_tenant(&slug, native)
+                .await
+                .unwrap_or_else(|e| panic!("backup {place:?}: {e}"));
+            assert_eq!(backup.rows(), 3);
+            change(&fx, &t).await;
+            assert_ne!(items(&fx, &slug).await, seeded());
+
+            let restored = fx
+                .tenantry
+                .restore_tenant(&slug, &backup.id, None)
+                .await
+                .unwrap_or_else(|e| panic!("restore {place:?} native={native}: {e}"));
+            assert_eq!(restored.status, Status::Active, "{place:?}");
+            assert_eq!(
+                items(&fx, &slug).await,
+                seeded(),
+                "{place:?} native={native}"
+            );
+            assert_eq!(
+                items(&fx, &format!("n{i}")).await,
+                seeded(),
+                "{place:?}: the neighbour"
+            );
+
+            if !native {
+                let clone = format!("c{i}");
+                change(&fx, &t).await;
+                let copy = fx
+                    .tenantry
+                    .restore_tenant(&slug, &backup.id, Some(&clone))
+                    .await
+                    .unwrap_or_else(|e| panic!("restore as {place:?}: {e}"));
+                assert_eq!(copy.status, Status::Active);
+                assert_eq!(items(&fx, &clone).await, seeded(), "{place:?}: the clone");
+                assert_ne!(
+                    items(&fx, &slug).await,
+                    seeded(),
+                    "{place:?}: the source untouched"
+                );
+                // Back to the seeded rows for the next kind of backup.
+                fx.tenantry
+                    .restore_tenant(&slug, &backup.id, None)
+                    .await
+                    .expect("restore again");
+            } else {
+                let err = fx
+                    .tenantry
+                    .restore_tenant(&slug, &backup.id, Some("native-clone"))
+                    .await
+                    .expect_err("a native backup restores in place only");
+                assert!(matches!(err, Error::ArchiveRefused { .. }), "{err}");
+            }
+        }
+        let listed = fx.tenantry.backups(&slug).await.expect("list");
+        assert_eq!(listed.len(), if place.0 == "local" { 2 } else { 1 });
+    }
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_backup_is_refused_before_the_tenant_is_touched() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    let t = create(&fx, "acme", PLACES[1]).await;
+    seed(&fx, &t).await;
+    let backup = fx
+        .tenantry
+        .backup_tenant("acme", false)
+        .await
+        .expect("backup");
+    change(&fx, &t).await;
+    let changed = items(&fx, "acme").await;
+    let mut bytes = std::fs::read(backup.path()).expect("read");
+    let last = bytes.len() - 20;
+    bytes[last] ^= 0xff;
+    std::fs::write(backup.path(), bytes).expect("write");
+    let err = fx
+        .tenantry
+        .restore_tenant("acme", &backup.id, None)
+        .await
+        .expect_err("damaged");
+    assert!(
+        matches!(&err, Error::ArchiveInvalid { detail, .. } if detail.contains("SHA-256")),
+        "{err}"
+    );
+    assert_eq!(fx.tenant("acme").await.status, Status::Active);
+    assert_eq!(items(&fx, "acme").await, changed, "nothing was restored");
+    let err = fx
+        .tenantry
+        .restore_tenant("acme", "01nosuchbackup", None)
+        .await
+        .expect_err("unknown");
+    assert!(matches!(err, Error::BackupNotFound { .. }), "{err}");
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_restore_keeps_the_tenant_suspended_until_it_is_run_again() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    let t = create(&fx, "acme", PLACES[1]).await;
+    let id = t.id;
+    let values: Vec<String> = (1..=20_000)
+        .map(|n| format!("('{id}', {n}, 'row {n}')"))
+        .collect();
+    exec(
+        &fx,
+        &t,
+        &format!("INSERT INTO items VALUES {}", values.join(", ")),
+    )
+    .await;
+    let backup = fx
+        .tenantry
+        .backup_tenant("acme", false)
+        .await
+        .expect("backup");
+
+    let other = fx.reopen(Settings::default()).await;
+    let backup_id = backup.id.clone();
+    let task = tokio::spawn(async move { other.restore_tenant("acme", &backup_id, None).await });
+    loop {
+        let op = fx.tenantry.catalog().operation(id).await.expect("op");
+        if op.is_some() {
+            break;
+        }
+        assert!(
+            !task.is_finished(),
+            "the restore ended before it could be interrupted"
+        );
+        tokio::task::yield_now().await;
+    }
+    task.abort();
+    let _ = task.await;
+
+    assert_eq!(fx.tenant("acme").await.status, Status::Suspended);
+    let err = fx
+        .tenantry
+        .resume_tenant("acme")
+        .await
+        .expect_err("unfinished");
+    assert!(
+        matches!(err, Error::RestoreUnfinished { backup: ref named, .. } if *named == backup.id),
+        "{err}"
+    );
+    let err = fx
+        .tenantry
+        .repair_tenant("acme")
+        .await
+        .expect_err("unfinished");
+    assert!(matches!(err, Error::RestoreUnfinished { .. }), "{err}");
+
+    let restored = fx
+        .tenantry
+        .restore_tenant("acme", &backup.id, None)
+        .await
+        .expect("restore again");
+    // It was suspended when this restore began: it stays so until resumed.
+    assert_eq!(restored.status, Status::Suspended);
+    fx.tenantry.resume_tenant("acme").await.expect("resume");
+    assert_eq!(items(&fx, "acme").await.len(), 20_000);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_outlive_a_purge_unless_purged_with_it() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    for slug in ["kept", "gone"] {
+        fx.create(slug).await.expect("create");
+        fx.tenantry
+            .backup_tenant(slug, false)
+            .await
+            .expect("backup");
+        fx.tenantry
+            .backup_tenant(slug, true)
+            .await
+            .expect("native backup");
+    }
+    fx.tenantry
+        .delete_tenant("kept", true)
+        .await
+        .expect("purge");
+    let kept = fx.tenantry.backups("kept").await.expect("list");
+    assert_eq!(kept.len(), 2, "listed by the purged tenant's slug");
+    fx.tenantry
+        .purge_tenant_with_backups("gone")
+        .await
+        .expect("purge with backups");
+    assert!(fx.tenantry.backups("gone").await.expect("list").is_empty());
+    let dir = fx.config().backup_dir.clone();
+    assert_eq!(
+        std::fs::read_dir(dir).expect("dir").count(),
+        1,
+        "only kept's directory is left"
+    );
+    fx.cleanup().await;
+}
