@@ -268,6 +268,10 @@ pub enum Error {
     )]
     ImportAbandoned { slug: String },
 
+    /// A purge after which something of the tenant was still found.
+    #[error("tenant {tenant}: purged, yet something of it remains: {}", left.join("; "))]
+    PurgeIncomplete { tenant: String, left: Vec<String> },
+
     #[error("tenant {slug:?} has no backup {id:?}; `tenantry tenant backups {slug}` lists them")]
     BackupNotFound { slug: String, id: String },
 

@@ -37,6 +37,7 @@ mod keyring;
 pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
+mod purge;
 pub mod rotation;
 pub mod routing;
 pub mod secrets;

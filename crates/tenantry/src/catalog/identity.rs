@@ -504,7 +504,8 @@ impl Catalog {
         rows.iter().map(membership_from_row).collect()
     }
 
-    /// Removes every domain, membership, label, secret and operation record of a tenant (it is being deleted);
+    /// Removes every domain, membership, label, secret, operation record and API key bound to a
+    /// tenant (it is being deleted);
     /// returns the domains and memberships removed, for the event log.
     pub(crate) async fn forget_tenant_routes(
         &self,
@@ -519,6 +520,7 @@ impl Catalog {
             "DELETE FROM tenantry_labels WHERE tenant_id = ?",
             "DELETE FROM tenantry_secrets WHERE tenant_id = ?",
             "DELETE FROM tenantry_operations WHERE tenant_id = ?",
+            "DELETE FROM tenantry_api_keys WHERE tenant_id = ?",
         ] {
             sqlx::query(self.engine.sql(sql))
                 .bind(tenant.to_string())

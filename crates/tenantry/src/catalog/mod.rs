@@ -20,6 +20,7 @@ mod identity;
 mod labels;
 mod operations;
 mod pools;
+mod purge;
 mod rollouts;
 mod schema;
 mod sealed;

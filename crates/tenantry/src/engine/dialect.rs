@@ -244,6 +244,13 @@ pub trait Dialect: Send + Sync {
         place: &'a Place,
         tenant: &'a Tenant,
     ) -> BoxFuture<'a, Result<()>>;
+    /// What the server still holds under the tenant's names, whatever its strategy was:
+    /// a database, schema, login role or user, large objects, files. Empty once purged.
+    fn leftovers<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<Vec<String>>>;
     /// Whether the tenant's database exists.
     fn database_exists<'a>(
         &'a self,

@@ -260,6 +260,18 @@ impl PoolManager {
         }
     }
 
+    /// Whether this process keeps anything of pool `key`: its login, or open connections.
+    pub(crate) fn holds(&self, key: &str) -> bool {
+        let state = self.state();
+        state.specs.contains_key(key)
+            || state.servers.values().any(|server| {
+                server
+                    .pools
+                    .get(key)
+                    .is_some_and(|pool| !pool.idle.is_empty() || pool.in_use > 0)
+            })
+    }
+
     /// Closes the idle connections of a pool and makes those in use close when they come
     /// back (its login changed, or its tenant may no longer log in).
     pub(crate) async fn forget_pool(&self, key: &str) {

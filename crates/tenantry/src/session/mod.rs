@@ -101,6 +101,11 @@ impl Tenantry {
     /// Closes a tenant's idle connections and forgets its login, e.g. after its credentials
     /// changed or it was revoked. A shared pool serves other tenants and stays: its
     /// admission check shuts one tenant out.
+    /// Whether this process keeps a pool of the tenant's own (a shared tenant has none).
+    pub(crate) fn holds_pool(&self, tenant: &Tenant) -> bool {
+        !tenant.strategy.ops().pooled() && self.pools.holds(&spec::pool_key(tenant))
+    }
+
     pub(crate) async fn forget_pool(&self, tenant: &Tenant) {
         if tenant.strategy.ops().pooled() {
             return;

@@ -229,6 +229,27 @@ impl Dialect for Mysql {
         .boxed()
     }
 
+    fn leftovers<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let mut admin = place.admin_at(None).await?;
+            sqlx::query_scalar(
+                "SELECT CAST(CONCAT('database ', schema_name) AS CHAR) FROM information_schema.schemata \
+                 WHERE schema_name = ? \
+                 UNION ALL SELECT CAST(CONCAT('user ', user) AS CHAR) FROM mysql.user WHERE user = ?",
+            )
+            .bind(tenant.storage.as_str())
+            .bind(tenant.id.role_name().as_str())
+            .fetch_all(&mut admin)
+            .await
+            .map_err(Error::storage(tenant.slug.as_str(), "look for what is left of it"))
+        }
+        .boxed()
+    }
+
     fn database_exists<'a>(
         &'a self,
         place: &'a Place,

@@ -277,6 +277,32 @@ impl Dialect for Postgres {
         .boxed()
     }
 
+    fn leftovers<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let mut admin = place.admin_at(None).await?;
+            sqlx::query_scalar(
+                "SELECT 'database ' || datname FROM pg_database WHERE datname = $1 \
+                 UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname = $1 \
+                 UNION ALL SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $2 \
+                 UNION ALL SELECT 'large object ' || m.oid::text FROM pg_largeobject_metadata m \
+                   JOIN pg_roles r ON r.oid = m.lomowner WHERE r.rolname = $2",
+            )
+            .bind(tenant.storage.as_str())
+            .bind(tenant.id.role_name().as_str())
+            .fetch_all(&mut admin)
+            .await
+            .map_err(Error::storage(
+                tenant.slug.as_str(),
+                "look for what is left of it",
+            ))
+        }
+        .boxed()
+    }
+
     fn database_exists<'a>(
         &'a self,
         place: &'a Place,

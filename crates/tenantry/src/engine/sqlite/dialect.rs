@@ -272,6 +272,22 @@ impl Dialect for Sqlite {
         .boxed()
     }
 
+    fn leftovers<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        async move {
+            let dir = place.dir()?;
+            Ok(super::all_files(dir, &tenant.storage)
+                .into_iter()
+                .filter(|f| f.exists())
+                .map(|f| format!("file {}", f.display()))
+                .collect())
+        }
+        .boxed()
+    }
+
     fn database_exists<'a>(
         &'a self,
         place: &'a Place,

@@ -189,6 +189,21 @@ pub(crate) async fn admit(place: &Place, pool: &SharedPool, tenant: &Tenant) -> 
     Ok(())
 }
 
+/// Whether the tenant is still listed as admitted to its pool.
+pub(crate) async fn is_admitted(place: &Place, pool: &SharedPool, tenant: &Tenant) -> Result<bool> {
+    let mut conn = admin(place, pool).await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tenantry_private.admitted WHERE tenant = $1")
+            .bind(tenant.id.to_string())
+            .fetch_one(&mut conn)
+            .await
+            .map_err(Error::storage(
+                tenant.slug.as_str(),
+                "look up its admission",
+            ))?;
+    Ok(n > 0)
+}
+
 /// Stops the tenant's context from verifying, in every process at once, and ends the units
 /// of work it has in flight (marked by their `application_name`).
 pub(crate) async fn revoke(place: &Place, pool: &SharedPool, tenant: &Tenant) -> Result<()> {

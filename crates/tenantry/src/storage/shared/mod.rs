@@ -21,7 +21,7 @@ mod rls;
 mod rows;
 
 pub use access::ROLE_SETTINGS;
-pub(crate) use access::{admit, check_role_settings, enter_sql, restore_role, revoke};
+pub(crate) use access::{admit, check_role_settings, enter_sql, is_admitted, restore_role, revoke};
 pub use rls::RlsPolicy;
 use rows::{delete_rows, has_rows};
 pub(crate) use rows::{enter_rows, leave_rows};
