@@ -214,6 +214,27 @@ pub enum BenchCommand {
     /// spare left, on the bench's own 8-table schema (or --migrations): creation latency
     /// p50/p95/max of each, and the time to build a spare.
     Create(CreateArgs),
+    /// Export one tenant of N rows to an archive and import it into a new tenant on the same
+    /// server and strategy (every row read back and checked): times, file size, peak memory.
+    Archive(ArchiveBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveBenchArgs {
+    /// A PostgreSQL or MySQL server URL to place the tenants on [default: the local SQLite server]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// database | schema | shared
+    #[arg(long, default_value = "database")]
+    pub strategy: String,
+    /// Rows in the tenant.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub rows: u64,
+    /// Write the archive gzip-compressed.
+    #[arg(long)]
+    pub gzip: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

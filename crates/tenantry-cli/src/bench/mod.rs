@@ -3,7 +3,9 @@
 //! `tenantry bench route` ([`route`]): requests served through the tenant layer.
 //! `tenantry bench rollout` ([`rollout`]): a migration over N tenants beside plain SQL.
 //! `tenantry bench create` ([`create`]): creation latency from spares and without.
+//! `tenantry bench archive` ([`archive`]): a tenant exported and imported.
 
+pub mod archive;
 pub mod create;
 mod fleet;
 mod load;

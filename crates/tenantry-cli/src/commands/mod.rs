@@ -40,6 +40,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return bench::rollout::run(rollout, concurrency).await;
                 }
                 Some(BenchCommand::Create(create)) => return bench::create::run(create).await,
+                Some(BenchCommand::Archive(archive)) => {
+                    return bench::archive::run(archive).await;
+                }
                 None => {}
             }
             let strategy: tenantry::Strategy = args.strategy.parse()?;
