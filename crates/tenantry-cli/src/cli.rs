@@ -319,6 +319,9 @@ pub enum TenantCommand {
         /// database | schema | shared [default: database, or default_strategy in tenantry.toml]
         #[arg(long)]
         strategy: Option<String>,
+        /// Place it on the server with the fewest tenants in this region (without --server).
+        #[arg(long, conflicts_with = "server")]
+        region: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -480,9 +483,26 @@ pub enum ServerCommand {
         /// A transaction-mode pooler (PgBouncer) application connections go through.
         #[arg(long, value_name = "URL")]
         pooler: Option<String>,
+        #[command(flatten)]
+        placement: PlacementArgs,
     },
     /// Set the pooler a server's application connections go through; without a URL, clear it.
     Pooler { name: String, url: Option<String> },
+    /// Set a server's capacity, region and labels, which placement reads.
+    Set {
+        name: String,
+        #[command(flatten)]
+        placement: PlacementArgs,
+        /// Lift the capacity limit.
+        #[arg(long, conflicts_with = "capacity")]
+        no_capacity: bool,
+        /// Clear the region.
+        #[arg(long, conflicts_with = "region")]
+        no_region: bool,
+        /// Remove a label (repeatable).
+        #[arg(long = "unlabel", value_name = "LABEL")]
+        unlabel: Vec<String>,
+    },
     /// List servers (passwords hidden).
     List {
         #[arg(long)]
@@ -490,6 +510,20 @@ pub enum ServerCommand {
     },
     /// Remove a server no tenant lives on.
     Remove { name: String },
+}
+
+/// A server's placement facts.
+#[derive(Debug, Args)]
+pub struct PlacementArgs {
+    /// The most tenants it holds (spares and unfinished creations count).
+    #[arg(long, value_name = "N")]
+    pub capacity: Option<i64>,
+    /// Its region (eu-west-1), which `tenant create --region` pins to.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// A label (ssd, tier=gold; repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -262,7 +262,9 @@ pub fn status(rows: &[StatusRow]) -> Table {
 }
 
 pub fn servers(servers: &[Server]) -> Table {
-    let mut t = table(&["NAME", "ENGINE", "URL", "CREATED"]);
+    let mut t = table(&[
+        "NAME", "ENGINE", "URL", "CAPACITY", "REGION", "LABELS", "CREATED",
+    ]);
     for s in servers {
         add_row(
             &mut t,
@@ -270,6 +272,9 @@ pub fn servers(servers: &[Server]) -> Table {
                 s.name.to_string(),
                 s.engine.to_string(),
                 s.display_url(),
+                s.capacity.map(|c| c.to_string()).unwrap_or_default(),
+                s.region.clone().unwrap_or_default(),
+                s.labels.join(" "),
                 s.created_at.clone(),
             ],
         );

@@ -22,6 +22,15 @@ pub const DEFAULT_POOL_MAX_PER_SERVER: u32 = 100;
 pub const DEFAULT_POOL_ACQUIRE_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_POOL_IDLE_TIMEOUT_SECS: u64 = 60;
 
+/// Where a tenant created without a server goes ([`crate::placement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The default server.
+    DefaultServer,
+    /// The server with the fewest tenants that fits.
+    FewestTenants,
+}
+
 /// Resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -41,6 +50,8 @@ pub struct Config {
     pub default_strategy: Strategy,
     /// Where the master key lives when `TENANTRY_MASTER_KEY` is not set.
     pub master_key_file: PathBuf,
+    /// Where a tenant created without a server goes.
+    pub placement: Placement,
     /// Where `tenant backup` writes (default `<data_dir>/backups`): one directory per
     /// tenant id, one per backup.
     pub backup_dir: PathBuf,
@@ -122,6 +133,8 @@ pub struct Settings {
     pub default_strategy: Option<String>,
     pub master_key_file: Option<PathBuf>,
     pub backup_dir: Option<PathBuf>,
+    /// `default_server` (the default) or `fewest_tenants`.
+    pub placement: Option<String>,
     pub tenant_column: Option<String>,
     pub shared_global_tables: Option<Vec<String>>,
     pub pool_max_connections: Option<u32>,
@@ -177,6 +190,7 @@ impl Settings {
             default_strategy: self.default_strategy.or(lower.default_strategy),
             master_key_file: self.master_key_file.or(lower.master_key_file),
             backup_dir: self.backup_dir.or(lower.backup_dir),
+            placement: self.placement.or(lower.placement),
             tenant_column: self.tenant_column.or(lower.tenant_column),
             shared_global_tables: self.shared_global_tables.or(lower.shared_global_tables),
             pool_max_connections: self.pool_max_connections.or(lower.pool_max_connections),
@@ -207,6 +221,16 @@ impl Settings {
             })?),
             None => None,
         };
+        if let Some(placement) = self.placement.as_deref()
+            && !matches!(placement, "default_server" | "fewest_tenants")
+        {
+            return Err(Error::Config {
+                path: CONFIG_FILE.into(),
+                reason: format!(
+                    "placement = {placement:?}: use \"default_server\" or \"fewest_tenants\""
+                ),
+            });
+        }
         let mut config = self.resolve();
         config.default_strategy = default_strategy;
         if let Some(routing) = routing {
@@ -224,6 +248,10 @@ impl Settings {
                 .master_key_file
                 .unwrap_or_else(|| data_dir.join("master.key")),
             backup_dir: self.backup_dir.unwrap_or_else(|| data_dir.join("backups")),
+            placement: match self.placement.as_deref() {
+                Some("fewest_tenants") => Placement::FewestTenants,
+                _ => Placement::DefaultServer,
+            },
             default_strategy: self
                 .default_strategy
                 .and_then(|s| s.parse().ok())

@@ -268,6 +268,24 @@ pub enum Error {
     )]
     ImportAbandoned { slug: String },
 
+    /// No server takes a new tenant of this strategy (and region); `servers` says why each
+    /// does not.
+    #[error(
+        "no server takes a new {strategy} tenant{}: {}",
+        region.as_ref().map(|r| format!(" in region {r}")).unwrap_or_default(),
+        if servers.is_empty() { "there is none".to_owned() } else { servers.join("; ") }
+    )]
+    NoServerFits {
+        strategy: String,
+        region: Option<String>,
+        servers: Vec<String>,
+    },
+
+    #[error(
+        "server {name:?} holds its capacity of {capacity} tenants; raise it with `tenantry server set {name} --capacity N` or place the tenant elsewhere"
+    )]
+    ServerFull { name: String, capacity: i64 },
+
     /// A purge after which something of the tenant was still found.
     #[error("tenant {tenant}: purged, yet something of it remains: {}", left.join("; "))]
     PurgeIncomplete { tenant: String, left: Vec<String> },

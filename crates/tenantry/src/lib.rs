@@ -37,6 +37,7 @@ mod keyring;
 pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
+pub mod placement;
 mod purge;
 pub mod rotation;
 pub mod routing;
@@ -149,6 +150,9 @@ impl Tenantry {
             engine: engine::Engine::from_url(url)?,
             url: url.to_owned(),
             pooler_url: None,
+            capacity: None,
+            region: None,
+            labels: Vec::new(),
             created_at: String::new(),
         };
         Place::of(&probe, &self.config).check_reachable().await?;

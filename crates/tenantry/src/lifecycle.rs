@@ -62,8 +62,12 @@ impl Tenantry {
             .name
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| slug.to_string());
-        let server = req.server.as_deref().unwrap_or(&self.config.default_server);
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
+        let server = match req.server {
+            Some(server) => server,
+            None => self.choose_server(strategy, None).await?,
+        };
+        let server = server.as_str();
         if let Some(tenant) = self
             .create_from_spare(&slug, &name, server, strategy, &set)
             .await?
@@ -94,6 +98,7 @@ impl Tenantry {
         let server = self.catalog.server(server_name).await?;
         let place = crate::storage::Place::of(&server, &self.config);
         place.check_strategy(strategy, server.name.as_str())?;
+        self.check_room(&server).await?;
         if place.engine().dialect().has_logins() {
             // Its credentials will be sealed with the master key: refuse now, before any
             // row exists, if there is none.

@@ -13,9 +13,17 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             name,
             server,
             strategy,
+            region,
             json,
         } => {
             let strategy = strategy.map(|s| s.parse::<Strategy>()).transpose()?;
+            let server = match region {
+                Some(region) => {
+                    let wanted = strategy.unwrap_or(tenantry.config().default_strategy);
+                    Some(tenantry.choose_server(wanted, Some(&region)).await?)
+                }
+                None => server,
+            };
             let tenant = tenantry
                 .create_tenant(NewTenant {
                     slug,

@@ -75,10 +75,13 @@ impl Tenantry {
             .name
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| header.tenant.name.clone());
-        let server = req.server.as_deref().unwrap_or(&self.config.default_server);
         let strategy = req.strategy.unwrap_or(self.config.default_strategy);
+        let server = match req.server {
+            Some(server) => server,
+            None => self.choose_server(strategy, None).await?,
+        };
         let tenant = self
-            .insert_provisioning(slug, name, server, strategy, &set)
+            .insert_provisioning(slug, name, &server, strategy, &set)
             .await?;
         let from = path.display().to_string();
         if let Err(e) = self

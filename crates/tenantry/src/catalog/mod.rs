@@ -19,6 +19,7 @@ mod fleet;
 mod identity;
 mod labels;
 mod operations;
+mod placement;
 mod pools;
 mod purge;
 mod rollouts;

@@ -260,6 +260,16 @@ CREATE TABLE IF NOT EXISTS tenantry_operations (
 ",
         indexes: &[],
     },
+    CatalogMigration {
+        version: 9,
+        description: "server capacity, region and labels",
+        tables: "
+ALTER TABLE tenantry_servers ADD COLUMN capacity BIGINT;
+ALTER TABLE tenantry_servers ADD COLUMN region VARCHAR(63);
+ALTER TABLE tenantry_servers ADD COLUMN labels TEXT;
+",
+        indexes: &[],
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (

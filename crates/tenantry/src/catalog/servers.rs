@@ -25,6 +25,11 @@ pub struct Server {
     /// connections go through; administrative work always goes to `url`.
     #[serde(skip)]
     pub pooler_url: Option<String>,
+    /// The most tenants it holds (spares and unfinished creations count); `None`: no limit.
+    pub capacity: Option<i64>,
+    pub region: Option<String>,
+    /// Labels (`ssd`, `tier=gold`), sorted.
+    pub labels: Vec<String>,
     pub created_at: String,
 }
 
@@ -59,6 +64,19 @@ impl Server {
             pooler_url: row
                 .try_get("pooler_url")
                 .map_err(Error::catalog("read a server row"))?,
+            capacity: row
+                .try_get("capacity")
+                .map_err(Error::catalog("read a server row"))?,
+            region: row
+                .try_get("region")
+                .map_err(Error::catalog("read a server row"))?,
+            labels: row
+                .try_get::<Option<String>, _>("labels")
+                .map_err(Error::catalog("read a server row"))?
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
             created_at: row.try_get("created_at").map_err(read)?,
         })
     }
@@ -73,6 +91,9 @@ impl Catalog {
             engine,
             url: url.to_owned(),
             pooler_url: None,
+            capacity: None,
+            region: None,
+            labels: Vec::new(),
             created_at: now(),
         };
         let result = sqlx::query(self.engine.sql(
@@ -99,7 +120,8 @@ impl Catalog {
     /// The server with this name, or [`Error::ServerNotFound`].
     pub async fn server(&self, name: &str) -> Result<Server> {
         let row = sqlx::query(self.engine.sql(
-            "SELECT name, engine, url, pooler_url, created_at FROM tenantry_servers WHERE name = ?",
+            "SELECT name, engine, url, pooler_url, capacity, region, labels, created_at \
+             FROM tenantry_servers WHERE name = ?",
         ))
         .bind(name)
         .fetch_optional(&self.pool)
@@ -116,8 +138,8 @@ impl Catalog {
     /// Every server, by name.
     pub async fn servers(&self) -> Result<Vec<Server>> {
         let rows = sqlx::query(
-            "SELECT name, engine, url, pooler_url, created_at FROM tenantry_servers \
-             ORDER BY name",
+            "SELECT name, engine, url, pooler_url, capacity, region, labels, created_at \
+             FROM tenantry_servers ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await
