@@ -356,7 +356,16 @@ impl StrategyOps for Shared {
         place: &'a Place,
         tenant: &'a Tenant,
     ) -> BoxFuture<'a, Result<()>> {
-        delete_rows(t, place, tenant).boxed()
+        async move {
+            delete_rows(t, place, tenant).await?;
+            // A tenant deleted with no row left was never shut out by its rows' removal:
+            // its admission goes with it.
+            if let Some(pool) = t.catalog.shared_pool(tenant.server.as_str()).await? {
+                revoke(place, &pool, tenant).await?;
+            }
+            Ok(())
+        }
+        .boxed()
     }
 
     fn exists<'a>(
