@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 
 use super::checksum::TableSum;
 use super::file::ArchiveWriter;
-use super::scope::{DataScope, TableSpec};
+use super::scope::{self, DataScope, TableSpec};
 use super::{
     ArchivedColumn, ArchivedMigration, ArchivedTable, ArchivedTenant, FORMAT, FORMAT_VERSION,
     Header, Manifest, Mark, TableSummary, Trailer,
@@ -38,8 +38,24 @@ impl Tenantry {
                 hint: "; only an active or suspended tenant's storage is complete",
             });
         }
+        self.refuse_unfinished(&tenant).await?;
         let mut scope = DataScope::open(self, &tenant).await?;
-        let rows = ledger::read(&mut scope.conn)
+        let engine = scope.engine;
+        let pooled = scope.filter.is_some();
+        let mut tx = scope
+            .conn
+            .begin()
+            .await
+            .map_err(Error::storage(slug, "begin reading its rows"))?;
+        if let Some(sql) = engine.dialect().snapshot() {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::storage(slug, "take a snapshot"))?;
+        }
+        // The ledger and tables as the snapshot sees them, so the rows are of that version
+        // even if a migration commits meanwhile.
+        let rows = ledger::read(&mut tx)
             .await
             .map_err(Error::storage(slug, "read its ledger"))?;
         if let Some(dirty) = rows.iter().find(|r| !r.is_applied()) {
@@ -51,12 +67,37 @@ impl Tenantry {
                 ),
             });
         }
-        let header = header(self, &tenant, &scope, &rows);
+        let tables = scope::tables_in(self, &tenant, engine, &mut tx, pooled).await?;
+        let header = header(self, &tenant, engine, &tables, &rows);
         let mut writer = ArchiveWriter::create(path)?;
         writer.line(&Mark::Header(Box::new(header.clone())))?;
-        let tables = write_tables(self, &tenant, &mut scope, &mut writer).await?;
+        if pooled {
+            // Rolled back at the end: the admission entered here is never committed.
+            shared::enter_rows(self, &tenant, &mut tx).await?;
+        }
+        let mut summaries = Vec::with_capacity(tables.len());
+        for table in &tables {
+            writer.line(&Mark::Table(table.name.to_string()))?;
+            let sum = read_table(
+                &mut tx,
+                engine,
+                &tenant,
+                table,
+                scope.filter.as_ref(),
+                |row| writer.line(&row),
+            )
+            .await?;
+            let summary = TableSummary {
+                name: table.name.to_string(),
+                rows: sum.rows,
+                checksum: sum.checksum(),
+            };
+            writer.line(&Mark::End(summary.clone()))?;
+            summaries.push(summary);
+        }
+        drop(tx);
         let trailer = Trailer {
-            tables,
+            tables: summaries,
             digest: writer.digest(),
         };
         writer.finish(&Mark::Trailer(trailer.clone()))?;
@@ -76,7 +117,13 @@ impl Tenantry {
     }
 }
 
-fn header(t: &Tenantry, tenant: &Tenant, scope: &DataScope, rows: &[ledger::LedgerRow]) -> Header {
+fn header(
+    t: &Tenantry,
+    tenant: &Tenant,
+    engine: Engine,
+    tables: &[TableSpec],
+    rows: &[ledger::LedgerRow],
+) -> Header {
     Header {
         format: FORMAT.to_owned(),
         format_version: FORMAT_VERSION,
@@ -86,7 +133,7 @@ fn header(t: &Tenantry, tenant: &Tenant, scope: &DataScope, rows: &[ledger::Ledg
             id: tenant.id.to_string(),
             slug: tenant.slug.to_string(),
             name: tenant.name.clone(),
-            engine: scope.engine.to_string(),
+            engine: engine.to_string(),
             strategy: tenant.strategy.to_string(),
         },
         version: ledger::version(rows),
@@ -99,8 +146,7 @@ fn header(t: &Tenantry, tenant: &Tenant, scope: &DataScope, rows: &[ledger::Ledg
             })
             .collect(),
         tenant_column: t.config.tenant_column.clone(),
-        tables: scope
-            .tables
+        tables: tables
             .iter()
             .map(|table| ArchivedTable {
                 name: table.name.to_string(),
@@ -116,53 +162,6 @@ fn header(t: &Tenantry, tenant: &Tenant, scope: &DataScope, rows: &[ledger::Ledg
             })
             .collect(),
     }
-}
-
-/// Every table's rows, in one transaction (a snapshot where the engine offers one).
-async fn write_tables(
-    t: &Tenantry,
-    tenant: &Tenant,
-    scope: &mut DataScope,
-    writer: &mut ArchiveWriter,
-) -> Result<Vec<TableSummary>> {
-    let slug = tenant.slug.as_str();
-    let engine = scope.engine;
-    let mut tx = scope
-        .conn
-        .begin()
-        .await
-        .map_err(Error::storage(slug, "begin reading its rows"))?;
-    if let Some(sql) = engine.dialect().snapshot() {
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::storage(slug, "take a snapshot"))?;
-    }
-    if scope.filter.is_some() {
-        // Rolled back at the end: the admission entered here is never committed.
-        shared::enter_rows(t, tenant, &mut tx).await?;
-    }
-    let mut summaries = Vec::with_capacity(scope.tables.len());
-    for table in &scope.tables {
-        writer.line(&Mark::Table(table.name.to_string()))?;
-        let sum = read_table(
-            &mut tx,
-            engine,
-            tenant,
-            table,
-            scope.filter.as_ref(),
-            |row| writer.line(&row),
-        )
-        .await?;
-        let summary = TableSummary {
-            name: table.name.to_string(),
-            rows: sum.rows,
-            checksum: sum.checksum(),
-        };
-        writer.line(&Mark::End(summary.clone()))?;
-        summaries.push(summary);
-    }
-    Ok(summaries)
 }
 
 /// Streams a table's rows (a shared tenant's own) as neutral values in `table`'s column

@@ -56,43 +56,8 @@ impl DataScope {
                 .await
                 .map_err(Error::storage(slug, "prepare a data session"))?;
         }
-        let shape = dialect
-            .introspect(&mut conn)
-            .await
-            .map_err(Error::storage(slug, "read its tables"))?;
+        let tables = tables_in(t, tenant, engine, &mut conn, pooled).await?;
         let column = SqlName::new("tenant column", &t.config.tenant_column)?;
-        let mut tables = Vec::new();
-        for (name, table) in &shape.tables {
-            if name == ledger::TABLE {
-                continue;
-            }
-            let unsupported = |what: &str| Error::ContentMismatch {
-                tenant: slug.to_owned(),
-                table: name.clone(),
-                detail: format!("{what}: only lowercase names are supported"),
-            };
-            let table_name = SqlName::new("table", name).map_err(|_| unsupported("its name"))?;
-            let mut columns = Vec::with_capacity(table.columns.len());
-            for (col, c) in &table.columns {
-                columns.push(ColumnSpec {
-                    name: SqlName::new("column", col)
-                        .map_err(|_| unsupported(&format!("column {col}")))?,
-                    class: dialect.value_class(&c.data_type),
-                    data_type: c.data_type.clone(),
-                });
-            }
-            let tenant_at = columns.iter().position(|c| c.name == column);
-            if pooled && tenant_at.is_none() {
-                // A table all tenants of the pool share: nobody's own rows.
-                continue;
-            }
-            tables.push(TableSpec {
-                name: table_name,
-                columns,
-                tenant_at,
-            });
-        }
-        parents_first(&mut tables, &shape);
         Ok(DataScope {
             engine,
             conn,
@@ -100,6 +65,58 @@ impl DataScope {
             filter: pooled.then_some(column),
         })
     }
+}
+
+/// The tables of the storage `conn` is scoped to (read in its transaction, if it has one):
+/// every base table but the ledger (`pooled`: only those with the tenant column), columns
+/// classified, parents first.
+pub async fn tables_in(
+    t: &Tenantry,
+    tenant: &Tenant,
+    engine: Engine,
+    conn: &mut AnyConnection,
+    pooled: bool,
+) -> Result<Vec<TableSpec>> {
+    let slug = tenant.slug.as_str();
+    let dialect = engine.dialect();
+    let shape = dialect
+        .introspect(conn)
+        .await
+        .map_err(Error::storage(slug, "read its tables"))?;
+    let column = SqlName::new("tenant column", &t.config.tenant_column)?;
+    let mut tables = Vec::new();
+    for (name, table) in &shape.tables {
+        if name == ledger::TABLE {
+            continue;
+        }
+        let unsupported = |what: &str| Error::ContentMismatch {
+            tenant: slug.to_owned(),
+            table: name.clone(),
+            detail: format!("{what}: only lowercase names are supported"),
+        };
+        let table_name = SqlName::new("table", name).map_err(|_| unsupported("its name"))?;
+        let mut columns = Vec::with_capacity(table.columns.len());
+        for (col, c) in &table.columns {
+            columns.push(ColumnSpec {
+                name: SqlName::new("column", col)
+                    .map_err(|_| unsupported(&format!("column {col}")))?,
+                class: dialect.value_class(&c.data_type),
+                data_type: c.data_type.clone(),
+            });
+        }
+        let tenant_at = columns.iter().position(|c| c.name == column);
+        if pooled && tenant_at.is_none() {
+            // A table all tenants of the pool share: nobody's own rows.
+            continue;
+        }
+        tables.push(TableSpec {
+            name: table_name,
+            columns,
+            tenant_at,
+        });
+    }
+    parents_first(&mut tables, &shape);
+    Ok(tables)
 }
 
 /// The table a foreign key's definition references (`… REFERENCES name (…)`).

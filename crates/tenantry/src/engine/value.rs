@@ -61,6 +61,7 @@ pub fn normalize(class: Class, text: &str) -> Result<Value, String> {
         Class::Json => {
             let doc: Value =
                 serde_json::from_str(text).map_err(|e| format!("not a JSON document: {e}"))?;
+            exact_numbers(text)?;
             Ok(Value::String(canonical_json(&doc)))
         }
         Class::Timestamp => timestamp(text).map(Value::String),
@@ -136,6 +137,64 @@ pub fn canonical_json(doc: &Value) -> String {
         }
     }
     sorted(doc).to_string()
+}
+
+/// Refuses a JSON document holding a number its parsed form would change: an integer beyond
+/// 64 bits, or a fraction with more digits than a double keeps.
+fn exact_numbers(doc: &str) -> Result<(), String> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut token = String::new();
+    let check = |token: &str| -> Result<(), String> {
+        if token.is_empty() {
+            return Ok(());
+        }
+        let integer = !token.contains(['.', 'e', 'E']);
+        let exact = if integer {
+            token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok()
+        } else {
+            token
+                .parse::<f64>()
+                .is_ok_and(|f| same_digits(token, &f.to_string()))
+        };
+        match exact {
+            true => Ok(()),
+            false => Err(format!(
+                "the JSON number {} has more precision than Tenantry keeps (64-bit integers, doubles)",
+                clip(token)
+            )),
+        }
+    };
+    for c in doc.chars() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E') {
+            token.push(c);
+            continue;
+        }
+        check(&token)?;
+        token.clear();
+        in_string = c == '"';
+    }
+    check(&token)
+}
+
+/// Whether two decimal spellings have the same significant digits (sign, point and exponent
+/// aside): `0.1250` and `1.25e-1` do.
+fn same_digits(a: &str, b: &str) -> bool {
+    let digits = |s: &str| -> String {
+        let mantissa = s.split(['e', 'E']).next().unwrap_or("");
+        let all: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        all.trim_start_matches('0').trim_end_matches('0').to_owned()
+    };
+    digits(a) == digits(b)
 }
 
 fn float(text: &str) -> Result<Value, String> {
@@ -238,6 +297,22 @@ mod tests {
             &["2025-03-01 10:00:00"],
             Value::from("2025-03-01 10:00:00"),
         );
+    }
+
+    #[test]
+    fn a_json_number_a_double_would_round_is_refused() {
+        for ok in [
+            r#"{"a": 0.1, "b": [1e20, -3, 18446744073709551615]}"#,
+            r#"{"s": "0.12345678901234567890"}"#,
+        ] {
+            assert!(normalize(Class::Json, ok).is_ok(), "{ok}");
+        }
+        for lossy in [
+            r#"{"amt": 0.12345678901234567890123}"#,
+            "[123456789012345678901234]",
+        ] {
+            assert!(normalize(Class::Json, lossy).is_err(), "{lossy}");
+        }
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub(super) fn select_rows(
             let name = lite.quote(&c.name);
             match c.class {
                 Class::Bytes => format!("CASE WHEN {name} IS NULL THEN NULL ELSE hex({name}) END"),
+                // CAST renders 15 significant digits; 17 read back as the same double.
+                Class::Float => format!(
+                    "CASE typeof({name}) WHEN 'real' THEN printf('%!.17g', {name}) ELSE CAST({name} AS TEXT) END"
+                ),
                 _ => format!("CAST({name} AS TEXT)"),
             }
         })
