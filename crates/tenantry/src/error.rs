@@ -290,6 +290,10 @@ pub enum Error {
     #[error("tenant {tenant}: purged, yet something of it remains: {}", left.join("; "))]
     PurgeIncomplete { tenant: String, left: Vec<String> },
 
+    /// An import or restore of the tenant is running in another process.
+    #[error("tenant {slug:?}: an {kind} of it is under way in another process; wait for it to end")]
+    OperationRunning { slug: String, kind: String },
+
     #[error("tenant {slug:?} has no backup {id:?}; `tenantry tenant backups {slug}` lists them")]
     BackupNotFound { slug: String, id: String },
 

@@ -37,6 +37,7 @@ mod keyring;
 pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
+mod operation;
 pub mod placement;
 mod purge;
 pub mod rotation;

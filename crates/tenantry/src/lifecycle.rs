@@ -75,7 +75,7 @@ impl Tenantry {
             return Ok(tenant);
         }
         let tenant = self
-            .insert_provisioning(slug, name, server, strategy, &set)
+            .insert_provisioning(slug, name, server, strategy, &set, None)
             .await?;
         self.event(&tenant, "tenant.create", "started", None, None)
             .await;
@@ -83,8 +83,9 @@ impl Tenantry {
     }
 
     /// Checks what a new tenant needs (a set consistent with the fleet, the server, the
-    /// strategy, the master key, a server that answers) and writes its `provisioning` row;
-    /// no storage exists yet.
+    /// strategy, room on it, the master key, a server that answers) and writes its
+    /// `provisioning` row, with `operation` recorded on it in the same transaction; no
+    /// storage exists yet.
     pub(crate) async fn insert_provisioning(
         &self,
         slug: Slug,
@@ -92,6 +93,7 @@ impl Tenantry {
         server_name: &str,
         strategy: Strategy,
         set: &MigrationSet,
+        operation: Option<(&str, Option<&str>)>,
     ) -> Result<Tenant> {
         // A set whose applied files were edited would create a tenant unlike the fleet.
         self.check_against_fleet(set, slug.as_str()).await?;
@@ -125,7 +127,7 @@ impl Tenantry {
             updated_at: at,
             deleted_at: None,
         };
-        self.catalog.insert_tenant(&tenant).await?;
+        self.catalog.insert_tenant_with(&tenant, operation).await?;
         // A removal of the server that started meanwhile wins: it counts tenants after
         // marking the server, this checks the server after inserting the row.
         if !self
@@ -157,7 +159,7 @@ impl Tenantry {
             }
             Status::Deleting => self.finish_delete(tenant).await,
             Status::Active | Status::Suspended | Status::Spare => {
-                self.refuse_unfinished_restore(&tenant).await?;
+                self.refuse_unfinished(&tenant).await?;
                 let set = self.migrations()?;
                 // Re-provisioning sets the login role's password back to the one sealed in
                 // the catalog (for shared tenants: the pool's), so a role whose password was
@@ -194,6 +196,13 @@ impl Tenantry {
         // A killed import left rows nobody verified: removed, never served.
         let operation = self.catalog.operation(tenant.id).await?;
         if operation.is_some_and(|op| op.kind == crate::archive::IMPORT) {
+            // Only an import whose process died is removed; a running one is left alone.
+            let Some(_dead) = self.operation_lock(&tenant).await? else {
+                return Err(Error::OperationRunning {
+                    slug: tenant.slug.to_string(),
+                    kind: crate::archive::IMPORT.into(),
+                });
+            };
             self.abandon_import(&tenant).await?;
             return Err(Error::ImportAbandoned {
                 slug: tenant.slug.to_string(),
@@ -384,7 +393,7 @@ impl Tenantry {
                 hint: "; only a suspended tenant can be resumed",
             });
         }
-        self.refuse_unfinished_restore(&tenant).await?;
+        self.refuse_unfinished(&tenant).await?;
         let set = self.migrations()?;
         self.verify_storage(&tenant, &set, &[Status::Suspended])
             .await?;

@@ -74,7 +74,7 @@ impl Tenantry {
             ))?;
             let name = slug.to_string();
             let row = self
-                .insert_provisioning(slug, name, server, strategy, &set)
+                .insert_provisioning(slug, name, server, strategy, &set, None)
                 .await?;
             built.push(self.provision(row, &set, Provision::Spare).await?);
         }

@@ -80,18 +80,32 @@ impl Tenantry {
             Some(server) => server,
             None => self.choose_server(strategy, None).await?,
         };
-        let tenant = self
-            .insert_provisioning(slug, name, &server, strategy, &set)
-            .await?;
         let from = path.display().to_string();
-        if let Err(e) = self
-            .catalog
-            .begin_operation(tenant.id, IMPORT, Some(&from))
-            .await
-        {
-            self.catalog.discard_tenant(tenant.id).await?;
-            return Err(e);
-        }
+        let tenant = self
+            .insert_provisioning(
+                slug,
+                name,
+                &server,
+                strategy,
+                &set,
+                Some((IMPORT, Some(&from))),
+            )
+            .await?;
+        // Held until the import ends: while it is, nobody takes its record for a dead one's.
+        let _running = match self.operation_lock(&tenant).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return Err(Error::OperationRunning {
+                    slug: tenant.slug.to_string(),
+                    kind: IMPORT.into(),
+                });
+            }
+            Err(e) => {
+                self.catalog.end_operation(tenant.id).await?;
+                self.catalog.discard_tenant(tenant.id).await?;
+                return Err(e);
+            }
+        };
         self.event(&tenant, "tenant.import", "started", Some(from), None)
             .await;
         let loaded = self
@@ -126,6 +140,8 @@ impl Tenantry {
         );
         self.event(&tenant, "tenant.import", "ok", Some(detail), None)
             .await;
+        // Provisioning ends as a create does; a failure here (a later migration, say) leaves
+        // the tenant `failed` with its verified rows, and `repair` resumes it.
         let tenant = self.provision(tenant, &set, Provision::Tenant).await?;
         Ok(Imported { tenant, manifest })
     }
@@ -143,6 +159,9 @@ impl Tenantry {
         let slug = tenant.slug.as_str();
         self.provision_storage(tenant, false).await?;
         let tenant = &self.catalog.tenant(slug).await?;
+        // Provisioning lets the tenant's login in; nothing may use it until it is loaded and
+        // verified (a restored tenant's sessions in other processes included).
+        self.set_access(tenant, false).await?;
         let pooled = tenant.strategy.ops().pooled();
         // A shared pool is at one version for all its tenants.
         let at = if pooled {

@@ -26,18 +26,14 @@ impl Catalog {
         kind: &str,
         detail: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(self.engine.sql(
-            "INSERT INTO tenantry_operations (tenant_id, kind, detail, started_at) \
-             VALUES (?, ?, ?, ?)",
-        ))
-        .bind(tenant.to_string())
-        .bind(kind)
-        .bind(detail)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::tenant_catalog(tenant, "record an operation"))?;
-        Ok(())
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::tenant_catalog(tenant, "record an operation"))?;
+        insert_operation(&mut conn, self.engine, tenant, kind, detail)
+            .await
+            .map_err(Error::tenant_catalog(tenant, "record an operation"))
     }
 
     /// The operation recorded on a tenant, if any.
@@ -73,4 +69,24 @@ impl Catalog {
         .map_err(Error::tenant_catalog(tenant, "end its operation"))?;
         Ok(())
     }
+}
+
+/// Inserts an operation record on `conn` (a transaction, say).
+pub(super) async fn insert_operation(
+    conn: &mut sqlx::AnyConnection,
+    engine: crate::engine::Engine,
+    tenant: TenantId,
+    kind: &str,
+    detail: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(engine.sql(
+        "INSERT INTO tenantry_operations (tenant_id, kind, detail, started_at) VALUES (?, ?, ?, ?)",
+    ))
+    .bind(tenant.to_string())
+    .bind(kind)
+    .bind(detail.map(str::to_owned))
+    .bind(now())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

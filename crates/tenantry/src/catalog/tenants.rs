@@ -233,6 +233,21 @@ impl Tenant {
 impl Catalog {
     /// Inserts a new tenant row. A taken slug is [`Error::TenantExists`].
     pub async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
+        self.insert_tenant_with(t, None).await
+    }
+
+    /// Writes a tenant's row and, in the same transaction, an operation record on it
+    /// (`(kind, detail)`), so no process ever sees the one without the other.
+    pub(crate) async fn insert_tenant_with(
+        &self,
+        t: &Tenant,
+        operation: Option<(&str, Option<&str>)>,
+    ) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::tenant_catalog(t.id, "insert a tenant"))?;
         let result = sqlx::query(self.engine.sql(
             "INSERT INTO tenantry_tenants (id, slug, name, status, strategy, server, storage, \
              role_name, role_secret, version, last_error, created_at, updated_at, deleted_at) \
@@ -252,8 +267,24 @@ impl Catalog {
         .bind(&t.created_at)
         .bind(&t.updated_at)
         .bind(t.deleted_at.clone())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
+        let result = match (result, operation) {
+            (Ok(_), Some((kind, detail))) => {
+                super::operations::insert_operation(&mut tx, self.engine, t.id, kind, detail)
+                    .await
+                    .map_err(Error::tenant_catalog(t.id, "record an operation"))?;
+                Ok(())
+            }
+            (result, _) => result.map(drop),
+        };
+        let result = match result {
+            Ok(()) => tx.commit().await,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        };
         match result {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

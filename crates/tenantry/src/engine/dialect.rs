@@ -32,6 +32,16 @@ pub struct HeldLock {
     pub file: Option<std::fs::File>,
 }
 
+/// The lock that marks an operation on a tenant's data (an import, a restore) as under way:
+/// held by the process doing it for as long as it runs, released when that process ends or
+/// dies. Dropping it releases it.
+#[derive(Debug)]
+pub struct OperationLock {
+    /// The session holding it, where the engine's locks belong to a session.
+    pub conn: Option<AnyConnection>,
+    pub held: HeldLock,
+}
+
 /// How the catalog serialises its own migrations across processes.
 #[derive(Debug, Clone, Copy)]
 pub struct CatalogLock {
@@ -208,6 +218,29 @@ pub trait Dialect: Send + Sync {
     /// The name of a unit's lock (`tenant:<id>`, …), as derived by [`Tenantry::lock_secret`],
     /// or for engines that lock files, `file`.
     fn lock_name(&self, t: &Tenantry, unit: &str, file: &std::path::Path) -> Result<LockName>;
+    /// Takes the tenant's [`OperationLock`] if it is free, without waiting; `Ok(None)`: a
+    /// live process holds it. By default a lock by name on an administrative session of
+    /// the server, kept open with it.
+    fn try_operation_lock<'a>(
+        &'a self,
+        t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<Option<OperationLock>>> {
+        async move {
+            let mut conn = place.admin_at(None).await?;
+            let unit = format!("operation:{}", tenant.id);
+            let name = self.lock_name(t, &unit, std::path::Path::new(""))?;
+            let held = self
+                .try_lock(tenant.slug.as_str(), &mut conn, &name)
+                .await?;
+            Ok(held.map(|held| OperationLock {
+                conn: Some(conn),
+                held,
+            }))
+        }
+        .boxed()
+    }
     /// Takes the lock if it is free: `Ok(None)` if another runner holds it.
     fn try_lock<'a>(
         &'a self,

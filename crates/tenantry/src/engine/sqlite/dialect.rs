@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
 use crate::engine::Engine;
-use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName};
+use crate::engine::dialect::{CatalogLock, Dialect, HeldLock, LockName, OperationLock};
 use crate::engine::shape::Shape;
 use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::error::{Error, Result};
@@ -166,6 +166,33 @@ impl Dialect for Sqlite {
 
     fn lock_name(&self, _t: &Tenantry, _unit: &str, file: &Path) -> Result<LockName> {
         Ok(LockName(file.display().to_string()))
+    }
+
+    fn try_operation_lock<'a>(
+        &'a self,
+        _t: &'a Tenantry,
+        place: &'a Place,
+        tenant: &'a Tenant,
+    ) -> BoxFuture<'a, Result<Option<OperationLock>>> {
+        async move {
+            let path = super::operation_lock_path(place.dir()?, &tenant.storage);
+            let failed = |source| Error::StorageFile {
+                tenant: tenant.slug.to_string(),
+                action: "lock for an operation",
+                path: path.clone(),
+                source,
+            };
+            super::create_lock_file(&path).map_err(failed)?;
+            let file = super::try_lock(&path).map_err(failed)?;
+            Ok(file.map(|file| OperationLock {
+                conn: None,
+                held: HeldLock {
+                    name: LockName(path.display().to_string()),
+                    file: Some(file),
+                },
+            }))
+        }
+        .boxed()
     }
 
     fn try_lock<'a>(

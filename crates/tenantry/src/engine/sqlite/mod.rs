@@ -21,6 +21,11 @@ pub fn file_path(dir: &Path, name: &StorageName) -> PathBuf {
     dir.join(format!("{name}.db"))
 }
 
+/// The file locked by the process running an operation on a tenant's data.
+pub fn operation_lock_path(dir: &Path, name: &StorageName) -> PathBuf {
+    dir.join(format!("{name}.operation"))
+}
+
 /// The lock file beside a tenant's database file.
 pub fn lock_path(dir: &Path, name: &StorageName) -> PathBuf {
     dir.join(format!("{name}.lock"))
@@ -38,6 +43,7 @@ pub fn all_files(dir: &Path, name: &StorageName) -> Vec<PathBuf> {
     );
     files.push(lock_path(dir, name));
     files.push(revoked_path(dir, name));
+    files.push(operation_lock_path(dir, name));
     files
 }
 
