@@ -7,6 +7,8 @@
 mod restore;
 mod take;
 
+pub(crate) use restore::{RESTORE, restore_detail};
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,10 @@ use crate::ident::TenantId;
 
 /// The manifest of a backup.
 const MANIFEST: &str = "manifest.json";
+/// The data file of a portable backup.
+const ARCHIVE_FILE: &str = "data.tnt.gz";
+/// The data file of a native backup.
+const NATIVE_FILE: &str = "data.native";
 
 /// How a backup holds its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,30 +110,33 @@ impl Tenantry {
     /// had it), newest first. Directories without a readable manifest are not backups
     /// (an unfinished one, say) and are left out.
     pub async fn backups(&self, slug: &str) -> Result<Vec<Backup>> {
-        // A live tenant's backups are all in its directory, whatever slug it had then.
-        let (dirs, by_slug): (Vec<PathBuf>, bool) = match self.catalog.find_tenant(slug).await? {
-            Some(tenant) => (vec![self.backups_dir(tenant.id)], false),
-            None => match std::fs::read_dir(&self.config.backup_dir) {
-                Ok(entries) => (
-                    entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-                    true,
-                ),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), true),
-                Err(e) => return Err(io(&self.config.backup_dir)(e)),
-            },
-        };
+        let live = self
+            .catalog
+            .find_tenant(slug)
+            .await?
+            .map(|t| t.id.to_string());
         let mut found = Vec::new();
-        for dir in dirs {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io(&dir)(e)),
+        for dir in subdirectories(&self.config.backup_dir)? {
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                continue;
             };
+            // A live tenant's backups are all in its directory, whatever slug it had then;
+            // a purged tenant's are found by the slug it had.
+            let mine = live.as_deref() == Some(name.as_str());
+            if !mine {
+                // Another live tenant's backups are not this slug's, whatever slug they carry.
+                let Ok(id) = TenantId::parse(&name) else {
+                    continue;
+                };
+                if self.catalog.find_tenant_by_id(id).await?.is_some() {
+                    continue;
+                }
+            }
             found.extend(
-                entries
-                    .flatten()
-                    .filter_map(|entry| read_manifest(&entry.path()))
-                    .filter(|backup| !by_slug || backup.slug == slug),
+                subdirectories(&dir)?
+                    .iter()
+                    .filter_map(|d| read_manifest(d))
+                    .filter(|backup| mine || backup.slug == slug),
             );
         }
         found.sort_by(|a, b| b.id.cmp(&a.id));
@@ -159,9 +168,36 @@ impl Tenantry {
     }
 }
 
+/// The directories in `dir` (none if it does not exist); files are not backups.
+fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io(dir)(e)),
+    }
+}
+
+/// A backup's manifest, if `dir` holds a readable one that describes `dir` itself: its id
+/// and tenant are the directory's names, and its data file is the one its method writes
+/// (never a path elsewhere).
 fn read_manifest(dir: &Path) -> Option<Backup> {
     let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
     let mut backup: Backup = serde_json::from_str(&text).ok()?;
+    let name_of = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+    let expected = match backup.method {
+        BackupMethod::Archive => ARCHIVE_FILE,
+        BackupMethod::Native => NATIVE_FILE,
+    };
+    let consistent = backup.file == expected
+        && name_of(dir).as_deref() == Some(backup.id.as_str())
+        && dir.parent().and_then(name_of).as_deref() == Some(backup.tenant_id.as_str());
+    if !consistent {
+        return None;
+    }
     backup.dir = dir.to_owned();
     Some(backup)
 }

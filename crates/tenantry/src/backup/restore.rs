@@ -65,40 +65,60 @@ impl Tenantry {
                 ),
             });
         }
+        if !matches!(tenant.status, Status::Active | Status::Suspended) {
+            return Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: tenant.status,
+                action: "restore",
+                hint: "; only an active or suspended tenant is restored in place",
+            });
+        }
         let set = self.migrations()?;
-        let was_active = tenant.status == Status::Active;
-        let resumed_from = self.catalog.operation(tenant.id).await?;
+        // Everything that can refuse the backup does so before the tenant is touched.
+        let archive = match backup.method {
+            BackupMethod::Archive => Some(self.check_restorable(&tenant, backup).await?),
+            BackupMethod::Native => None,
+        };
+        // Held until the restore ends: while it is, nobody takes its record for a dead one's.
+        let Some(_running) = self.operation_lock(&tenant).await? else {
+            return Err(Error::OperationRunning {
+                slug: slug.to_owned(),
+                kind: RESTORE.into(),
+            });
+        };
+        let recorded = self.catalog.operation(tenant.id).await?;
+        if let Some(op) = &recorded
+            && op.kind != RESTORE
+        {
+            return Err(Error::InvalidTransition {
+                slug: slug.to_owned(),
+                status: tenant.status,
+                action: "restore",
+                hint: if op.kind == crate::archive::IMPORT {
+                    "; its import did not finish"
+                } else {
+                    "; another operation on it did not finish"
+                },
+            });
+        }
+        // Suspended first, recorded second: a restore stopped between the two left the
+        // storage untouched, and the tenant only needs resuming.
+        let was_active = match &recorded {
+            // An earlier restore of it stopped halfway: this one finishes the job, and
+            // resumes the tenant if it was active when that one began.
+            Some(op) => restore_detail(op.detail.as_deref()).1,
+            None => tenant.status == Status::Active,
+        };
         let tenant = match tenant.status {
             Status::Active => self.suspend_tenant(slug).await?,
-            Status::Suspended => tenant,
-            status => {
-                return Err(Error::InvalidTransition {
-                    slug: slug.to_owned(),
-                    status,
-                    action: "restore",
-                    hint: "; only an active or suspended tenant is restored in place",
-                });
-            }
+            _ => tenant,
         };
-        match resumed_from {
-            Some(op) if op.kind == RESTORE => {}
-            Some(op) => {
-                return Err(Error::InvalidTransition {
-                    slug: slug.to_owned(),
-                    status: tenant.status,
-                    action: "restore",
-                    hint: if op.kind == crate::archive::IMPORT {
-                        "; its import did not finish"
-                    } else {
-                        "; another operation is under way on it"
-                    },
-                });
-            }
-            None => {
-                self.catalog
-                    .begin_operation(tenant.id, RESTORE, Some(&backup.id))
-                    .await?
-            }
+        if recorded.is_none() {
+            let state = if was_active { "active" } else { "suspended" };
+            let detail = format!("{}:{state}", backup.id);
+            self.catalog
+                .begin_operation(tenant.id, RESTORE, Some(&detail))
+                .await?;
         }
         self.event(
             &tenant,
@@ -110,9 +130,13 @@ impl Tenantry {
         .await;
         let done = async {
             self.forget_pool(&tenant).await;
-            match backup.method {
-                BackupMethod::Archive => self.reload_archive(&tenant, backup).await?,
-                BackupMethod::Native => self.reload_native(&tenant, backup).await?,
+            match archive {
+                Some((header, mut reader)) => {
+                    self.drop_storage(&tenant).await?;
+                    self.load(&tenant, &header, &mut reader, &set, &[Status::Suspended])
+                        .await?;
+                }
+                None => self.reload_native(&tenant, backup).await?,
             }
             self.set_access(&tenant, false).await?;
             self.verify_storage(&tenant, &set, &[Status::Suspended])
@@ -145,17 +169,31 @@ impl Tenantry {
         self.catalog.tenant(slug).await
     }
 
-    /// The tenant's storage dropped (a shared tenant's rows deleted) and loaded again from
-    /// the archive, at its version, checked as an import is.
-    async fn reload_archive(&self, tenant: &Tenant, backup: &Backup) -> Result<()> {
+    /// The archive's header, checked against the fleet's migrations and, for a shared
+    /// tenant, its pool's version, with the reader positioned at its first table.
+    async fn check_restorable(
+        &self,
+        tenant: &Tenant,
+        backup: &Backup,
+    ) -> Result<(crate::archive::Header, ArchiveReader)> {
         let mut reader = ArchiveReader::open(&backup.path())?;
         let header = read_header(&mut reader)?;
         let set = self.migrations()?;
         check_migrations(&header, &set, &backup.path())?;
-        self.drop_storage(tenant).await?;
-        self.load(tenant, &header, &mut reader, &set, &[Status::Suspended])
-            .await?;
-        Ok(())
+        if tenant.strategy.ops().pooled() {
+            let pool = self.catalog.shared_pool(tenant.server.as_str()).await?;
+            let at = pool.map_or(0, |p| p.version);
+            if at != header.version {
+                return Err(Error::ArchiveRefused {
+                    path: backup.path(),
+                    detail: format!(
+                        "the shared pool on {} is at version {at} and the backup at {}: restore it as a new database or schema tenant (--as)",
+                        tenant.server, header.version
+                    ),
+                });
+            }
+        }
+        Ok((header, reader))
     }
 
     /// The engine's copy put in place of the storage, then its rows read back and checked
@@ -201,15 +239,13 @@ impl Tenantry {
         }
         Ok(())
     }
+}
 
-    /// Refuses to serve or repair a tenant whose restore in place did not finish.
-    pub(crate) async fn refuse_unfinished_restore(&self, tenant: &Tenant) -> Result<()> {
-        match self.catalog.operation(tenant.id).await? {
-            Some(op) if op.kind == RESTORE => Err(Error::RestoreUnfinished {
-                slug: tenant.slug.to_string(),
-                backup: op.detail.unwrap_or_default(),
-            }),
-            _ => Ok(()),
-        }
+/// A restore record's backup id, and whether the tenant was active when it began.
+pub(crate) fn restore_detail(detail: Option<&str>) -> (String, bool) {
+    let detail = detail.unwrap_or_default();
+    match detail.split_once(':') {
+        Some((id, state)) => (id.to_owned(), state == "active"),
+        None => (detail.to_owned(), false),
     }
 }

@@ -26,6 +26,7 @@ impl Tenantry {
                 hint: "; only an active or suspended tenant's storage is complete",
             });
         }
+        self.refuse_unfinished(&tenant).await?;
         let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
         let dir = self.backups_dir(tenant.id).join(&id);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -76,7 +77,7 @@ impl Tenantry {
         tenant: &Tenant,
         dir: &Path,
     ) -> Result<(BackupMethod, &'static str, i64, Vec<TableSummary>)> {
-        let file = "data.tnt.gz";
+        let file = super::ARCHIVE_FILE;
         let manifest = self
             .export_tenant(tenant.slug.as_str(), &dir.join(file))
             .await?;
@@ -95,7 +96,7 @@ impl Tenantry {
         dir: &Path,
     ) -> Result<(BackupMethod, &'static str, i64, Vec<TableSummary>)> {
         let slug = tenant.slug.as_str();
-        let file = "data.native";
+        let file = super::NATIVE_FILE;
         let dest = dir.join(file);
         let place = self.place(tenant).await?;
         let dialect = place.engine().dialect();
