@@ -90,7 +90,7 @@ async fn seeded(fx: &Fixture) -> Tenant {
         &format!(
             "INSERT INTO things VALUES \
              ('{id}', 1, 'plain', 'héllo wörld ✓ 日本語 🎉', '{{\"b\": [1, 2], \"a\": {{\"y\": null, \"x\": \"é\"}}}}', \
-              1234.50, 0.1, 1, '2025-03-01 10:00:00.25'), \
+              1234.50, 0.30000000000000004, 1, '2025-03-01 10:00:00.25'), \
              ('{id}', 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL), \
              ('{id}', 1000, 'O''Brien \"q\"', '{big}', '[]', -0.05, 1e20, 0, '1999-12-31 23:59:59');
              INSERT INTO notes VALUES ('{id}', 1, 1, 'note ✓'), ('{id}', 2, 1000, NULL), ('{id}', 3, 1000, '');
@@ -176,6 +176,19 @@ async fn every_pair_of_engines_and_strategies_round_trips_identical_content() {
         );
         archives.push(file);
     }
+    // A double keeps every digit on its way from SQLite (which prints 15 by default).
+    let pg_copy = fx.tenant("copy-1").await;
+    let mut conn = fx
+        .tenantry
+        .connect_storage(&pg_copy)
+        .await
+        .expect("connect");
+    let ratio: String = sqlx::query_scalar("SELECT CAST(ratio AS TEXT) FROM things WHERE id = 1")
+        .fetch_one(&mut conn)
+        .await
+        .expect("ratio");
+    assert_eq!(ratio, "0.30000000000000004");
+
     // From every place into every place.
     for (i, file) in archives.iter().enumerate() {
         for (j, place) in PLACES.iter().enumerate() {

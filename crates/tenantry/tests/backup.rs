@@ -225,6 +225,22 @@ async fn a_damaged_backup_is_refused_before_the_tenant_is_touched() {
         .await
         .expect_err("unknown");
     assert!(matches!(err, Error::BackupNotFound { .. }), "{err}");
+
+    // A manifest pointing its data file elsewhere is no backup at all.
+    let manifest = backup.dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replace("\"data.tnt.gz\"", "\"../../../other.db\""),
+    )
+    .expect("write");
+    assert!(fx.tenantry.backups("acme").await.expect("list").is_empty());
+    let err = fx
+        .tenantry
+        .restore_tenant("acme", &backup.id, None)
+        .await
+        .expect_err("not a backup");
+    assert!(matches!(err, Error::BackupNotFound { .. }), "{err}");
     fx.cleanup().await;
 }
 
@@ -268,6 +284,22 @@ async fn an_interrupted_restore_keeps_the_tenant_suspended_until_it_is_run_again
     let _ = task.await;
 
     assert_eq!(fx.tenant("acme").await.status, Status::Suspended);
+    // Whatever step it stopped at, the tenant's login is shut.
+    let server = fx.tenantry.catalog().server("pg").await.expect("server");
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&server.url)
+        .await
+        .expect("pg");
+    let can_login: Option<bool> =
+        sqlx::query_scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1")
+            .bind(format!("t_{}", id.to_string().to_ascii_lowercase()))
+            .fetch_optional(&mut admin)
+            .await
+            .expect("role");
+    assert_ne!(
+        can_login,
+        Some(true),
+        "the role of a half-restored tenant can log in"
+    );
     let err = fx
         .tenantry
         .resume_tenant("acme")
@@ -289,10 +321,17 @@ async fn an_interrupted_restore_keeps_the_tenant_suspended_until_it_is_run_again
         .restore_tenant("acme", &backup.id, None)
         .await
         .expect("restore again");
-    // It was suspended when this restore began: it stays so until resumed.
-    assert_eq!(restored.status, Status::Suspended);
-    fx.tenantry.resume_tenant("acme").await.expect("resume");
+    // It was active when the first attempt began: finishing the job resumes it.
+    assert_eq!(restored.status, Status::Active);
     assert_eq!(items(&fx, "acme").await.len(), 20_000);
+    assert!(
+        fx.tenantry
+            .catalog()
+            .operation(id)
+            .await
+            .expect("op")
+            .is_none()
+    );
     fx.cleanup().await;
 }
 
@@ -328,6 +367,97 @@ async fn backups_outlive_a_purge_unless_purged_with_it() {
         std::fs::read_dir(dir).expect("dir").count(),
         1,
         "only kept's directory is left"
+    );
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_running_elsewhere_is_left_alone() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    let t = create(&fx, "acme", PLACES[1]).await;
+    seed(&fx, &t).await;
+    let backup = fx
+        .tenantry
+        .backup_tenant("acme", false)
+        .await
+        .expect("backup");
+    // Another process holds the tenant's operation lock, as a running restore does.
+    let other = fx.reopen(Settings::default()).await;
+    let (held, release) = tokio::sync::oneshot::channel::<()>();
+    let (taken, wait_taken) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn(async move {
+        let lock = other
+            .hold_operation_lock("acme")
+            .await
+            .expect("lock")
+            .expect("free");
+        let _ = taken.send(());
+        let _ = release.await;
+        drop(lock);
+    });
+    wait_taken.await.expect("taken");
+    let err = fx
+        .tenantry
+        .restore_tenant("acme", &backup.id, None)
+        .await
+        .expect_err("running elsewhere");
+    assert!(
+        matches!(&err, Error::OperationRunning { kind, .. } if kind == "restore"),
+        "{err}"
+    );
+    assert_eq!(fx.tenant("acme").await.status, Status::Active, "untouched");
+    let _ = held.send(());
+    holder.await.expect("holder");
+    fx.tenantry
+        .restore_tenant("acme", &backup.id, None)
+        .await
+        .expect("restore once it is free");
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_tenant_is_not_emptied_for_a_backup_of_another_version() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    let t = create(&fx, "acme", PLACES[3]).await;
+    seed(&fx, &t).await;
+    let backup = fx
+        .tenantry
+        .backup_tenant("acme", false)
+        .await
+        .expect("backup");
+    fx.write_migration(
+        "20250401000002_notes.sql",
+        "ALTER TABLE items ADD COLUMN note VARCHAR(20);",
+    );
+    let set = fx.tenantry.migrations().expect("set");
+    let report = fx
+        .tenantry
+        .migrate_all(&set, &|_| {})
+        .await
+        .expect("migrate");
+    assert!(report.is_success(), "{report:?}");
+    let err = fx
+        .tenantry
+        .restore_tenant("acme", &backup.id, None)
+        .await
+        .expect_err("another version");
+    assert!(
+        matches!(&err, Error::ArchiveRefused { detail, .. } if detail.contains("shared pool")),
+        "{err}"
+    );
+    assert_eq!(fx.tenant("acme").await.status, Status::Active);
+    assert_eq!(items(&fx, "acme").await, seeded(), "its rows are untouched");
+    assert!(
+        fx.tenantry
+            .catalog()
+            .operation(t.id)
+            .await
+            .expect("op")
+            .is_none()
     );
     fx.cleanup().await;
 }
