@@ -50,6 +50,54 @@ pub async fn add_server(
     Ok((StatusCode::CREATED, axum::Json(server)))
 }
 
+/// A change to a server's placement facts; what is left out stays as it is.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPlacement {
+    /// The most tenants it holds.
+    pub capacity: Option<i64>,
+    /// Lift the capacity limit.
+    #[serde(default)]
+    pub no_capacity: bool,
+    pub region: Option<String>,
+    /// Clear the region.
+    #[serde(default)]
+    pub no_region: bool,
+    #[serde(default)]
+    pub add_labels: Vec<String>,
+    #[serde(default)]
+    pub remove_labels: Vec<String>,
+}
+
+#[utoipa::path(patch, path = "/v1/servers/{name}", tag = "servers",
+    params(("name" = String, Path)), request_body = ServerPlacement,
+    responses((status = 200, body = Server)))]
+pub async fn set_placement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(body): Json<ServerPlacement>,
+) -> Result<axum::Json<Server>, Problem> {
+    caller.fleet(Scope::Admin, "resource")?;
+    let change = tenantry::placement::PlacementChange {
+        capacity: if body.no_capacity {
+            Some(None)
+        } else {
+            body.capacity.map(Some)
+        },
+        region: if body.no_region {
+            Some(None)
+        } else {
+            body.region.map(Some)
+        },
+        add_labels: body.add_labels,
+        remove_labels: body.remove_labels,
+    };
+    Ok(axum::Json(
+        state.tenantry.set_server_placement(&name, change).await?,
+    ))
+}
+
 #[utoipa::path(delete, path = "/v1/servers/{name}", tag = "servers",
     params(("name" = String, Path)), responses((status = 204, description = "removed")))]
 pub async fn remove_server(

@@ -3,6 +3,7 @@
 //! with `--json`.
 
 mod audit;
+mod backups;
 mod fleet;
 mod identity;
 mod keys;
@@ -27,6 +28,8 @@ pub fn router(state: AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(tenants::labels))
         .routes(routes!(tenants::add_label, tenants::remove_label))
         .routes(routes!(tenants::events))
+        .routes(routes!(backups::list, backups::take))
+        .routes(routes!(backups::restore))
         .routes(routes!(identity::domains, identity::add_domain))
         .routes(routes!(identity::remove_domain))
         .routes(routes!(identity::members, identity::add_member))
@@ -36,7 +39,7 @@ pub fn router(state: AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(identity::disable_user))
         .routes(routes!(identity::enable_user))
         .routes(routes!(fleet::servers, fleet::add_server))
-        .routes(routes!(fleet::remove_server))
+        .routes(routes!(fleet::remove_server, fleet::set_placement))
         .routes(routes!(fleet::status))
         .routes(routes!(fleet::tenant_migrations))
         .routes(routes!(fleet::events))

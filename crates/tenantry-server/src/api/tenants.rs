@@ -85,9 +85,11 @@ pub struct CreateTenant {
     pub slug: String,
     /// Display name; the slug when left out.
     pub name: Option<String>,
-    /// Server to place it on; the configured default when left out.
+    /// Server to place it on; by placement when left out.
     pub server: Option<String>,
     pub strategy: Option<Strategy>,
+    /// Place it on the server with the fewest tenants in this region (without `server`).
+    pub region: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
@@ -98,12 +100,27 @@ pub async fn create(
     Json(body): Json<CreateTenant>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.fleet(Scope::TenantsWrite, "resource")?;
-    let tenant = state
-        .tenantry
+    let t = &state.tenantry;
+    let server = match (&body.region, body.server) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "name a server or a region, not both",
+            )
+            .field("region"));
+        }
+        (Some(region), None) => {
+            let strategy = body.strategy.unwrap_or(t.config().default_strategy);
+            Some(t.choose_server(strategy, Some(region)).await?)
+        }
+        (None, server) => server,
+    };
+    let tenant = t
         .create_tenant(NewTenant {
             slug: body.slug,
             name: body.name,
-            server: body.server,
+            server,
             strategy: body.strategy,
         })
         .await?;
@@ -165,6 +182,8 @@ pub async fn rename(
 pub struct DeleteQuery {
     /// Also remove the catalog row, freeing the slug.
     pub purge: Option<bool>,
+    /// With `purge`: remove its backups too.
+    pub with_backups: Option<bool>,
 }
 
 #[utoipa::path(delete, path = "/v1/tenants/{slug}", tag = "tenants",
@@ -178,6 +197,10 @@ pub async fn delete(
 ) -> Result<axum::response::Response, Problem> {
     caller.tenant(&state, &slug, Scope::TenantsWrite).await?;
     let purge = q.purge.unwrap_or(false);
+    if purge && q.with_backups.unwrap_or(false) {
+        state.tenantry.purge_tenant_with_backups(&slug).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     Ok(match state.tenantry.delete_tenant(&slug, purge).await? {
         Some(tenant) => axum::Json(tenant).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),

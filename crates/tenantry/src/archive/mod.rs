@@ -82,6 +82,7 @@ pub struct Trailer {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TableSummary {
     pub name: String,
     pub rows: u64,

@@ -28,6 +28,7 @@ const NATIVE_FILE: &str = "data.native";
 
 /// How a backup holds its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BackupMethod {
     /// The portable archive (`tenant export`): restorable on any engine and strategy.
@@ -38,6 +39,7 @@ pub enum BackupMethod {
 
 /// What a backup holds, as its manifest records it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Backup {
     pub id: String,
     pub tenant_id: String,
@@ -55,6 +57,7 @@ pub struct Backup {
     pub tables: Vec<TableSummary>,
     /// The backup's directory.
     #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub dir: PathBuf,
 }
 
