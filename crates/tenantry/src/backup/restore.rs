@@ -7,11 +7,10 @@
 
 use super::{Backup, BackupMethod};
 use crate::Tenantry;
-use crate::archive::export::read_table;
+use crate::archive::ImportTenant;
 use crate::archive::file::ArchiveReader;
 use crate::archive::import::{check_migrations, read_header};
 use crate::archive::scope::DataScope;
-use crate::archive::{ImportTenant, TableSummary};
 use crate::catalog::{Status, Tenant};
 use crate::error::{Error, Result};
 
@@ -196,37 +195,50 @@ impl Tenantry {
         Ok((header, reader))
     }
 
-    /// The engine's copy put in place of the storage, then its rows read back and checked
-    /// against the manifest.
+    /// The engine's copy restored (into fresh storage, its grants set as migrations set
+    /// them; or put in place of the file), then its rows read back and checked against the
+    /// manifest.
     async fn reload_native(&self, tenant: &Tenant, backup: &Backup) -> Result<()> {
         let slug = tenant.slug.as_str();
         let place = self.place(tenant).await?;
+        let dialect = place.engine().dialect();
         let path = backup.path();
-        let replaced = place
-            .engine()
-            .dialect()
-            .native_restore(&place, tenant, &path)
-            .ok_or_else(|| Error::ArchiveRefused {
-                path: path.clone(),
-                detail: format!("{} has no native backups", place.engine()),
-            })?;
-        replaced.map_err(|source| Error::Io {
+        let refuse = || Error::ArchiveRefused {
             path: path.clone(),
-            source,
-        })?;
-        let mut scope = DataScope::open(self, tenant).await?;
-        let mut read = Vec::with_capacity(scope.tables.len());
-        for table in &scope.tables {
-            let sum = read_table(&mut scope.conn, scope.engine, tenant, table, None, |_| {
-                Ok(())
-            })
-            .await?;
-            read.push(TableSummary {
-                name: table.name.to_string(),
-                rows: sum.rows,
-                checksum: sum.checksum(),
-            });
+            detail: format!("{} has no native backups", place.engine()),
+        };
+        let hook_failed = |e: crate::storage::HookError| match e {
+            crate::storage::HookError::Sql(e) => Error::storage(slug, "grant its role")(e),
+            crate::storage::HookError::Refused(e) => e,
+        };
+        if dialect.native_restore_into_fresh_storage() {
+            self.drop_storage(tenant).await?;
+            self.provision_storage(tenant, false).await?;
+            let tenant = &self.catalog.tenant(slug).await?;
+            self.set_access(tenant, false).await?;
+            let mut target = self.migration_target(tenant).await?;
+            target
+                .hook
+                .before(&mut target.conn)
+                .await
+                .map_err(hook_failed)?;
+            dialect
+                .native_restore(&place, tenant, &path)
+                .ok_or_else(refuse)?
+                .await?;
+            target
+                .hook
+                .after(&mut target.conn)
+                .await
+                .map_err(hook_failed)?;
+        } else {
+            dialect
+                .native_restore(&place, tenant, &path)
+                .ok_or_else(refuse)?
+                .await?;
         }
+        let mut scope = DataScope::open(self, tenant).await?;
+        let read = super::take::sums(&mut scope.conn, scope.engine, tenant, &scope.tables).await?;
         if read != backup.tables {
             return Err(Error::ContentMismatch {
                 tenant: slug.to_owned(),

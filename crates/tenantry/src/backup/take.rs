@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
+use sqlx::Connection;
+
 use super::{Backup, BackupMethod, MANIFEST, digest_file, io};
 use crate::Tenantry;
 use crate::archive::TableSummary;
 use crate::archive::export::read_table;
-use crate::archive::scope::DataScope;
+use crate::archive::scope::{self, DataScope, TableSpec};
 use crate::catalog::{Status, Tenant, now};
 use crate::error::{Error, Result};
 use crate::migrate::ledger;
@@ -99,43 +101,75 @@ impl Tenantry {
         let file = super::NATIVE_FILE;
         let dest = dir.join(file);
         let place = self.place(tenant).await?;
-        let dialect = place.engine().dialect();
+        let engine = place.engine();
+        let dialect = engine.dialect();
         let refuse = || Error::ArchiveRefused {
             path: dest.clone(),
             detail: format!(
-                "a native backup is taken of a database tenant on SQLite; tenant {slug} is a {} tenant on {}: take the portable one",
-                tenant.strategy,
-                place.engine()
+                "a native backup is taken of a database tenant on SQLite or PostgreSQL; tenant {slug} is a {} tenant on {}: take the portable one",
+                tenant.strategy, engine
             ),
         };
-        if tenant.strategy.ops().pooled() || tenant.strategy != crate::Strategy::Database {
+        if tenant.strategy != crate::Strategy::Database {
             return Err(refuse());
         }
+        if dialect.native_backup_in_snapshot() {
+            // The copy and the manifest's checksums from one snapshot.
+            let mut scope = DataScope::open(self, tenant).await?;
+            let mut tx = scope
+                .conn
+                .begin()
+                .await
+                .map_err(Error::storage(slug, "begin its backup"))?;
+            if let Some(sql) = dialect.snapshot() {
+                sqlx::raw_sql(sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::storage(slug, "take a snapshot"))?;
+            }
+            let Some(copying) = dialect.native_backup(&place, tenant, &mut tx, &dest) else {
+                return Err(refuse());
+            };
+            copying.await?;
+            let rows = ledger::read(&mut tx)
+                .await
+                .map_err(Error::storage(slug, "read its ledger"))?;
+            let tables = scope::tables_in(self, tenant, engine, &mut tx, false).await?;
+            let sums = sums(&mut tx, engine, tenant, &tables).await?;
+            return Ok((BackupMethod::Native, file, ledger::version(&rows), sums));
+        }
         let mut target = self.migration_target(tenant).await?;
-        let Some(copying) = dialect.native_backup(&mut target.conn, &dest) else {
+        let Some(copying) = dialect.native_backup(&place, tenant, &mut target.conn, &dest) else {
             return Err(refuse());
         };
-        copying
-            .await
-            .map_err(Error::storage(slug, "copy its storage"))?;
+        copying.await?;
+        // The manifest is read from the copy itself.
         let url = dialect.native_backup_url(&dest).ok_or_else(refuse)?;
         let conn = crate::storage::connect_as_admin(&place, slug, &url).await?;
-        let mut scope = DataScope::of_conn(self, tenant, place.engine(), conn, false).await?;
+        let mut scope = DataScope::of_conn(self, tenant, engine, conn, false).await?;
         let rows = ledger::read(&mut scope.conn)
             .await
             .map_err(Error::storage(slug, "read its backup's ledger"))?;
-        let mut tables = Vec::with_capacity(scope.tables.len());
-        for table in &scope.tables {
-            let sum = read_table(&mut scope.conn, place.engine(), tenant, table, None, |_| {
-                Ok(())
-            })
-            .await?;
-            tables.push(TableSummary {
-                name: table.name.to_string(),
-                rows: sum.rows,
-                checksum: sum.checksum(),
-            });
-        }
-        Ok((BackupMethod::Native, file, ledger::version(&rows), tables))
+        let sums = sums(&mut scope.conn, engine, tenant, &scope.tables).await?;
+        Ok((BackupMethod::Native, file, ledger::version(&rows), sums))
     }
+}
+
+/// Every table's rows and checksum, read on `conn`.
+pub(super) async fn sums(
+    conn: &mut sqlx::AnyConnection,
+    engine: crate::engine::Engine,
+    tenant: &Tenant,
+    tables: &[TableSpec],
+) -> Result<Vec<TableSummary>> {
+    let mut out = Vec::with_capacity(tables.len());
+    for table in tables {
+        let sum = read_table(conn, engine, tenant, table, None, |_| Ok(())).await?;
+        out.push(TableSummary {
+            name: table.name.to_string(),
+            rows: sum.rows,
+            checksum: sum.checksum(),
+        });
+    }
+    Ok(out)
 }

@@ -187,29 +187,43 @@ pub trait Dialect: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
-    // Native backups: the engine's own copy of one tenant's storage.
+    // Native backups: the engine's own copy of one database tenant's storage.
 
-    /// Writes a copy of the connected storage to `dest` with the engine's own means, where
-    /// Tenantry uses one (SQLite's `VACUUM INTO`); `None` where it does not.
+    /// Whether [`Dialect::native_backup`] runs inside a snapshot transaction on `conn`
+    /// (whose checksums then describe the copy), rather than on a plain connection (the copy
+    /// is then read back through [`Dialect::native_backup_url`]).
+    fn native_backup_in_snapshot(&self) -> bool {
+        false
+    }
+    /// Writes a copy of a database tenant's storage to `dest` with the engine's own means,
+    /// where Tenantry uses one (SQLite's `VACUUM INTO`, PostgreSQL's `pg_dump`); `None`
+    /// where it does not.
     fn native_backup<'a>(
         &'a self,
+        _place: &'a Place,
+        _tenant: &'a Tenant,
         _conn: &'a mut AnyConnection,
         _dest: &'a std::path::Path,
-    ) -> Option<BoxFuture<'a, sqlx::Result<()>>> {
+    ) -> Option<BoxFuture<'a, Result<()>>> {
         None
     }
-    /// A read-only URL for a native backup file.
+    /// A read-only URL for a native backup file, where the copy is itself a database.
     fn native_backup_url(&self, _file: &std::path::Path) -> Option<String> {
         None
     }
-    /// Puts a native backup in place of a database tenant's storage (which nothing uses);
+    /// Whether a native restore loads into freshly provisioned storage (rather than
+    /// putting a copy in place of it).
+    fn native_restore_into_fresh_storage(&self) -> bool {
+        false
+    }
+    /// Restores a native backup into a database tenant's storage (which nothing uses);
     /// `None` where the engine has no native backups.
-    fn native_restore(
-        &self,
-        _place: &Place,
-        _tenant: &Tenant,
-        _file: &std::path::Path,
-    ) -> Option<std::io::Result<()>> {
+    fn native_restore<'a>(
+        &'a self,
+        _place: &'a Place,
+        _tenant: &'a Tenant,
+        _file: &'a std::path::Path,
+    ) -> Option<BoxFuture<'a, Result<()>>> {
         None
     }
 

@@ -2,6 +2,7 @@
 //! locks keyed by the master key.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -111,6 +112,60 @@ impl Dialect for Postgres {
         table: &'a SqlName,
     ) -> BoxFuture<'a, sqlx::Result<()>> {
         super::data::continue_identities(conn, table)
+    }
+
+    fn native_backup_in_snapshot(&self) -> bool {
+        true
+    }
+
+    fn native_backup<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        conn: &'a mut AnyConnection,
+        dest: &'a Path,
+    ) -> Option<BoxFuture<'a, Result<()>>> {
+        Some(
+            async move {
+                let slug = tenant.slug.as_str();
+                let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(Error::storage(slug, "export its snapshot"))?;
+                let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
+                super::backup::dump(&url, place.timeouts().connect, &snapshot, dest)
+                    .await
+                    .map_err(|detail| Error::VerifyFailed {
+                        tenant: slug.to_owned(),
+                        detail,
+                    })
+            }
+            .boxed(),
+        )
+    }
+
+    fn native_restore_into_fresh_storage(&self) -> bool {
+        true
+    }
+
+    fn native_restore<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        file: &'a Path,
+    ) -> Option<BoxFuture<'a, Result<()>>> {
+        Some(
+            async move {
+                let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
+                super::backup::restore(&url, place.timeouts().connect, file)
+                    .await
+                    .map_err(|detail| Error::VerifyFailed {
+                        tenant: tenant.slug.to_string(),
+                        detail,
+                    })
+            }
+            .boxed(),
+        )
     }
 
     fn transactional_ddl(&self) -> bool {

@@ -1,5 +1,6 @@
 //! PostgreSQL: one database per tenant on a server, advisory locks per tenant.
 
+mod backup;
 mod data;
 mod dialect;
 mod introspect;

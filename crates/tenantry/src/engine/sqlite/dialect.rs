@@ -84,27 +84,47 @@ impl Dialect for Sqlite {
 
     fn native_backup<'a>(
         &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
         conn: &'a mut AnyConnection,
         dest: &'a Path,
-    ) -> Option<BoxFuture<'a, sqlx::Result<()>>> {
-        Some(super::backup::vacuum_into(conn, dest).boxed())
+    ) -> Option<BoxFuture<'a, Result<()>>> {
+        Some(
+            async move {
+                super::backup::vacuum_into(conn, dest)
+                    .await
+                    .map_err(Error::storage(tenant.slug.as_str(), "copy its storage"))?;
+                let _ = place;
+                Ok(())
+            }
+            .boxed(),
+        )
     }
 
     fn native_backup_url(&self, file: &Path) -> Option<String> {
         Some(super::backup::url_reading(file))
     }
 
-    fn native_restore(
-        &self,
-        place: &Place,
-        tenant: &Tenant,
-        file: &Path,
-    ) -> Option<std::io::Result<()>> {
-        let dir = match place.dir() {
-            Ok(dir) => dir,
-            Err(e) => return Some(Err(std::io::Error::other(e.to_string()))),
-        };
-        Some(super::backup::replace_file(dir, &tenant.storage, file))
+    fn native_restore<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        file: &'a Path,
+    ) -> Option<BoxFuture<'a, Result<()>>> {
+        Some(
+            async move {
+                let dir = place.dir()?;
+                super::backup::replace_file(dir, &tenant.storage, file).map_err(|source| {
+                    Error::StorageFile {
+                        tenant: tenant.slug.to_string(),
+                        action: "put its backup in place",
+                        path: file.to_owned(),
+                        source,
+                    }
+                })
+            }
+            .boxed(),
+        )
     }
 
     fn transactional_ddl(&self) -> bool {

@@ -1,0 +1,97 @@
+//! PostgreSQL's own backup of a database tenant: `pg_dump` in the custom format, taken in a
+//! snapshot Tenantry exported (so the manifest's checksums, read in that snapshot, describe
+//! the dump exactly), and `pg_restore` into fresh storage. Both run with the server's
+//! administrative login, its password passed in the environment, never on the command line.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::error::{Error, Result};
+
+/// `url` without its password, and the password.
+fn split_password(url: &str) -> Result<(String, Option<String>)> {
+    let mut parsed = url::Url::parse(url).map_err(|e| Error::UnsupportedUrl {
+        url: crate::engine::redact_url(url),
+        reason: e.to_string(),
+    })?;
+    let password = parsed.password().map(|p| {
+        url::form_urlencoded::parse(format!("p={p}").as_bytes())
+            .next()
+            .map_or_else(|| p.to_owned(), |(_, v)| v.into_owned())
+    });
+    let _ = parsed.set_password(None);
+    Ok((parsed.to_string(), password))
+}
+
+/// Runs a PostgreSQL client tool against `url`; `Err` carries what it said.
+async fn run(tool: &str, url: &str, connect: Duration, args: &[String]) -> Result<(), String> {
+    let (url, password) = split_password(url).map_err(|e| e.to_string())?;
+    let mut command = Command::new(tool);
+    command
+        .args(args)
+        .arg(format!("--dbname={url}"))
+        .env("PGCONNECT_TIMEOUT", connect.as_secs().max(1).to_string())
+        .kill_on_drop(true);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let output = command
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {tool}: {e} (install PostgreSQL's client tools)"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr);
+    Err(format!(
+        "{tool} failed ({}): {}",
+        output.status,
+        said.trim()
+    ))
+}
+
+/// `pg_dump` of the database at `url` as the exported `snapshot` sees it, into `dest`.
+pub(super) async fn dump(
+    url: &str,
+    connect: Duration,
+    snapshot: &str,
+    dest: &Path,
+) -> Result<(), String> {
+    let args = vec![
+        "--format=custom".to_owned(),
+        "--no-owner".to_owned(),
+        "--no-privileges".to_owned(),
+        format!("--snapshot={snapshot}"),
+        format!("--file={}", dest.display()),
+    ];
+    run("pg_dump", url, connect, &args).await
+}
+
+/// `pg_restore` of `file` into the (empty) database at `url`, stopping at the first error.
+pub(super) async fn restore(url: &str, connect: Duration, file: &Path) -> Result<(), String> {
+    let args = vec![
+        "--no-owner".to_owned(),
+        "--no-privileges".to_owned(),
+        "--exit-on-error".to_owned(),
+        "--single-transaction".to_owned(),
+        file.display().to_string(),
+    ];
+    run("pg_restore", url, connect, &args).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_leaves_the_url_for_the_environment() {
+        let (url, password) =
+            split_password("postgres://admin:s%40cret@db.example:5432/tenant_x").expect("url");
+        assert_eq!(url, "postgres://admin@db.example:5432/tenant_x");
+        assert_eq!(password.as_deref(), Some("s@cret"));
+        let (_, none) = split_password("postgres://admin@db/x").expect("url");
+        assert_eq!(none, None);
+    }
+}
