@@ -1,7 +1,8 @@
 //! `tenantry bench archive`: one tenant of N rows exported to an archive and imported into a
 //! new tenant on the same server and strategy (the import reads every row back and checks
-//! it), on a throwaway catalog; times, file size and the process's peak memory, which stays
-//! flat as N grows because rows are streamed.
+//! it), then backed up and restored in place, portably and with the engine's own copy where
+//! it has one; on a throwaway catalog; times, file size and the process's peak memory, which
+//! stays flat as N grows because rows are streamed.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,6 +29,12 @@ struct Report {
     /// Creating the tenant, loading, checking the file, reading every row back.
     import_s: f64,
     import_rows_per_s: f64,
+    /// A portable backup restored in place (the tenant suspended, emptied, loaded, read back).
+    restore_archive_s: f64,
+    /// The engine's own copy (SQLite `VACUUM INTO`, PostgreSQL `pg_dump`), where it has one:
+    /// taking it (with the manifest's checksums), and restoring it in place.
+    backup_native_s: Option<f64>,
+    restore_native_s: Option<f64>,
     peak_rss_mib: Option<f64>,
 }
 
@@ -42,7 +49,7 @@ pub async fn run(args: ArchiveBenchArgs) -> anyhow::Result<ExitCode> {
         output::json(&report)?;
     } else {
         outln!(
-            "{} {}: {} rows, archive {} MiB{}; export {} s ({} rows/s), import {} s ({} rows/s, read back and verified); peak memory {} MiB",
+            "{} {}: {} rows, archive {} MiB{}; export {} s ({} rows/s), import {} s ({} rows/s, read back and verified); restore in place {} s; native backup {} s, its restore {} s; peak memory {} MiB",
             report.engine,
             report.strategy,
             report.rows,
@@ -52,6 +59,13 @@ pub async fn run(args: ArchiveBenchArgs) -> anyhow::Result<ExitCode> {
             report.export_rows_per_s,
             report.import_s,
             report.import_rows_per_s,
+            report.restore_archive_s,
+            report
+                .backup_native_s
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            report
+                .restore_native_s
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
             report
                 .peak_rss_mib
                 .map_or_else(|| "?".to_owned(), |m| m.to_string())
@@ -96,6 +110,25 @@ async fn measure(
     )
     .await?;
     let import = started.elapsed();
+    let backup = t.backup_tenant("source", false).await?;
+    let started = Instant::now();
+    t.restore_tenant("source", &backup.id, None).await?;
+    let restore_archive = started.elapsed();
+    let native = strategy == Strategy::Database
+        && matches!(
+            scratch.engine,
+            tenantry::Engine::Sqlite | tenantry::Engine::Postgres
+        );
+    let (backup_native, restore_native) = if native {
+        let started = Instant::now();
+        let backup = t.backup_tenant("source", true).await?;
+        let taken = started.elapsed();
+        let started = Instant::now();
+        t.restore_tenant("source", &backup.id, None).await?;
+        (Some(secs(taken)), Some(secs(started.elapsed())))
+    } else {
+        (None, None)
+    };
     for slug in ["copy", "source"] {
         t.delete_tenant(slug, true).await?;
     }
@@ -111,6 +144,9 @@ async fn measure(
         export_rows_per_s: per_s(export),
         import_s: secs(import),
         import_rows_per_s: per_s(import),
+        restore_archive_s: secs(restore_archive),
+        backup_native_s: backup_native,
+        restore_native_s: restore_native,
         peak_rss_mib: peak_rss_mib(),
     })
 }
