@@ -6,6 +6,7 @@
 
 use crate::Tenantry;
 use crate::catalog::{NewEvent, Status, Strategy, Tenant, now};
+use crate::engine::dialect::OperationLock;
 use crate::error::{Error, Result};
 use crate::ident::{ServerName, Slug, TenantId};
 use crate::migrate::MigrationSet;
@@ -74,7 +75,7 @@ impl Tenantry {
         {
             return Ok(tenant);
         }
-        let tenant = self
+        let (tenant, _) = self
             .insert_provisioning(slug, name, server, strategy, &set, None)
             .await?;
         self.event(&tenant, "tenant.create", "started", None, None)
@@ -94,7 +95,7 @@ impl Tenantry {
         strategy: Strategy,
         set: &MigrationSet,
         operation: Option<(&str, Option<&str>)>,
-    ) -> Result<Tenant> {
+    ) -> Result<(Tenant, Option<OperationLock>)> {
         // A set whose applied files were edited would create a tenant unlike the fleet.
         self.check_against_fleet(set, slug.as_str()).await?;
         let server = self.catalog.server(server_name).await?;
@@ -127,6 +128,25 @@ impl Tenantry {
             updated_at: at,
             deleted_at: None,
         };
+        // An operation's lock is taken before its record can be seen: nobody ever finds the
+        // record with the lock free while the operation lives.
+        let lock = match operation {
+            Some((kind, _)) => match place
+                .engine()
+                .dialect()
+                .try_operation_lock(self, &place, &tenant)
+                .await?
+            {
+                Some(lock) => Some(lock),
+                None => {
+                    return Err(Error::OperationRunning {
+                        slug: tenant.slug.to_string(),
+                        kind: kind.to_owned(),
+                    });
+                }
+            },
+            None => None,
+        };
         self.catalog.insert_tenant_with(&tenant, operation).await?;
         // A removal of the server that started meanwhile wins: it counts tenants after
         // marking the server, this checks the server after inserting the row.
@@ -135,12 +155,13 @@ impl Tenantry {
             .server_accepts_tenants(server.name.as_str())
             .await?
         {
+            self.catalog.end_operation(tenant.id).await?;
             self.catalog.discard_tenant(tenant.id).await?;
             return Err(Error::ServerRemoving {
                 name: server.name.to_string(),
             });
         }
-        Ok(tenant)
+        Ok((tenant, lock))
     }
 
     /// Brings a tenant back to a consistent state: resumes provisioning of a `failed` or
@@ -203,10 +224,21 @@ impl Tenantry {
                     kind: crate::archive::IMPORT.into(),
                 });
             };
-            self.abandon_import(&tenant).await?;
-            return Err(Error::ImportAbandoned {
-                slug: tenant.slug.to_string(),
-            });
+            // The import may have ended between the read and the lock: look again.
+            let still = self.catalog.operation(tenant.id).await?;
+            if still.is_some_and(|op| op.kind == crate::archive::IMPORT) {
+                self.abandon_import(&tenant).await?;
+                return Err(Error::ImportAbandoned {
+                    slug: tenant.slug.to_string(),
+                });
+            }
+            let now = self.catalog.tenant_by_id(tenant.id).await?;
+            return match now.status {
+                Status::Provisioning | Status::Failed => {
+                    Box::pin(self.provision(now, set, how)).await
+                }
+                _ => Ok(now),
+            };
         }
         // A failed tenant is being repaired: what it shares is set up again too.
         let repair = tenant.status == Status::Failed;
@@ -446,6 +478,26 @@ impl Tenantry {
     /// row too, freeing the slug. Purging an already deleted tenant only removes the row.
     pub async fn delete_tenant(&self, slug: &str, purge: bool) -> Result<Option<Tenant>> {
         let tenant = self.catalog.tenant(slug).await?;
+        // Not under an import or restore running elsewhere (a dead one's is no obstacle).
+        let _held = match self.catalog.operation(tenant.id).await? {
+            Some(op) => match self.operation_lock(&tenant).await? {
+                Some(lock) => Some(lock),
+                None => {
+                    return Err(Error::OperationRunning {
+                        slug: slug.to_owned(),
+                        kind: op.kind,
+                    });
+                }
+            },
+            None => None,
+        };
+        self.delete_held(slug, purge).await
+    }
+
+    /// [`Tenantry::delete_tenant`] by a caller that holds the tenant's operation lock, or
+    /// knows no operation is recorded.
+    pub(crate) async fn delete_held(&self, slug: &str, purge: bool) -> Result<Option<Tenant>> {
+        let tenant = self.catalog.tenant(slug).await?;
         let deleted = if tenant.status == Status::Deleted {
             if !purge {
                 return Err(Error::InvalidTransition {
@@ -492,6 +544,11 @@ impl Tenantry {
         };
         if purge {
             self.catalog.purge_tenant(deleted.id).await?;
+            let place = self.place(&deleted).await?;
+            place
+                .engine()
+                .dialect()
+                .forget_operation_lock(&place, &deleted)?;
             let left = self.leftovers(&deleted).await?;
             if !left.is_empty() {
                 let error = Error::PurgeIncomplete {

@@ -73,7 +73,7 @@ impl Tenantry {
                 TenantId::generate().to_string().to_lowercase()
             ))?;
             let name = slug.to_string();
-            let row = self
+            let (row, _) = self
                 .insert_provisioning(slug, name, server, strategy, &set, None)
                 .await?;
             built.push(self.provision(row, &set, Provision::Spare).await?);

@@ -81,7 +81,8 @@ impl Tenantry {
             None => self.choose_server(strategy, None).await?,
         };
         let from = path.display().to_string();
-        let tenant = self
+        // The lock is taken before the row is written, and held until the import ends.
+        let (tenant, _running) = self
             .insert_provisioning(
                 slug,
                 name,
@@ -91,21 +92,6 @@ impl Tenantry {
                 Some((IMPORT, Some(&from))),
             )
             .await?;
-        // Held until the import ends: while it is, nobody takes its record for a dead one's.
-        let _running = match self.operation_lock(&tenant).await {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                return Err(Error::OperationRunning {
-                    slug: tenant.slug.to_string(),
-                    kind: IMPORT.into(),
-                });
-            }
-            Err(e) => {
-                self.catalog.end_operation(tenant.id).await?;
-                self.catalog.discard_tenant(tenant.id).await?;
-                return Err(e);
-            }
-        };
         self.event(&tenant, "tenant.import", "started", Some(from), None)
             .await;
         let loaded = self
@@ -235,8 +221,10 @@ impl Tenantry {
     }
 
     /// Removes an import's tenant, storage and row, after it failed or was found unfinished.
+    /// The caller holds the tenant's operation lock.
     pub(crate) async fn abandon_import(&self, tenant: &Tenant) -> Result<()> {
-        self.catalog
+        let failed = self
+            .catalog
             .transition(
                 tenant.id,
                 &[Status::Provisioning, Status::Failed],
@@ -244,7 +232,10 @@ impl Tenantry {
                 Some("import abandoned"),
             )
             .await?;
-        self.delete_tenant(tenant.slug.as_str(), true).await?;
+        // Anything else became of it meanwhile (activated, deleted): not this call's to remove.
+        if failed.is_some() {
+            self.delete_held(tenant.slug.as_str(), true).await?;
+        }
         Ok(())
     }
 }

@@ -113,22 +113,19 @@ impl Tenantry {
     /// had it), newest first. Directories without a readable manifest are not backups
     /// (an unfinished one, say) and are left out.
     pub async fn backups(&self, slug: &str) -> Result<Vec<Backup>> {
-        let live = self
-            .catalog
-            .find_tenant(slug)
-            .await?
-            .map(|t| t.id.to_string());
+        // A live tenant's backups are those in its own directory, whatever slug it had
+        // then (never another tenant's that once had its slug); a purged tenant's are found
+        // by the slug it had, in directories no live tenant owns.
+        let live = self.catalog.find_tenant(slug).await?;
+        let dirs = match &live {
+            Some(tenant) => vec![self.backups_dir(tenant.id)],
+            None => subdirectories(&self.config.backup_dir)?,
+        };
         let mut found = Vec::new();
-        for dir in subdirectories(&self.config.backup_dir)? {
-            let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
-                continue;
-            };
-            // A live tenant's backups are all in its directory, whatever slug it had then;
-            // a purged tenant's are found by the slug it had.
-            let mine = live.as_deref() == Some(name.as_str());
-            if !mine {
-                // Another live tenant's backups are not this slug's, whatever slug they carry.
-                let Ok(id) = TenantId::parse(&name) else {
+        for dir in dirs {
+            if live.is_none() {
+                let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let Ok(id) = TenantId::parse(name) else {
                     continue;
                 };
                 if self.catalog.find_tenant_by_id(id).await?.is_some() {
@@ -139,7 +136,7 @@ impl Tenantry {
                 subdirectories(&dir)?
                     .iter()
                     .filter_map(|d| read_manifest(d))
-                    .filter(|backup| mine || backup.slug == slug),
+                    .filter(|backup| live.is_some() || backup.slug == slug),
             );
         }
         found.sort_by(|a, b| b.id.cmp(&a.id));

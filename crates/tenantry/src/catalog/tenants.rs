@@ -247,7 +247,7 @@ impl Catalog {
             .pool
             .begin()
             .await
-            .map_err(Error::tenant_catalog(t.id, "insert a tenant"))?;
+            .map_err(Error::catalog("insert a tenant"))?;
         let result = sqlx::query(self.engine.sql(
             "INSERT INTO tenantry_tenants (id, slug, name, status, strategy, server, storage, \
              role_name, role_secret, version, last_error, created_at, updated_at, deleted_at) \
@@ -271,10 +271,7 @@ impl Catalog {
         .await;
         let result = match (result, operation) {
             (Ok(_), Some((kind, detail))) => {
-                super::operations::insert_operation(&mut tx, self.engine, t.id, kind, detail)
-                    .await
-                    .map_err(Error::tenant_catalog(t.id, "record an operation"))?;
-                Ok(())
+                super::operations::insert_operation(&mut tx, self.engine, t.id, kind, detail).await
             }
             (result, _) => result.map(drop),
         };

@@ -243,6 +243,7 @@ pub trait Dialect: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<OperationLock>>> {
         async move {
             let mut conn = place.admin_at(None).await?;
+            self.keep_session(&mut conn).await;
             let unit = format!("operation:{}", tenant.id);
             let name = self.lock_name(t, &unit, std::path::Path::new(""))?;
             let held = self
@@ -254,6 +255,16 @@ pub trait Dialect: Send + Sync {
             }))
         }
         .boxed()
+    }
+    /// Keeps an idle session open as long as it is held (PostgreSQL's
+    /// `idle_session_timeout` would end it, and the locks it holds with it).
+    fn keep_session<'a>(&'a self, _conn: &'a mut AnyConnection) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    /// Removes what the operation lock leaves behind once the tenant's record is purged
+    /// (SQLite: its file).
+    fn forget_operation_lock(&self, _place: &Place, _tenant: &Tenant) -> Result<()> {
+        Ok(())
     }
     /// Takes the lock if it is free: `Ok(None)` if another runner holds it.
     fn try_lock<'a>(

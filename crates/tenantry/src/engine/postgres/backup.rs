@@ -10,23 +10,49 @@ use tokio::process::Command;
 
 use crate::error::{Error, Result};
 
-/// `url` without its password, and the password.
+/// `url` without its password (in the authority or a `password` parameter), with TCP
+/// keepalives on so a server that goes silent is noticed, and the password.
 fn split_password(url: &str) -> Result<(String, Option<String>)> {
     let mut parsed = url::Url::parse(url).map_err(|e| Error::UnsupportedUrl {
         url: crate::engine::redact_url(url),
         reason: e.to_string(),
     })?;
-    let password = parsed.password().map(|p| {
-        url::form_urlencoded::parse(format!("p={p}").as_bytes())
-            .next()
-            .map_or_else(|| p.to_owned(), |(_, v)| v.into_owned())
+    let mut password = parsed.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
     });
     let _ = parsed.set_password(None);
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        match key.as_ref() {
+            "password" => password = Some(value.into_owned()),
+            _ => pairs.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    for (key, value) in [
+        ("keepalives", "1"),
+        ("keepalives_idle", "10"),
+        ("keepalives_interval", "5"),
+        ("keepalives_count", "3"),
+    ] {
+        if !pairs.iter().any(|(k, _)| k == key) {
+            pairs.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
     Ok((parsed.to_string(), password))
 }
 
-/// Runs a PostgreSQL client tool against `url`; `Err` carries what it said.
-async fn run(tool: &str, url: &str, connect: Duration, args: &[String]) -> Result<(), String> {
+/// Runs a PostgreSQL client tool against `url`, then `file` after `--`; `Err` carries what
+/// it said.
+async fn run(
+    tool: &str,
+    url: &str,
+    connect: Duration,
+    args: &[String],
+    file: Option<&Path>,
+) -> Result<(), String> {
     let (url, password) = split_password(url).map_err(|e| e.to_string())?;
     let mut command = Command::new(tool);
     command
@@ -34,6 +60,9 @@ async fn run(tool: &str, url: &str, connect: Duration, args: &[String]) -> Resul
         .arg(format!("--dbname={url}"))
         .env("PGCONNECT_TIMEOUT", connect.as_secs().max(1).to_string())
         .kill_on_drop(true);
+    if let Some(file) = file {
+        command.arg("--").arg(file);
+    }
     if let Some(password) = password {
         command.env("PGPASSWORD", password);
     }
@@ -64,9 +93,11 @@ pub(super) async fn dump(
         "--no-owner".to_owned(),
         "--no-privileges".to_owned(),
         format!("--snapshot={snapshot}"),
+        // A table lock it cannot have within a minute (a migration's) fails the dump.
+        "--lock-wait-timeout=60s".to_owned(),
         format!("--file={}", dest.display()),
     ];
-    run("pg_dump", url, connect, &args).await
+    run("pg_dump", url, connect, &args, None).await
 }
 
 /// `pg_restore` of `file` into the (empty) database at `url`, stopping at the first error.
@@ -76,9 +107,8 @@ pub(super) async fn restore(url: &str, connect: Duration, file: &Path) -> Result
         "--no-privileges".to_owned(),
         "--exit-on-error".to_owned(),
         "--single-transaction".to_owned(),
-        file.display().to_string(),
     ];
-    run("pg_restore", url, connect, &args).await
+    run("pg_restore", url, connect, &args, Some(file)).await
 }
 
 #[cfg(test)]
@@ -88,9 +118,19 @@ mod tests {
     #[test]
     fn the_password_leaves_the_url_for_the_environment() {
         let (url, password) =
-            split_password("postgres://admin:s%40cret@db.example:5432/tenant_x").expect("url");
-        assert_eq!(url, "postgres://admin@db.example:5432/tenant_x");
-        assert_eq!(password.as_deref(), Some("s@cret"));
+            split_password("postgres://admin:s%40cr+et@db.example:5432/tenant_x").expect("url");
+        assert!(
+            url.starts_with("postgres://admin@db.example:5432/tenant_x?keepalives=1"),
+            "{url}"
+        );
+        assert_eq!(password.as_deref(), Some("s@cr+et"));
+        let (url, password) =
+            split_password("postgres://admin@db/x?password=p%26w&sslmode=disable").expect("url");
+        assert!(
+            !url.contains("p%26w") && url.contains("sslmode=disable"),
+            "{url}"
+        );
+        assert_eq!(password.as_deref(), Some("p&w"));
         let (_, none) = split_password("postgres://admin@db/x").expect("url");
         assert_eq!(none, None);
     }

@@ -114,6 +114,18 @@ impl Dialect for Postgres {
         super::data::continue_identities(conn, table)
     }
 
+    fn keep_session<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, ()> {
+        async move {
+            if let Err(e) = sqlx::raw_sql("SET idle_session_timeout = 0")
+                .execute(conn)
+                .await
+            {
+                tracing::warn!(error = %e, "could not keep an operation's session open");
+            }
+        }
+        .boxed()
+    }
+
     fn native_backup_in_snapshot(&self) -> bool {
         true
     }

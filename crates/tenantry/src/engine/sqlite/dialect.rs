@@ -215,6 +215,16 @@ impl Dialect for Sqlite {
         .boxed()
     }
 
+    fn forget_operation_lock(&self, place: &Place, tenant: &Tenant) -> Result<()> {
+        let path = super::operation_lock_path(place.dir()?, &tenant.storage);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(file_error(tenant, "remove", &path)(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn try_lock<'a>(
         &'a self,
         owner: &'a str,
@@ -326,7 +336,9 @@ impl Dialect for Sqlite {
     ) -> BoxFuture<'a, Result<Vec<String>>> {
         async move {
             let dir = place.dir()?;
-            Ok(super::all_files(dir, &tenant.storage)
+            let mut files = super::all_files(dir, &tenant.storage);
+            files.push(super::operation_lock_path(dir, &tenant.storage));
+            Ok(files
                 .into_iter()
                 .filter(|f| f.exists())
                 .map(|f| format!("file {}", f.display()))

@@ -21,7 +21,9 @@ pub fn file_path(dir: &Path, name: &StorageName) -> PathBuf {
     dir.join(format!("{name}.db"))
 }
 
-/// The file locked by the process running an operation on a tenant's data.
+/// The file locked by the process running an operation on a tenant's data. It is not one of
+/// [`all_files`]: a restore drops and recreates the storage while holding it, so it goes
+/// only with the tenant's record (`Dialect::forget_operation_lock`).
 pub fn operation_lock_path(dir: &Path, name: &StorageName) -> PathBuf {
     dir.join(format!("{name}.operation"))
 }
@@ -43,7 +45,6 @@ pub fn all_files(dir: &Path, name: &StorageName) -> Vec<PathBuf> {
     );
     files.push(lock_path(dir, name));
     files.push(revoked_path(dir, name));
-    files.push(operation_lock_path(dir, name));
     files
 }
 
