@@ -425,6 +425,32 @@ async fn a_killed_import_is_removed_by_repair_never_served() {
 
     let killed = fx.tenant("killed").await;
     assert_eq!(killed.status, tenantry::Status::Provisioning);
+    // A statement the killed process had sent (its CREATE DATABASE, say) runs to its end on
+    // the server after the process is gone: wait until none naming its storage is left, as
+    // an operator repairs after the crash, not during it.
+    let admin_url = tenantry_testkit::postgres_url();
+    let mut watch = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .expect("pg");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+             AND state = 'active' AND query LIKE '%' || $1 || '%'",
+        )
+        .bind(killed.storage.as_str())
+        .fetch_one(&mut watch)
+        .await
+        .expect("activity");
+        if busy == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed import's statements never ended"
+        );
+        tokio::task::yield_now().await;
+    }
     let err = fx
         .tenantry
         .repair_tenant("killed")
@@ -552,4 +578,80 @@ async fn binary_values_round_trip_between_sqlite_and_each_server() {
         fx.cleanup().await;
     }
     tenantry_testkit::drop_postgres_database(&pg, &pg_db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_under_way_elsewhere_is_neither_deleted_nor_repaired() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    let t = seeded(&fx).await;
+    let id = t.id.to_string();
+    let values: Vec<String> = (0..20_000)
+        .map(|n| format!("('{id}', {}, {n}, 'filler')", 10 + n))
+        .collect();
+    exec(
+        &fx,
+        &t,
+        &format!("INSERT INTO notes VALUES {}", values.join(", ")),
+    )
+    .await;
+    let file = fx.dir.path().join("big.tnt");
+    fx.tenantry
+        .export_tenant("source", &file)
+        .await
+        .expect("export");
+
+    let other = fx.reopen(Settings::default()).await;
+    let task = tokio::spawn(async move {
+        other
+            .import_tenant(
+                &file,
+                ImportTenant {
+                    slug: "busy".into(),
+                    server: Some("pg".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+    });
+    // While it runs, a delete and a repair from this process leave it alone.
+    loop {
+        let found = fx
+            .tenantry
+            .catalog()
+            .find_tenant("busy")
+            .await
+            .expect("lookup");
+        if let Some(t) = found {
+            let op = fx.tenantry.catalog().operation(t.id).await.expect("op");
+            if op.is_some() {
+                let err = fx
+                    .tenantry
+                    .delete_tenant("busy", true)
+                    .await
+                    .expect_err("running");
+                assert!(
+                    matches!(err, Error::OperationRunning { ref kind, .. } if kind == "import"),
+                    "{err}"
+                );
+                let err = fx
+                    .tenantry
+                    .repair_tenant("busy")
+                    .await
+                    .expect_err("running");
+                assert!(matches!(err, Error::OperationRunning { .. }), "{err}");
+                break;
+            }
+        }
+        assert!(
+            !task.is_finished(),
+            "the import ended before it could be disturbed"
+        );
+        tokio::task::yield_now().await;
+    }
+    let imported = task.await.expect("join").expect("the import completes");
+    assert_eq!(imported.tenant.status, tenantry::Status::Active);
+    assert_eq!(fx.tenant("busy").await.status, tenantry::Status::Active);
+    fx.cleanup().await;
 }
