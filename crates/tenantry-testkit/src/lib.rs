@@ -215,6 +215,26 @@ impl Fixture {
         })
     }
 
+    /// A fleet of every engine: a PostgreSQL catalog and server `pg`, a MariaDB server `my`,
+    /// and the built-in SQLite server `local`; `None` when a server is unreachable outside CI.
+    pub async fn mixed() -> Option<Fixture> {
+        require_mysql().await?;
+        let fx = Fixture::new(Backend::Postgres).await?;
+        fx.tenantry
+            .add_server("my", &mysql_url())
+            .await
+            .expect("add MariaDB");
+        Some(fx)
+    }
+
+    /// Replaces the fixture's migration set with one file.
+    pub fn use_migration(&self, name: &str, sql: &str) {
+        for entry in std::fs::read_dir(self.migrations_dir()).expect("migrations") {
+            std::fs::remove_file(entry.expect("entry").path()).expect("remove");
+        }
+        self.write_migration(name, sql);
+    }
+
     /// Another `Tenantry` on this fixture's catalog, data and migrations, with `settings`
     /// layered on top (e.g. a different pool size or global tables).
     pub async fn reopen(&self, settings: Settings) -> Tenantry {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sqlx::{AssertSqlSafe, Row};
 use tenantry::archive::TableSummary;
 use tenantry::{Error, ImportTenant, NewTenant, Settings, Strategy, Tenant};
-use tenantry_testkit::{Backend, Fixture, mysql_url, require_mysql};
+use tenantry_testkit::{Backend, Fixture, require_mysql};
 
 /// Types every engine spells alike. `SERIAL` is an identity column on PostgreSQL and
 /// MariaDB; MariaDB's `TEXT` holds 64 KiB.
@@ -49,16 +49,8 @@ const PLACES: [(&str, Strategy); 5] = [
 ];
 
 async fn fleet() -> Option<Fixture> {
-    require_mysql().await?;
-    let fx = Fixture::new(Backend::Postgres).await?;
-    for entry in std::fs::read_dir(fx.migrations_dir()).expect("migrations") {
-        std::fs::remove_file(entry.expect("entry").path()).expect("remove");
-    }
-    fx.write_migration("20250201000001_things.sql", THINGS);
-    fx.tenantry
-        .add_server("my", &mysql_url())
-        .await
-        .expect("add MariaDB");
+    let fx = Fixture::mixed().await?;
+    fx.use_migration("20250201000001_things.sql", THINGS);
     Some(fx)
 }
 

@@ -5,7 +5,7 @@
 
 use sqlx::AssertSqlSafe;
 use tenantry::{Error, NewTenant, Settings, Status, Strategy, Tenant};
-use tenantry_testkit::{Backend, Fixture, mysql_url, require_mysql};
+use tenantry_testkit::{Backend, Fixture};
 
 const ITEMS: &str = "CREATE TABLE items (
     tenant_id VARCHAR(26) NOT NULL,
@@ -23,16 +23,8 @@ const PLACES: [(&str, Strategy); 5] = [
 ];
 
 async fn fleet() -> Option<Fixture> {
-    require_mysql().await?;
-    let fx = Fixture::new(Backend::Postgres).await?;
-    for entry in std::fs::read_dir(fx.migrations_dir()).expect("migrations") {
-        std::fs::remove_file(entry.expect("entry").path()).expect("remove");
-    }
-    fx.write_migration("20250401000001_items.sql", ITEMS);
-    fx.tenantry
-        .add_server("my", &mysql_url())
-        .await
-        .expect("add MariaDB");
+    let fx = Fixture::mixed().await?;
+    fx.use_migration("20250401000001_items.sql", ITEMS);
     Some(fx)
 }
 

@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use tenantry::apikeys::NewApiKey;
 use tenantry::identity::NewUser;
 use tenantry::{Error, NewTenant, Scope, Strategy, Tenant};
-use tenantry_testkit::{Backend, Fixture, mysql_url, postgres_url, require_mysql, with_database};
+use tenantry_testkit::{Fixture, mysql_url, postgres_url, with_database};
 
 const PLACES: [(&str, Strategy); 5] = [
     ("local", Strategy::Database),
@@ -17,13 +17,7 @@ const PLACES: [(&str, Strategy); 5] = [
 ];
 
 async fn fleet() -> Option<Fixture> {
-    require_mysql().await?;
-    let fx = Fixture::new(Backend::Postgres).await?;
-    fx.tenantry
-        .add_server("my", &mysql_url())
-        .await
-        .expect("add MariaDB");
-    Some(fx)
+    Fixture::mixed().await
 }
 
 /// A tenant with everything a tenant can have: rows, a domain, a member, a label, a

@@ -1,5 +1,6 @@
-//! Writing rows with one text parameter per value, for the engines whose servers convert text
-//! to each column's type themselves (MySQL, SQLite).
+//! What every engine's reading and writing of a tenant's rows shares: the frame of the
+//! `SELECT`, and, for the engines whose servers convert text to each column's type
+//! themselves (MySQL, SQLite), inserts with one text parameter per value.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -8,6 +9,28 @@ use sqlx::AnyConnection;
 use super::Engine;
 use super::value::{Class, ColumnSpec, Neutral};
 use crate::ident::SqlName;
+
+/// `SELECT <read(column, quoted name)>, … FROM table`, and with `tenant_column`
+/// ` WHERE <filter(quoted tenant column)>` on one bound parameter.
+pub(crate) fn select_sql(
+    engine: Engine,
+    table: &SqlName,
+    columns: &[ColumnSpec],
+    read: impl Fn(&ColumnSpec, &str) -> String,
+    tenant_column: Option<&SqlName>,
+    filter: impl Fn(&str) -> String,
+) -> String {
+    let list: Vec<String> = columns
+        .iter()
+        .map(|c| read(c, &engine.quote(&c.name)))
+        .collect();
+    let mut sql = format!("SELECT {} FROM {}", list.join(", "), engine.quote(table));
+    if let Some(column) = tenant_column {
+        sql.push_str(" WHERE ");
+        sql.push_str(&filter(&engine.quote(column)));
+    }
+    sql
+}
 
 /// `INSERT INTO t (…) VALUES (?, …), …` with one text parameter per value (`bytes`: the
 /// engine's hex-decoding expression); shared with SQLite, which writes the same way.

@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
 use crate::engine::Engine;
+use crate::engine::rows::select_sql;
 use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::ident::SqlName;
 
@@ -30,22 +31,12 @@ pub(super) fn select_rows(
     columns: &[ColumnSpec],
     tenant_column: Option<&SqlName>,
 ) -> String {
-    let my = Engine::Mysql;
-    let list: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let name = my.quote(&c.name);
-            match c.class {
-                Class::Bytes => format!("HEX({name})"),
-                _ => format!("CAST({name} AS CHAR)"),
-            }
-        })
-        .collect();
-    let mut sql = format!("SELECT {} FROM {}", list.join(", "), my.quote(table));
-    if let Some(column) = tenant_column {
-        sql.push_str(&format!(" WHERE {} = ?", my.quote(column)));
-    }
-    sql
+    let read = |c: &ColumnSpec, name: &str| match c.class {
+        Class::Bytes => format!("HEX({name})"),
+        _ => format!("CAST({name} AS CHAR)"),
+    };
+    let filter = |column: &str| format!("{column} = ?");
+    select_sql(Engine::Mysql, table, columns, read, tenant_column, filter)
 }
 
 /// Timestamps read and written in UTC.

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::engine::Engine;
+use crate::engine::rows::select_sql;
 use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::ident::SqlName;
 
@@ -32,23 +33,20 @@ pub(super) fn select_rows(
     columns: &[ColumnSpec],
     tenant_column: Option<&SqlName>,
 ) -> String {
-    let pg = Engine::Postgres;
-    let list: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let name = pg.quote(&c.name);
-            match c.class {
-                Class::Bytes => format!("encode({name}, 'hex')"),
-                _ if zoned(c) => format!("CAST(({name} AT TIME ZONE 'UTC') AS text)"),
-                _ => format!("CAST({name} AS text)"),
-            }
-        })
-        .collect();
-    let mut sql = format!("SELECT {} FROM {}", list.join(", "), pg.quote(table));
-    if let Some(column) = tenant_column {
-        sql.push_str(&format!(" WHERE CAST({} AS text) = $1", pg.quote(column)));
-    }
-    sql
+    let read = |c: &ColumnSpec, name: &str| match c.class {
+        Class::Bytes => format!("encode({name}, 'hex')"),
+        _ if zoned(c) => format!("CAST(({name} AT TIME ZONE 'UTC') AS text)"),
+        _ => format!("CAST({name} AS text)"),
+    };
+    let filter = |column: &str| format!("CAST({column} AS text) = $1");
+    select_sql(
+        Engine::Postgres,
+        table,
+        columns,
+        read,
+        tenant_column,
+        filter,
+    )
 }
 
 pub(super) fn insert_rows<'a>(

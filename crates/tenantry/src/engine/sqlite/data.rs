@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use sqlx::AnyConnection;
 
 use crate::engine::Engine;
+use crate::engine::rows::select_sql;
 use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::ident::SqlName;
 
@@ -39,26 +40,16 @@ pub(super) fn select_rows(
     columns: &[ColumnSpec],
     tenant_column: Option<&SqlName>,
 ) -> String {
-    let lite = Engine::Sqlite;
-    let list: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let name = lite.quote(&c.name);
-            match c.class {
-                Class::Bytes => format!("CASE WHEN {name} IS NULL THEN NULL ELSE hex({name}) END"),
-                // CAST renders 15 significant digits; 17 read back as the same double.
-                Class::Float => format!(
-                    "CASE typeof({name}) WHEN 'real' THEN printf('%!.17g', {name}) ELSE CAST({name} AS TEXT) END"
-                ),
-                _ => format!("CAST({name} AS TEXT)"),
-            }
-        })
-        .collect();
-    let mut sql = format!("SELECT {} FROM {}", list.join(", "), lite.quote(table));
-    if let Some(column) = tenant_column {
-        sql.push_str(&format!(" WHERE {} = ?", lite.quote(column)));
-    }
-    sql
+    let read = |c: &ColumnSpec, name: &str| match c.class {
+        Class::Bytes => format!("CASE WHEN {name} IS NULL THEN NULL ELSE hex({name}) END"),
+        // CAST renders 15 significant digits; 17 read back as the same double.
+        Class::Float => format!(
+            "CASE typeof({name}) WHEN 'real' THEN printf('%!.17g', {name}) ELSE CAST({name} AS TEXT) END"
+        ),
+        _ => format!("CAST({name} AS TEXT)"),
+    };
+    let filter = |column: &str| format!("{column} = ?");
+    select_sql(Engine::Sqlite, table, columns, read, tenant_column, filter)
 }
 
 pub(super) fn insert_rows<'a>(
