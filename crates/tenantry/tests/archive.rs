@@ -366,37 +366,7 @@ async fn a_killed_import_is_removed_by_repair_never_served() {
     let Some(fx) = fleet().await else {
         return;
     };
-    let t = seeded(&fx).await;
-    let id = t.id.to_string();
-    // Enough rows that loading takes a while.
-    let values: Vec<String> = (0..20_000)
-        .map(|n| format!("('{id}', {}, {n}, 'filler')", 10 + n))
-        .collect();
-    exec(
-        &fx,
-        &t,
-        &format!("INSERT INTO notes VALUES {}", values.join(", ")),
-    )
-    .await;
-    let file = fx.dir.path().join("big.tnt");
-    fx.tenantry
-        .export_tenant("source", &file)
-        .await
-        .expect("export");
-
-    let other = fx.reopen(Settings::default()).await;
-    let task = tokio::spawn(async move {
-        other
-            .import_tenant(
-                &file,
-                ImportTenant {
-                    slug: "killed".into(),
-                    server: Some("pg".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-    });
+    let task = import_elsewhere(&fx, "killed").await;
     // Killed once its operation is recorded and its storage exists.
     loop {
         let found = fx.tenantry.catalog().find_tenant("killed").await;
@@ -577,36 +547,7 @@ async fn an_import_under_way_elsewhere_is_neither_deleted_nor_repaired() {
     let Some(fx) = fleet().await else {
         return;
     };
-    let t = seeded(&fx).await;
-    let id = t.id.to_string();
-    let values: Vec<String> = (0..20_000)
-        .map(|n| format!("('{id}', {}, {n}, 'filler')", 10 + n))
-        .collect();
-    exec(
-        &fx,
-        &t,
-        &format!("INSERT INTO notes VALUES {}", values.join(", ")),
-    )
-    .await;
-    let file = fx.dir.path().join("big.tnt");
-    fx.tenantry
-        .export_tenant("source", &file)
-        .await
-        .expect("export");
-
-    let other = fx.reopen(Settings::default()).await;
-    let task = tokio::spawn(async move {
-        other
-            .import_tenant(
-                &file,
-                ImportTenant {
-                    slug: "busy".into(),
-                    server: Some("pg".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-    });
+    let task = import_elsewhere(&fx, "busy").await;
     // While it runs, a delete and a repair from this process leave it alone.
     loop {
         let found = fx
@@ -646,4 +587,43 @@ async fn an_import_under_way_elsewhere_is_neither_deleted_nor_repaired() {
     assert_eq!(imported.tenant.status, tenantry::Status::Active);
     assert_eq!(fx.tenant("busy").await.status, tenantry::Status::Active);
     fx.cleanup().await;
+}
+
+/// Starts importing a large archive of the seeded source into tenant `slug` on `pg`, from
+/// another handle, so a test can act while the import runs.
+async fn import_elsewhere(
+    fx: &Fixture,
+    slug: &str,
+) -> tokio::task::JoinHandle<tenantry::Result<tenantry::Imported>> {
+    let t = seeded(fx).await;
+    let id = t.id.to_string();
+    // Enough rows that loading takes a while.
+    let values: Vec<String> = (0..20_000)
+        .map(|n| format!("('{id}', {}, {n}, 'filler')", 10 + n))
+        .collect();
+    exec(
+        fx,
+        &t,
+        &format!("INSERT INTO notes VALUES {}", values.join(", ")),
+    )
+    .await;
+    let file = fx.dir.path().join("big.tnt");
+    fx.tenantry
+        .export_tenant("source", &file)
+        .await
+        .expect("export");
+    let other = fx.reopen(Settings::default()).await;
+    let slug = slug.to_owned();
+    tokio::spawn(async move {
+        other
+            .import_tenant(
+                &file,
+                ImportTenant {
+                    slug,
+                    server: Some("pg".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+    })
 }
