@@ -290,9 +290,28 @@ pub enum Error {
     #[error("tenant {tenant}: purged, yet something of it remains: {}", left.join("; "))]
     PurgeIncomplete { tenant: String, left: Vec<String> },
 
-    /// An import or restore of the tenant is running in another process.
-    #[error("tenant {slug:?}: an {kind} of it is under way in another process; wait for it to end")]
+    /// An import, restore or move of the tenant is running in another process.
+    #[error("tenant {slug:?}: its {kind} is under way in another process; wait for it to end")]
     OperationRunning { slug: String, kind: String },
+
+    /// A unit of work was asked of the place a tenant left: it moved.
+    #[error(
+        "tenant {slug:?} moved to server {server} ({strategy}); get its pool again to reach it there"
+    )]
+    TenantMoved {
+        slug: String,
+        server: String,
+        strategy: String,
+    },
+
+    /// A unit of work asked for while a move has the tenant's writes paused.
+    #[error("tenant {slug:?} is paused for a moment while its move finishes; try again")]
+    TenantPaused { slug: String },
+
+    /// A move that cannot be made, or stopped before the switch (the tenant serves from
+    /// where it was).
+    #[error("tenant {slug:?}: cannot move it: {detail}")]
+    MoveRefused { slug: String, detail: String },
 
     #[error("tenant {slug:?} has no backup {id:?}; `tenantry tenant backups {slug}` lists them")]
     BackupNotFound { slug: String, id: String },
@@ -356,8 +375,8 @@ pub enum Error {
         waited_secs: u64,
     },
 
-    /// A server that is being removed takes no new tenant.
-    #[error("server {name:?} is being removed; it takes no new tenant")]
+    /// A server that is being drained or removed takes no new tenant.
+    #[error("server {name:?} is being drained or removed; it takes no new tenant")]
     ServerRemoving { name: String },
 
     #[error("catalog: cannot {action}: {}", said(source))]

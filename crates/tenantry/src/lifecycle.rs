@@ -478,8 +478,13 @@ impl Tenantry {
     /// row too, freeing the slug. Purging an already deleted tenant only removes the row.
     pub async fn delete_tenant(&self, slug: &str, purge: bool) -> Result<Option<Tenant>> {
         let tenant = self.catalog.tenant(slug).await?;
-        // Not under an import or restore running elsewhere (a dead one's is no obstacle).
+        // Not under an import, restore or move running elsewhere (a dead one's is no
+        // obstacle; a dead move is finished first, so that no storage of it is left).
         let _held = match self.catalog.operation(tenant.id).await? {
+            Some(op) if op.kind == crate::moves::MOVE => {
+                self.refuse_unfinished(&tenant).await?;
+                None
+            }
             Some(op) => match self.operation_lock(&tenant).await? {
                 Some(lock) => Some(lock),
                 None => {

@@ -85,6 +85,16 @@ impl Tenantry {
         if region.is_none() && self.config.placement == Placement::DefaultServer {
             return Ok(self.config.default_server.clone());
         }
+        self.least_loaded(strategy, region).await
+    }
+
+    /// The server with the fewest tenants among those that take new tenants, offer
+    /// `strategy`, have room and (with `region`) are in that region.
+    pub(crate) async fn least_loaded(
+        &self,
+        strategy: Strategy,
+        region: Option<&str>,
+    ) -> Result<String> {
         if let Some(region) = region {
             check_region(region)?;
         }
@@ -95,7 +105,7 @@ impl Tenantry {
             let name = server.name.to_string();
             let held = counts.get(&name).copied().unwrap_or(0);
             let why_not = if !self.catalog.server_accepts_tenants(&name).await? {
-                Some("being removed")
+                Some("draining or being removed")
             } else if region.is_some() && server.region.as_deref() != region {
                 Some("another region")
             } else if Place::of(&server, &self.config)

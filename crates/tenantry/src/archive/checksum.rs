@@ -9,6 +9,18 @@ use sha2::{Digest, Sha256};
 /// What stands for the tenant's own id in a row's hash.
 const TENANT_MARKER: &str = "\u{0}tenant";
 
+/// A row's hash: SHA-256 of the JSON array of its neutral values, the tenant column holding
+/// the tenant's own id (`tenant`: its position and the id) as the marker.
+pub fn row_hash(row: &mut [Value], tenant: Option<(usize, &str)>) -> [u8; 32] {
+    let own = tenant.filter(|(at, id)| row.get(*at).and_then(Value::as_str) == Some(*id));
+    let saved = own.map(|(at, _)| std::mem::replace(&mut row[at], TENANT_MARKER.into()));
+    let hash = Sha256::digest(Value::Array(row.to_vec()).to_string().as_bytes());
+    if let (Some((at, _)), Some(value)) = (own, saved) {
+        row[at] = value;
+    }
+    hash.into()
+}
+
 /// The rows of one table, counted and summed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableSum {
@@ -17,15 +29,16 @@ pub struct TableSum {
 }
 
 impl TableSum {
-    /// Adds a row. `tenant`: the tenant column's position and the tenant's id, if the table
-    /// has the column.
-    pub fn add(&mut self, row: &mut [Value], tenant: Option<(usize, &str)>) {
-        let own = tenant.filter(|(at, id)| row.get(*at).and_then(Value::as_str) == Some(*id));
-        let saved = own.map(|(at, _)| std::mem::replace(&mut row[at], TENANT_MARKER.into()));
-        let hash = Sha256::digest(Value::Array(row.to_vec()).to_string().as_bytes());
-        if let (Some((at, _)), Some(value)) = (own, saved) {
-            row[at] = value;
-        }
+    /// Adds a row and returns its hash. `tenant`: the tenant column's position and the
+    /// tenant's id, if the table has the column.
+    pub fn add(&mut self, row: &mut [Value], tenant: Option<(usize, &str)>) -> [u8; 32] {
+        let hash = row_hash(row, tenant);
+        self.add_hash(&hash);
+        hash
+    }
+
+    /// Adds a row by its hash ([`row_hash`]).
+    pub fn add_hash(&mut self, hash: &[u8; 32]) {
         let mut carry = 0u16;
         for i in (0..32).rev() {
             let total = u16::from(self.sum[i]) + u16::from(hash[i]) + carry;

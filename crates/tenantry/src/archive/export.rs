@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 
@@ -42,17 +42,7 @@ impl Tenantry {
         let mut scope = DataScope::open(self, &tenant).await?;
         let engine = scope.engine;
         let pooled = scope.filter.is_some();
-        let mut tx = scope
-            .conn
-            .begin()
-            .await
-            .map_err(Error::storage(slug, "begin reading its rows"))?;
-        if let Some(sql) = engine.dialect().snapshot() {
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::storage(slug, "take a snapshot"))?;
-        }
+        let mut tx = begin_snapshot(&mut scope.conn, engine, slug).await?;
         // The ledger and tables as the snapshot sees them, so the rows are of that version
         // even if a migration commits meanwhile.
         let rows = ledger::read(&mut tx)
@@ -164,6 +154,25 @@ fn header(
     }
 }
 
+/// A transaction on `conn` in which every table is read from one snapshot.
+pub(crate) async fn begin_snapshot<'c>(
+    conn: &'c mut AnyConnection,
+    engine: Engine,
+    slug: &str,
+) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(Error::storage(slug, "begin reading its rows"))?;
+    if let Some(sql) = engine.dialect().snapshot() {
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::storage(slug, "take a snapshot"))?;
+    }
+    Ok(tx)
+}
+
 /// Streams a table's rows (a shared tenant's own) as neutral values in `table`'s column
 /// order, handing each to `each`, and sums them.
 pub(crate) async fn read_table(
@@ -174,41 +183,50 @@ pub(crate) async fn read_table(
     filter: Option<&SqlName>,
     mut each: impl FnMut(&[Value]) -> Result<()>,
 ) -> Result<TableSum> {
-    let slug = tenant.slug.as_str();
     let id = tenant.id.to_string();
+    let mut rows = std::pin::pin!(table_rows(conn, engine, tenant, table, filter));
+    let mut sum = TableSum::default();
+    while let Some(mut values) = rows.try_next().await? {
+        each(&values)?;
+        sum.add(&mut values, table.tenant_at.map(|at| (at, id.as_str())));
+    }
+    Ok(sum)
+}
+
+/// A table's rows (a shared tenant's own), each as neutral values in `table`'s column order.
+pub(crate) fn table_rows<'c>(
+    conn: &'c mut AnyConnection,
+    engine: Engine,
+    tenant: &'c Tenant,
+    table: &'c TableSpec,
+    filter: Option<&SqlName>,
+) -> impl futures::Stream<Item = Result<Vec<Value>>> + 'c {
+    let slug = tenant.slug.as_str();
     let sql = engine
         .dialect()
         .select_rows(&table.name, &table.columns, filter);
     let mut query = sqlx::query(AssertSqlSafe(sql));
     if filter.is_some() {
-        query = query.bind(id.clone());
+        query = query.bind(tenant.id.to_string());
     }
-    let mut rows = query.fetch(conn);
-    let mut sum = TableSum::default();
-    let mut values = Vec::with_capacity(table.columns.len());
-    let mismatch = |detail: String| Error::ContentMismatch {
-        tenant: slug.to_owned(),
-        table: table.name.to_string(),
-        detail,
-    };
-    while let Some(row) = rows
-        .try_next()
-        .await
-        .map_err(Error::storage(slug, "read its rows"))?
-    {
-        values.clear();
+    query.fetch(conn).map(move |row| {
+        let row = row.map_err(Error::storage(slug, "read its rows"))?;
+        let mut values = Vec::with_capacity(table.columns.len());
         for (i, column) in table.columns.iter().enumerate() {
             let text: Option<String> = row
                 .try_get(i)
                 .map_err(Error::storage(slug, "read its rows"))?;
             values.push(match text {
                 None => Value::Null,
-                Some(text) => normalize(column.class, &text)
-                    .map_err(|e| mismatch(format!("column {}: {e}", column.name)))?,
+                Some(text) => {
+                    normalize(column.class, &text).map_err(|e| Error::ContentMismatch {
+                        tenant: slug.to_owned(),
+                        table: table.name.to_string(),
+                        detail: format!("column {}: {e}", column.name),
+                    })?
+                }
             });
         }
-        each(&values)?;
-        sum.add(&mut values, table.tenant_at.map(|at| (at, id.as_str())));
-    }
-    Ok(sum)
+        Ok(values)
+    })
 }

@@ -337,6 +337,7 @@ fn plan(tenant: &Tenant, header: &Header, tables: &[TableSpec]) -> Result<Vec<Pl
                     name: ours.name.clone(),
                     columns,
                     tenant_at,
+                    key: Vec::new(),
                 },
                 archived: archived.columns.iter().map(|c| c.class).collect(),
             })
@@ -394,7 +395,7 @@ async fn load_rows(
                 }
                 batch.push(row);
                 if batch.len() >= dialect.batch_rows(plan.table.columns.len()) {
-                    flush(conn, engine, slug, plan, batch).await?;
+                    flush(conn, engine, slug, &plan.table, batch).await?;
                 }
             }
             line => match serde_json::from_value::<Mark>(line) {
@@ -416,7 +417,7 @@ async fn load_rows(
                     let Some((plan, sum, mut batch)) = current.take() else {
                         return Err(reader.invalid("a table's end outside any table"));
                     };
-                    flush(conn, engine, slug, plan, &mut batch).await?;
+                    flush(conn, engine, slug, &plan.table, &mut batch).await?;
                     if end.name != plan.table.name.as_str()
                         || end.rows != sum.rows
                         || end.checksum != sum.checksum()
@@ -454,11 +455,12 @@ async fn load_rows(
     }
 }
 
-async fn flush(
+/// Inserts a batch of rows into `table` (and empties the batch).
+pub(crate) async fn flush(
     conn: &mut AnyConnection,
     engine: Engine,
     slug: &str,
-    plan: &Plan,
+    table: &TableSpec,
     batch: &mut Vec<Vec<Neutral>>,
 ) -> Result<()> {
     if batch.is_empty() {
@@ -466,11 +468,11 @@ async fn flush(
     }
     engine
         .dialect()
-        .insert_rows(conn, &plan.table.name, &plan.table.columns, batch)
+        .insert_rows(conn, &table.name, &table.columns, batch)
         .await
         .map_err(|e| Error::ContentMismatch {
             tenant: slug.to_owned(),
-            table: plan.table.name.to_string(),
+            table: table.name.to_string(),
             detail: format!("cannot insert its rows: {}", crate::error::said(&e)),
         })?;
     batch.clear();

@@ -13,7 +13,7 @@ pub(crate) mod file;
 pub(crate) mod import;
 pub(crate) mod scope;
 
-pub use checksum::TableSum;
+pub use checksum::{TableSum, row_hash};
 pub(crate) use import::IMPORT;
 pub use import::{ImportTenant, Imported};
 

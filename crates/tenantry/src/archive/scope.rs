@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use crate::Tenantry;
 use crate::catalog::Tenant;
 use crate::engine::Engine;
-use crate::engine::shape::{ConstraintKind, Shape};
+use crate::engine::shape::{ConstraintKind, Shape, TableShape};
 use crate::engine::value::ColumnSpec;
 use crate::error::{Error, Result};
 use crate::ident::SqlName;
@@ -21,6 +21,8 @@ pub struct TableSpec {
     pub columns: Vec<ColumnSpec>,
     /// Where the tenant column is, if the table has one.
     pub tenant_at: Option<usize>,
+    /// Where its primary key's columns are, in the key's order (empty: it has none).
+    pub key: Vec<usize>,
 }
 
 /// An administrative connection scoped to a tenant's storage, with its tables.
@@ -109,14 +111,41 @@ pub async fn tables_in(
             // A table all tenants of the pool share: nobody's own rows.
             continue;
         }
+        let key = primary_key(table)
+            .iter()
+            .map(|k| columns.iter().position(|c| c.name.as_str() == k))
+            .collect::<Option<Vec<usize>>>()
+            .unwrap_or_default();
         tables.push(TableSpec {
             name: table_name,
             columns,
             tenant_at,
+            key,
         });
     }
     parents_first(&mut tables, &shape);
     Ok(tables)
+}
+
+/// The columns of a table's primary key, from its definition (`PRIMARY KEY (a, b)`).
+fn primary_key(table: &TableShape) -> Vec<String> {
+    let Some(definition) = table
+        .constraints
+        .values()
+        .find(|c| c.kind == ConstraintKind::PrimaryKey)
+        .map(|c| c.definition.as_str())
+    else {
+        return Vec::new();
+    };
+    let inner = definition
+        .split_once('(')
+        .and_then(|(_, rest)| rest.rsplit_once(')'))
+        .map_or("", |(inner, _)| inner);
+    inner
+        .split(',')
+        .map(|c| c.trim().trim_matches(['"', '`']).to_owned())
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 /// The table a foreign key's definition references (`… REFERENCES name (…)`).
@@ -158,6 +187,26 @@ fn parents_first(tables: &mut Vec<TableSpec>, shape: &Shape) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_engines_primary_key_names_its_columns() {
+        for definition in [
+            "PRIMARY KEY (tenant_id, id)",
+            "PRIMARY KEY (`tenant_id`, `id`)",
+            "PRIMARY KEY (\"tenant_id\", \"id\")",
+        ] {
+            let mut table = TableShape::default();
+            table.constraints.insert(
+                "pk".into(),
+                crate::engine::shape::Constraint {
+                    kind: ConstraintKind::PrimaryKey,
+                    definition: definition.into(),
+                },
+            );
+            assert_eq!(primary_key(&table), ["tenant_id", "id"], "{definition}");
+        }
+        assert!(primary_key(&TableShape::default()).is_empty());
+    }
 
     #[test]
     fn every_engines_foreign_key_names_its_parent() {

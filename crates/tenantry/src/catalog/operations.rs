@@ -1,18 +1,20 @@
-//! Operations under way on a tenant's data (an import; later moves and restores): at most one
-//! per tenant, recorded before the operation touches storage and removed when it ends, so a
-//! process that finds one after a crash knows the tenant's storage is unfinished.
+//! Operations under way on a tenant's data (an import, a restore, a move): at most one per
+//! tenant, recorded before the operation touches storage and removed when it ends, so a
+//! process that finds one after a crash knows the tenant's storage is unfinished. A move's
+//! record carries its phase, and the switch of the tenant's place changes the row, the
+//! phase, the change counter and the event in one transaction.
 
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Catalog, now};
+use super::{Catalog, Status, Tenant, now};
 use crate::error::{Error, Result};
 use crate::ident::TenantId;
 
 /// An operation recorded on a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Operation {
-    /// `import`.
+    /// `import`, `restore`, `move`.
     pub kind: String,
     pub detail: Option<String>,
     pub started_at: String,
@@ -68,6 +70,62 @@ impl Catalog {
         .await
         .map_err(Error::tenant_catalog(tenant, "end its operation"))?;
         Ok(())
+    }
+}
+
+impl Catalog {
+    /// Puts a tenant in its new place (server and strategy) if it is still active or
+    /// suspended at `from`'s, with its operation's detail set to `detail`, the change counter
+    /// moved and `event` appended, in one transaction. `None`: the tenant changed meanwhile.
+    pub(crate) async fn switch_place(
+        &self,
+        from: &Tenant,
+        to: &Tenant,
+        detail: &str,
+        event: super::NewEvent<'_>,
+    ) -> Result<Option<Tenant>> {
+        let id = from.id;
+        let action = "switch a tenant's place";
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::tenant_catalog(id, action))?;
+        let done = sqlx::query(self.engine.sql(
+            "UPDATE tenantry_tenants SET server = ?, strategy = ?, updated_at = ? \
+             WHERE id = ? AND server = ? AND strategy = ? AND (status = ? OR status = ?)",
+        ))
+        .bind(to.server.as_str())
+        .bind(to.strategy.as_str())
+        .bind(now())
+        .bind(id.to_string())
+        .bind(from.server.as_str())
+        .bind(from.strategy.as_str())
+        .bind(Status::Active.as_str())
+        .bind(Status::Suspended.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::tenant_catalog(id, action))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        sqlx::query(
+            self.engine
+                .sql("UPDATE tenantry_operations SET detail = ? WHERE tenant_id = ?"),
+        )
+        .bind(detail)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::tenant_catalog(id, action))?;
+        super::identity::bump_changes_in(&mut tx).await?;
+        super::events::insert(&mut tx, self.engine, event)
+            .await
+            .map_err(Error::catalog("append an event"))?;
+        tx.commit()
+            .await
+            .map_err(Error::tenant_catalog(id, action))?;
+        self.tenant_by_id(id).await.map(Some)
     }
 }
 

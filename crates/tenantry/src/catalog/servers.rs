@@ -169,7 +169,8 @@ impl Catalog {
     pub async fn begin_server_removal(&self, name: &str) -> Result<()> {
         self.server(name).await?;
         sqlx::query(self.engine.sql(
-            "UPDATE tenantry_servers SET status = 'removing' WHERE name = ? AND status = 'active'",
+            "UPDATE tenantry_servers SET status = 'removing' \
+             WHERE name = ? AND (status = 'active' OR status = 'draining')",
         ))
         .bind(name)
         .execute(&self.pool)
@@ -193,7 +194,28 @@ impl Catalog {
         Ok(())
     }
 
-    /// Whether a server takes new tenants (it is not being removed).
+    /// Marks a server `draining` (it takes no new tenants while its tenants are moved off),
+    /// or `active` again. A server being removed is left so.
+    pub async fn set_server_draining(&self, name: &str, draining: bool) -> Result<()> {
+        self.server(name).await?;
+        let (to, from) = match draining {
+            true => ("draining", "active"),
+            false => ("active", "draining"),
+        };
+        sqlx::query(
+            self.engine
+                .sql("UPDATE tenantry_servers SET status = ? WHERE name = ? AND status = ?"),
+        )
+        .bind(to)
+        .bind(name)
+        .bind(from)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::catalog("mark a server draining"))?;
+        Ok(())
+    }
+
+    /// Whether a server takes new tenants (it is not being drained or removed).
     pub async fn server_accepts_tenants(&self, name: &str) -> Result<bool> {
         let status: Option<String> = sqlx::query_scalar(
             self.engine

@@ -163,6 +163,22 @@ pub trait Dialect: Send + Sync {
         columns: &'a [ColumnSpec],
         rows: &'a [Vec<Neutral>],
     ) -> BoxFuture<'a, sqlx::Result<u64>>;
+    /// Deletes from a table every row whose primary key equals one of `rows`', in one
+    /// statement; with `tenant` (its column
+    /// and id), only among that tenant's rows.
+    fn delete_rows<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        rows: super::rows::KeyedRows<'a>,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>>;
+    /// Deletes every row of `table`; with `tenant` (its column and id), that tenant's.
+    fn delete_all<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>>;
     /// How many rows of `columns` values one [`Dialect::insert_rows`] takes (within every
     /// engine's limit on bound parameters).
     fn batch_rows(&self, columns: usize) -> usize {
@@ -176,6 +192,12 @@ pub trait Dialect: Send + Sync {
     /// from one snapshot, where the engine's default does not.
     fn snapshot(&self) -> Option<&'static str> {
         None
+    }
+    /// Waits, on a connection to a tenant's storage that was just shut out, until no unit of
+    /// work of the tenant can still commit, where shutting out does not wait for that
+    /// itself (SQLite: a commit that passed its check may be under way).
+    fn quiesce<'a>(&'a self, _conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<()>> {
+        Box::pin(async { Ok(()) })
     }
     /// Moves `table`'s identity sequences past its highest value, where the engine's do not
     /// follow explicit values by themselves.

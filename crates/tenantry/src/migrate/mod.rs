@@ -211,6 +211,14 @@ impl Tenantry {
             return Ok(None);
         }
         let now = self.catalog.tenant_by_id(tenant.id).await?;
+        if now.server != tenant.server || now.strategy != tenant.strategy {
+            // Moved while the run waited: this storage is no longer the tenant's.
+            return Err(Error::TenantMoved {
+                slug: now.slug.to_string(),
+                server: now.server.to_string(),
+                strategy: now.strategy.to_string(),
+            });
+        }
         if expect.contains(&now.status) {
             return Ok(Some(now));
         }

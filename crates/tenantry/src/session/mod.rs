@@ -139,8 +139,15 @@ impl TenantPool {
                 // role's password was changed by a tenant's SQL, or (own role) its password
                 // was reset by a repair in another process.
                 let now = self.catalog.tenant_by_id(self.tenant.id).await?;
+                if let Some(moved) = self.moved(&now) {
+                    self.manager.forget_pool(&self.spec.key).await;
+                    return Err(moved);
+                }
                 if now.status != Status::Active {
                     return Err(not_served(&now));
+                }
+                if let Some(paused) = self.paused().await {
+                    return Err(paused);
                 }
                 if let Some(healer) = self.spec.healer() {
                     healer.heal().await?;
@@ -223,17 +230,45 @@ impl TenantPool {
         ))
     }
 
-    /// Why storage refused the tenant: its status, as the catalog now says.
+    /// [`Error::TenantPaused`] if a move has the tenant shut out for its final sync.
+    async fn paused(&self) -> Option<Error> {
+        let op = self.catalog.operation(self.tenant.id).await.ok()??;
+        (op.kind == crate::moves::MOVE).then(|| Error::TenantPaused {
+            slug: self.tenant.slug.to_string(),
+        })
+    }
+
+    /// [`Error::TenantMoved`] if the catalog now places the tenant elsewhere than this pool.
+    fn moved(&self, now: &Tenant) -> Option<Error> {
+        (now.server != self.tenant.server || now.strategy != self.tenant.strategy).then(|| {
+            Error::TenantMoved {
+                slug: now.slug.to_string(),
+                server: now.server.to_string(),
+                strategy: now.strategy.to_string(),
+            }
+        })
+    }
+
+    /// Why storage refused the tenant: it moved, or its status, as the catalog now says.
     async fn refused(&self) -> Error {
-        match self.catalog.tenant_by_id(self.tenant.id).await {
-            Ok(now) if now.status != Status::Active => not_served(&now),
-            Ok(_) => Error::VerifyFailed {
-                tenant: self.tenant.slug.to_string(),
-                detail:
-                    "its storage refuses it although it is active; run `tenantry tenant repair`"
-                        .into(),
-            },
-            Err(e) => e,
+        let now = match self.catalog.tenant_by_id(self.tenant.id).await {
+            Ok(now) => now,
+            Err(e) => return e,
+        };
+        if let Some(moved) = self.moved(&now) {
+            self.manager.forget_pool(&self.spec.key).await;
+            return moved;
+        }
+        if now.status != Status::Active {
+            return not_served(&now);
+        }
+        if let Some(paused) = self.paused().await {
+            return paused;
+        }
+        Error::VerifyFailed {
+            tenant: self.tenant.slug.to_string(),
+            detail: "its storage refuses it although it is active; run `tenantry tenant repair`"
+                .into(),
         }
     }
 }

@@ -45,7 +45,8 @@ pub(super) fn pool_key(tenant: &Tenant) -> String {
     if tenant.strategy.ops().pooled() {
         format!("shared:{}", tenant.server)
     } else {
-        tenant.id.to_string()
+        // A moved tenant's pool on its new server is another pool.
+        format!("{}@{}", tenant.id, tenant.server)
     }
 }
 

@@ -69,6 +69,24 @@ impl Dialect for Mysql {
         super::data::insert_rows(conn, table, columns, rows)
     }
 
+    fn delete_rows<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        rows: crate::engine::rows::KeyedRows<'a>,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        crate::engine::rows::values_delete(Engine::Mysql, "UNHEX(?)", conn, rows, tenant)
+    }
+
+    fn delete_all<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        crate::engine::rows::delete_all(Engine::Mysql, conn, table, tenant, |c| format!("{c} = ?"))
+    }
+
     fn data_session(&self) -> Option<&'static str> {
         Some(super::data::DATA_SESSION)
     }

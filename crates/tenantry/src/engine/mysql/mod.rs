@@ -139,19 +139,26 @@ pub async fn set_login(
     Ok(())
 }
 
-/// Ends every session of the user.
+/// Ends every session of the user, until none is listed (a session ends at the server's
+/// next check of its kill flag, not at once).
 pub async fn terminate_role(admin: &mut AnyConnection, role: &RoleName) -> sqlx::Result<()> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT CAST(id AS SIGNED) FROM information_schema.processlist WHERE user = ?",
-    )
-    .bind(role.as_str())
-    .fetch_all(&mut *admin)
-    .await?;
-    for id in ids {
-        // A session may end by itself meanwhile (unknown thread id): that is the goal.
-        let _ = sqlx::raw_sql(AssertSqlSafe(format!("KILL CONNECTION {id}")))
-            .execute(&mut *admin)
-            .await;
+    for _ in 0..250 {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT CAST(id AS SIGNED) FROM information_schema.processlist WHERE user = ?",
+        )
+        .bind(role.as_str())
+        .fetch_all(&mut *admin)
+        .await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in ids {
+            // A session may end by itself meanwhile (unknown thread id): that is the goal.
+            let _ = sqlx::raw_sql(AssertSqlSafe(format!("KILL CONNECTION {id}")))
+                .execute(&mut *admin)
+                .await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::engine::Engine;
-use crate::engine::rows::select_sql;
+use crate::engine::rows::{KeyedRows, select_sql};
 use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::ident::SqlName;
 
@@ -49,18 +49,18 @@ pub(super) fn select_rows(
     )
 }
 
-pub(super) fn insert_rows<'a>(
-    conn: &'a mut AnyConnection,
-    table: &'a SqlName,
-    columns: &'a [ColumnSpec],
-    rows: &'a [Vec<Neutral>],
-) -> BoxFuture<'a, sqlx::Result<u64>> {
-    async move {
-        let pg = Engine::Postgres;
-        let docs: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|row| {
-                let fields = columns.iter().zip(row).map(|(c, v)| {
+/// The rows as a JSON array of objects by column name, each value as its column's type
+/// reads it from JSON text.
+fn documents(columns: &[ColumnSpec], rows: &[Vec<Neutral>], only: Option<&[usize]>) -> String {
+    let docs: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let fields = columns
+                .iter()
+                .zip(row)
+                .enumerate()
+                .filter(|(i, _)| only.is_none_or(|only| only.contains(i)))
+                .map(|(_, (c, v))| {
                     let value = match v.as_text() {
                         None => serde_json::Value::Null,
                         // A json column takes the document itself, not a string.
@@ -73,9 +73,20 @@ pub(super) fn insert_rows<'a>(
                     };
                     (c.name.as_str().to_owned(), value)
                 });
-                serde_json::Value::Object(fields.collect())
-            })
-            .collect();
+            serde_json::Value::Object(fields.collect())
+        })
+        .collect();
+    serde_json::Value::Array(docs).to_string()
+}
+
+pub(super) fn insert_rows<'a>(
+    conn: &'a mut AnyConnection,
+    table: &'a SqlName,
+    columns: &'a [ColumnSpec],
+    rows: &'a [Vec<Neutral>],
+) -> BoxFuture<'a, sqlx::Result<u64>> {
+    async move {
+        let pg = Engine::Postgres;
         let list: Vec<String> = columns.iter().map(|c| pg.quote(&c.name)).collect();
         let list = list.join(", ");
         let table = pg.quote(table);
@@ -85,10 +96,51 @@ pub(super) fn insert_rows<'a>(
              SELECT {list} FROM json_populate_recordset(NULL::{table}, CAST($1 AS json))"
         );
         let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(serde_json::Value::Array(docs).to_string())
+            .bind(documents(columns, rows, None))
             .execute(conn)
             .await?;
         Ok(done.rows_affected())
+    }
+    .boxed()
+}
+
+/// Deletes by primary key, the keys converted by the table's own row type (as inserts are).
+pub(super) fn delete_rows<'a>(
+    conn: &'a mut AnyConnection,
+    rows: KeyedRows<'a>,
+    tenant: Option<(&'a SqlName, &'a str)>,
+) -> BoxFuture<'a, sqlx::Result<u64>> {
+    async move {
+        if rows.rows.is_empty() || rows.key.is_empty() {
+            return Ok(0);
+        }
+        let pg = Engine::Postgres;
+        let table = pg.quote(rows.table);
+        let matches: Vec<String> = rows
+            .key
+            .iter()
+            .map(|&at| {
+                let c = pg.quote(&rows.columns[at].name);
+                format!("t.{c} = d.{c}")
+            })
+            .collect();
+        let mut sql = format!(
+            "DELETE FROM {table} AS t \
+             USING json_populate_recordset(NULL::{table}, CAST($1 AS json)) AS d WHERE {}",
+            matches.join(" AND ")
+        );
+        if let Some((column, _)) = tenant {
+            sql.push_str(&format!(" AND CAST(t.{} AS text) = $2", pg.quote(column)));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(documents(
+            rows.columns,
+            rows.rows,
+            Some(rows.key),
+        ));
+        if let Some((_, id)) = tenant {
+            query = query.bind(id.to_owned());
+        }
+        Ok(query.execute(conn).await?.rows_affected())
     }
     .boxed()
 }

@@ -102,6 +102,26 @@ impl Dialect for Postgres {
         super::data::insert_rows(conn, table, columns, rows)
     }
 
+    fn delete_rows<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        rows: crate::engine::rows::KeyedRows<'a>,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        super::data::delete_rows(conn, rows, tenant)
+    }
+
+    fn delete_all<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        crate::engine::rows::delete_all(Engine::Postgres, conn, table, tenant, |c| {
+            format!("CAST({c} AS text) = ?")
+        })
+    }
+
     fn snapshot(&self) -> Option<&'static str> {
         Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     }

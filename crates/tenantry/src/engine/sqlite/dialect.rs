@@ -82,6 +82,36 @@ impl Dialect for Sqlite {
         super::data::insert_rows(conn, table, columns, rows)
     }
 
+    fn quiesce<'a>(&'a self, conn: &'a mut AnyConnection) -> BoxFuture<'a, sqlx::Result<()>> {
+        // A commit checks the revocation marker while it holds the write lock: once the
+        // lock is had after the marker was written, every commit that missed it has ended.
+        async move {
+            sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT")
+                .execute(conn)
+                .await
+                .map(drop)
+        }
+        .boxed()
+    }
+
+    fn delete_rows<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        rows: crate::engine::rows::KeyedRows<'a>,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        crate::engine::rows::values_delete(Engine::Sqlite, "unhex(?)", conn, rows, tenant)
+    }
+
+    fn delete_all<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        table: &'a SqlName,
+        tenant: Option<(&'a SqlName, &'a str)>,
+    ) -> BoxFuture<'a, sqlx::Result<u64>> {
+        crate::engine::rows::delete_all(Engine::Sqlite, conn, table, tenant, |c| format!("{c} = ?"))
+    }
+
     fn native_backup<'a>(
         &'a self,
         place: &'a Place,

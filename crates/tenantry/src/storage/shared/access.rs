@@ -215,19 +215,26 @@ pub(crate) async fn revoke(place: &Place, pool: &SharedPool, tenant: &Tenant) ->
         .await
         .map_err(Error::storage(slug, "revoke it from its shared pool"))?;
     // Its units in flight: marked by a lock the tenant cannot drop (and by their
-    // application name, which it could change).
-    sqlx::query(
-        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
-         WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.pid <> pg_backend_pid() \
-           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-           AND l.classid = $1::oid \
-           AND l.objid = ((hashtext($2)::int8 + 4294967296) % 4294967296)::oid",
-    )
-    .bind(i64::from(super::UNIT_MARK))
-    .bind(tenant.id.to_string())
-    .execute(&mut conn)
-    .await
-    .map_err(Error::storage(slug, "end its units of work"))?;
+    // application name, which it could change). Swept until none is left, so that when
+    // this returns no unit of the tenant can still commit (a move's final copy counts on it).
+    for _ in 0..250 {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(pg_terminate_backend(l.pid)) FROM pg_locks l \
+             WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.pid <> pg_backend_pid() \
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND l.classid = $1::oid \
+               AND l.objid = ((hashtext($2)::int8 + 4294967296) % 4294967296)::oid",
+        )
+        .bind(i64::from(super::UNIT_MARK))
+        .bind(tenant.id.to_string())
+        .fetch_one(&mut conn)
+        .await
+        .map_err(Error::storage(slug, "end its units of work"))?;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     postgres::terminate_application(&mut conn, &application_name(tenant))
         .await
         .map_err(Error::storage(slug, "end its sessions"))?;
