@@ -37,6 +37,7 @@ mod keyring;
 pub mod labels;
 pub mod lifecycle;
 pub mod migrate;
+pub mod moves;
 mod operation;
 pub mod placement;
 mod purge;
@@ -65,6 +66,8 @@ pub use migrate::{
     RolloutRun, Selection, StatusRow, StopReason, TenantMigrations, TenantReport, VerifyReport,
     VerifyRequest,
 };
+pub use moves::drain::{Drain, DrainStep, Drained};
+pub use moves::{MoveStep, MoveTenant, Moved};
 pub use session::{ServerPoolStats, TenantPool, TenantTx};
 
 use storage::Place;
