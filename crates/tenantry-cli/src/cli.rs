@@ -217,6 +217,30 @@ pub enum BenchCommand {
     /// Export one tenant of N rows to an archive and import it into a new tenant on the same
     /// server and strategy (every row read back and checked): times, file size, peak memory.
     Archive(ArchiveBenchArgs),
+    /// Move one tenant of N rows to another server or strategy while a writer commits units
+    /// through the pool manager: copy time, the write pause, the writer's longest wait.
+    Move(MoveBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MoveBenchArgs {
+    /// A PostgreSQL or MySQL server URL the tenant starts on [default: the local SQLite server]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// database | schema | shared: where it starts.
+    #[arg(long, default_value = "database")]
+    pub strategy: String,
+    /// A server URL to move it to [default: the same server]
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// database | schema | shared: where it goes [default: its own]
+    #[arg(long, value_name = "STRATEGY")]
+    pub to_strategy: Option<String>,
+    /// Rows in the tenant.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub rows: u64,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -365,6 +389,21 @@ pub enum TenantCommand {
     },
     /// Finish what was left half-done: provisioning, deletion, or missing migrations.
     Repair { slug: String },
+    /// Move a tenant to another server or strategy while it serves: copied, then a short
+    /// write pause for the rows changed meanwhile, verified, switched; the old storage is
+    /// dropped.
+    Move {
+        slug: String,
+        /// The server to move it to.
+        #[arg(long = "to-server", value_name = "SERVER")]
+        to_server: String,
+        /// database | schema | shared [default: its own]
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Each step as a JSON line, then the result.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a tenant's rows to a portable archive (gzip when FILE ends in .gz): its
     /// migrations, tables, every row, per-table counts and checksums.
     Export {
@@ -508,6 +547,28 @@ pub enum ServerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move every active and suspended tenant off a server (it takes no new tenants from
+    /// now on); run it again to resume.
+    Drain {
+        name: String,
+        /// Where every tenant goes [default: the least loaded server of its region that
+        /// offers its strategy]
+        #[arg(long, value_name = "SERVER")]
+        to: Option<String>,
+        /// database | schema | shared [default: each tenant's own]
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Moves at a time.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Failed moves tolerated before no further move starts.
+        #[arg(long, default_value_t = 0)]
+        max_failures: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a drained server take new tenants again.
+    Undrain { name: String },
     /// Remove a server no tenant lives on.
     Remove { name: String },
 }

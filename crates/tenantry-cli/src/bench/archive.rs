@@ -153,7 +153,11 @@ async fn measure(
 
 /// `rows` usage events, inserted a thousand per statement through the administrative
 /// connection.
-async fn seed(t: &tenantry::Tenantry, tenant: &tenantry::Tenant, rows: u64) -> anyhow::Result<()> {
+pub(super) async fn seed(
+    t: &tenantry::Tenantry,
+    tenant: &tenantry::Tenant,
+    rows: u64,
+) -> anyhow::Result<()> {
     let mut conn = t.connect_storage(tenant).await?;
     let id = tenant.id;
     let mut n = 0u64;

@@ -9,6 +9,7 @@ pub mod archive;
 pub mod create;
 mod fleet;
 mod load;
+pub mod moving;
 mod plain;
 mod report;
 pub mod rollout;

@@ -10,6 +10,7 @@ mod key;
 mod migrate;
 mod migrate_add;
 mod migrate_status;
+mod moves;
 mod resolve;
 mod rollout;
 mod serve;
@@ -43,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(BenchCommand::Archive(archive)) => {
                     return bench::archive::run(archive).await;
                 }
+                Some(BenchCommand::Move(moving)) => return bench::moving::run(moving).await,
                 None => {}
             }
             let strategy: tenantry::Strategy = args.strategy.parse()?;

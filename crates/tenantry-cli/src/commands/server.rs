@@ -80,6 +80,30 @@ pub async fn run(tenantry: &Tenantry, cmd: ServerCommand) -> anyhow::Result<Exit
                 outln!("{}", output::servers(&servers))?;
             }
         }
+        ServerCommand::Drain {
+            name,
+            to,
+            strategy,
+            concurrency,
+            max_failures,
+            json,
+        } => {
+            let strategy = strategy
+                .map(|s| s.parse::<tenantry::Strategy>())
+                .transpose()?;
+            let drain = tenantry::Drain {
+                server: name,
+                to,
+                strategy,
+                concurrency,
+                max_failures,
+            };
+            return super::moves::drain(tenantry, drain, json).await;
+        }
+        ServerCommand::Undrain { name } => {
+            tenantry.undrain_server(&name).await?;
+            outln!("server {name} takes new tenants again")?;
+        }
         ServerCommand::Remove { name } => {
             tenantry.remove_server(&name).await?;
             outln!("server {name} removed")?;

@@ -57,6 +57,15 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
         } => {
             super::backup::restore(tenantry, &slug, &from, as_slug.as_deref(), json).await?;
         }
+        TenantCommand::Move {
+            slug,
+            to_server,
+            strategy,
+            json,
+        } => {
+            let strategy = strategy.map(|s| s.parse::<Strategy>()).transpose()?;
+            super::moves::move_tenant(tenantry, &slug, to_server, strategy, json).await?;
+        }
         TenantCommand::Export { slug, to, json } => {
             super::archive::export(tenantry, &slug, &to, json).await?;
         }

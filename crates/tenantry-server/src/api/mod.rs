@@ -7,6 +7,7 @@ mod backups;
 mod fleet;
 mod identity;
 mod keys;
+mod moves;
 mod rollouts;
 mod secrets;
 mod tenants;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(tenants::events))
         .routes(routes!(backups::list, backups::take))
         .routes(routes!(backups::restore))
+        .routes(routes!(moves::move_tenant))
         .routes(routes!(identity::domains, identity::add_domain))
         .routes(routes!(identity::remove_domain))
         .routes(routes!(identity::members, identity::add_member))
