@@ -7,10 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use common::{Moments, run, stderr, stdout, tenantry};
+use common::{Moments, kill_after_lines, run, stderr, stdout, tenantry};
 use tenantry::{ItemState, RolloutState};
 use tenantry_testkit::{Backend, Fixture, on_each_backend};
 
@@ -35,23 +32,9 @@ const ARGS: [&str; 6] = [
 /// Starts a runner and kills it with SIGKILL once it has reported `after` tenants (0: as
 /// soon as it started; or when it ends on its own first).
 fn run_and_kill(fx: &Fixture, after: usize) {
-    let mut child = tenantry(fx)
-        .args(ARGS)
-        .arg("2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn a runner");
-    let out = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(out).lines();
-    for _ in 0..after {
-        match lines.next() {
-            Some(Ok(_)) => {}
-            _ => break,
-        }
-    }
-    let _ = child.kill();
-    child.wait().expect("reap the runner");
+    let mut cmd = tenantry(fx);
+    cmd.args(ARGS).arg("2");
+    kill_after_lines(cmd, after as u64);
 }
 
 async fn killed_again_and_again_a_rollout_converges(backend: Backend) {

@@ -67,6 +67,27 @@ pub fn fails(fx: &Fixture, args: &[&str], needle: &str) -> String {
     err
 }
 
+/// Spawns `cmd` (its stdout piped, stderr dropped) and kills it with SIGKILL once it has
+/// written `after` lines (0: as soon as it started; or when it ends on its own first).
+pub fn kill_after_lines(mut cmd: Command, after: u64) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tenantry");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    for _ in 0..after {
+        match lines.next() {
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    let _ = child.kill();
+    child.wait().expect("reap tenantry");
+}
+
 /// `tenant list --json`, parsed.
 pub fn tenants(fx: &Fixture) -> Vec<serde_json::Value> {
     let out = ok(fx, &["tenant", "list", "--json"]);
