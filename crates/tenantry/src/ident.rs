@@ -154,21 +154,29 @@ impl fmt::Display for TenantId {
 }
 
 /// A physical storage name (database, schema, file stem). Only [`TenantId::storage_name`]
-/// and [`StorageName::parse`] build one: `tenant_` followed by 26 lowercase base-32 characters.
+/// (`tenant_` followed by 26 lowercase base-32 characters), [`StorageName::existing`] (an
+/// adopted database or schema's own name) and [`StorageName::parse`] (either, read back
+/// from the catalog) build one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct StorageName(String);
 
+/// Names no tenant's adopted storage may have: the servers' own databases and schemas.
+const RESERVED_STORAGE: &[&str] = &[
+    "postgres",
+    "template0",
+    "template1",
+    "public",
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+];
+
 impl StorageName {
     /// Re-validates a name read back from the catalog.
     pub fn parse(value: &str) -> Result<Self> {
-        let ok = value.strip_prefix("tenant_").is_some_and(|rest| {
-            rest.len() == 26
-                && rest
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-        if ok {
+        if is_derived(value) || check_existing(value).is_ok() {
             Ok(Self(value.to_owned()))
         } else {
             Err(Error::CorruptCatalog {
@@ -178,9 +186,65 @@ impl StorageName {
         }
     }
 
+    /// The name of a database or schema that exists already and is to be adopted: a
+    /// lowercase letter or `_`, then lowercase letters, digits or `_`, at most 63
+    /// characters; not a server's own database or schema (`postgres`, `public`, `mysql`,
+    /// `pg_…`), and not of the form Tenantry gives its own tenants (`tenant_…`).
+    pub fn existing(value: &str) -> Result<Self> {
+        check_existing(value)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    /// Whether this is a name adopted with the storage rather than derived from the id.
+    pub fn is_adopted(&self) -> bool {
+        !is_derived(&self.0)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `tenant_` followed by 26 lowercase base-32 characters: a name derived from a tenant id.
+fn is_derived(value: &str) -> bool {
+    value.strip_prefix("tenant_").is_some_and(|rest| {
+        rest.len() == 26
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    })
+}
+
+fn check_existing(value: &str) -> Result<()> {
+    let fail = |reason| {
+        Err(Error::InvalidName {
+            kind: "database or schema",
+            value: value.to_owned(),
+            reason,
+        })
+    };
+    let Some(first) = value.chars().next() else {
+        return fail("it is empty");
+    };
+    if value.len() > MAX_NAME_LEN {
+        return fail("it is longer than 63 characters");
+    }
+    if !(first.is_ascii_lowercase() || first == '_')
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return fail(
+            "only lowercase letters, digits and '_' are allowed, not starting with a digit",
+        );
+    }
+    if RESERVED_STORAGE.contains(&value) || value.starts_with("pg_") {
+        return fail("it is one of the server's own databases or schemas");
+    }
+    if value.starts_with("tenant_") {
+        return fail("names starting with 'tenant_' are Tenantry's own tenants' storage");
+    }
+    Ok(())
 }
 
 impl fmt::Display for StorageName {
@@ -325,5 +389,36 @@ mod tests {
         assert!(StorageName::parse(name.as_str()).is_ok());
         assert_eq!(name.as_str().len(), 33);
         assert!(StorageName::parse("tenant_x\"; drop").is_err());
+        assert!(!name.is_adopted());
+    }
+
+    #[test]
+    fn adopted_storage_names() {
+        for ok in ["shop", "legacy_db2", "_old"] {
+            let name = StorageName::existing(ok).expect(ok);
+            assert!(name.is_adopted(), "{ok}");
+            assert!(StorageName::parse(ok).is_ok(), "{ok}");
+        }
+        let refused = [
+            "",
+            "Shop",
+            "2shop",
+            "shop-db",
+            "shop;drop",
+            "sh\"op",
+            "postgres",
+            "public",
+            "mysql",
+            "pg_catalog",
+            "information_schema",
+            "tenant_shop",
+        ];
+        for bad in refused {
+            assert!(
+                matches!(StorageName::existing(bad), Err(Error::InvalidName { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(StorageName::existing(&"a".repeat(64)).is_err());
     }
 }

@@ -8,7 +8,7 @@ use crate::Tenantry;
 use crate::catalog::{NewEvent, Status, Strategy, Tenant, now};
 use crate::engine::dialect::OperationLock;
 use crate::error::{Error, Result};
-use crate::ident::{ServerName, Slug, TenantId};
+use crate::ident::{ServerName, Slug, StorageName, TenantId};
 use crate::migrate::MigrationSet;
 
 /// What becomes of a `provisioning` row.
@@ -76,7 +76,7 @@ impl Tenantry {
             return Ok(tenant);
         }
         let (tenant, _) = self
-            .insert_provisioning(slug, name, server, strategy, &set, None)
+            .insert_provisioning(slug, name, (server, strategy), &set, None, None)
             .await?;
         self.event(&tenant, "tenant.create", "started", None, None)
             .await;
@@ -85,16 +85,16 @@ impl Tenantry {
 
     /// Checks what a new tenant needs (a set consistent with the fleet, the server, the
     /// strategy, room on it, the master key, a server that answers) and writes its
-    /// `provisioning` row, with `operation` recorded on it in the same transaction; no
-    /// storage exists yet.
+    /// `provisioning` row on a server with a strategy, with `operation` recorded on it in the same transaction; no
+    /// storage exists yet (or, for an adopted one, `storage` names what exists).
     pub(crate) async fn insert_provisioning(
         &self,
         slug: Slug,
         name: String,
-        server_name: &str,
-        strategy: Strategy,
+        (server_name, strategy): (&str, Strategy),
         set: &MigrationSet,
         operation: Option<(&str, Option<&str>)>,
+        storage: Option<StorageName>,
     ) -> Result<(Tenant, Option<OperationLock>)> {
         // A set whose applied files were edited would create a tenant unlike the fleet.
         self.check_against_fleet(set, slug.as_str()).await?;
@@ -117,7 +117,7 @@ impl Tenantry {
             status: Status::Provisioning,
             strategy,
             server: ServerName::new(server.name.as_str())?,
-            storage: id.storage_name(),
+            storage: storage.unwrap_or_else(|| id.storage_name()),
             role: None,
             role_secret: None,
             version: 0,

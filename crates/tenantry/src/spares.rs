@@ -74,7 +74,7 @@ impl Tenantry {
             ))?;
             let name = slug.to_string();
             let (row, _) = self
-                .insert_provisioning(slug, name, server, strategy, &set, None)
+                .insert_provisioning(slug, name, (server, strategy), &set, None, None)
                 .await?;
             built.push(self.provision(row, &set, Provision::Spare).await?);
         }

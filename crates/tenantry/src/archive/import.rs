@@ -86,10 +86,10 @@ impl Tenantry {
             .insert_provisioning(
                 slug,
                 name,
-                &server,
-                strategy,
+                (&server, strategy),
                 &set,
                 Some((IMPORT, Some(&from))),
+                None,
             )
             .await?;
         self.event(&tenant, "tenant.import", "started", Some(from), None)

@@ -79,16 +79,26 @@ pub async fn tables_in(
     conn: &mut AnyConnection,
     pooled: bool,
 ) -> Result<Vec<TableSpec>> {
-    let slug = tenant.slug.as_str();
+    let column = SqlName::new("tenant column", &t.config.tenant_column)?;
+    tables_by(tenant.slug.as_str(), engine, conn, &column, pooled).await
+}
+
+/// [`tables_in`], with `column` as the tenant column; `owner` names the storage in errors.
+pub(crate) async fn tables_by(
+    slug: &str,
+    engine: Engine,
+    conn: &mut AnyConnection,
+    column: &SqlName,
+    pooled: bool,
+) -> Result<Vec<TableSpec>> {
     let dialect = engine.dialect();
     let shape = dialect
         .introspect(conn)
         .await
         .map_err(Error::storage(slug, "read its tables"))?;
-    let column = SqlName::new("tenant column", &t.config.tenant_column)?;
     let mut tables = Vec::new();
     for (name, table) in &shape.tables {
-        if name == ledger::TABLE {
+        if ledger::is_ledger(name) {
             continue;
         }
         let unsupported = |what: &str| Error::ContentMismatch {
@@ -106,7 +116,7 @@ pub async fn tables_in(
                 data_type: c.data_type.clone(),
             });
         }
-        let tenant_at = columns.iter().position(|c| c.name == column);
+        let tenant_at = columns.iter().position(|c| &c.name == column);
         if pooled && tenant_at.is_none() {
             // A table all tenants of the pool share: nobody's own rows.
             continue;

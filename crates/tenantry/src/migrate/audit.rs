@@ -298,13 +298,13 @@ impl Tenantry {
     }
 
     /// A unit's schema, without the ledger table.
-    async fn read_shape(&self, tenant: &Tenant) -> Result<Shape> {
+    pub(crate) async fn read_shape(&self, tenant: &Tenant) -> Result<Shape> {
         let target = self.migration_target(tenant).await?;
         let (owner, engine, mut conn) = (target.owner, target.engine, target.conn);
         let shape = engine.dialect().introspect(&mut conn).await;
         let _ = conn.close().await;
         let mut shape = shape.map_err(Error::storage(&owner, "read its schema"))?;
-        shape.tables.remove(ledger::TABLE);
+        shape.tables.retain(|name, _| !ledger::is_ledger(name));
         Ok(shape)
     }
 
@@ -339,7 +339,7 @@ impl Tenantry {
                 };
             }
         };
-        shape.tables.remove(ledger::TABLE);
+        shape.tables.retain(|name, _| !ledger::is_ledger(name));
         let ledger = ledger_problems(&owner, &rows, set);
         let schema = match reference {
             Some(reference) => drift::compare(&reference.shape, &shape),

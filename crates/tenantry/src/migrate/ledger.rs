@@ -11,6 +11,15 @@ use crate::engine::Engine;
 /// The ledger table's name in every tenant's storage.
 pub const TABLE: &str = "_tenantry_migrations";
 
+/// The ledger sqlx's migrator keeps. An adopted storage may still hold it: it is left as it
+/// was, and, like Tenantry's own ledger, is no tenant data.
+pub const SQLX_TABLE: &str = "_sqlx_migrations";
+
+/// Whether `table` is a migration ledger (Tenantry's or sqlx's), not tenant data.
+pub fn is_ledger(table: &str) -> bool {
+    table.eq_ignore_ascii_case(TABLE) || table.eq_ignore_ascii_case(SQLX_TABLE)
+}
+
 /// A row's state: applied, or started and not finished (engines without transactional DDL).
 pub const APPLIED: &str = "applied";
 pub const DIRTY: &str = "dirty";

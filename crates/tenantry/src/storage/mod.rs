@@ -297,6 +297,19 @@ impl Hook {
         }
     }
 
+    /// Once, when existing storage is adopted: what each migration's grants give the
+    /// tenant's role, given for the objects that were there before.
+    pub async fn adopted(&self, conn: &mut AnyConnection) -> Result<(), HookError> {
+        if let Hook::Grant { schema, role } = self {
+            self.before(conn).await?;
+            postgres::grant_existing(conn, schema, role)
+                .await
+                .map_err(HookError::Sql)?;
+            self.after(conn).await?;
+        }
+        Ok(())
+    }
+
     /// After the migration's SQL, before its ledger row.
     pub async fn after(&self, conn: &mut AnyConnection) -> Result<(), HookError> {
         match self {
@@ -342,7 +355,26 @@ impl Tenantry {
             .strategy
             .ops()
             .provision(self, &place, tenant, repair)
-            .await
+            .await?;
+        if tenant.storage.is_adopted() {
+            self.grant_existing(tenant).await?;
+        }
+        Ok(())
+    }
+
+    /// An adopted storage's objects from before opened to the tenant's role (recorded by
+    /// provisioning: read back).
+    async fn grant_existing(&self, tenant: &Tenant) -> Result<()> {
+        let tenant = self.catalog.tenant_by_id(tenant.id).await?;
+        let mut target = self.migration_target(&tenant).await?;
+        let result = target.hook.adopted(&mut target.conn).await;
+        let _ = sqlx::Connection::close(target.conn).await;
+        result.map_err(|e| match e {
+            HookError::Sql(e) => {
+                Error::storage(tenant.slug.as_str(), "grant its role the adopted tables")(e)
+            }
+            HookError::Refused(e) => e,
+        })
     }
 
     /// The migration target of a tenant: its own storage, or its server's shared pool.

@@ -205,6 +205,35 @@ pub async fn grant_by_default(
     Ok(())
 }
 
+/// Once, for an adopted schema: the tables and sequences that were there before Tenantry
+/// readable and writable by the tenant's role (as default privileges make every later one),
+/// and sqlx's old ledger, if it is there, closed to it.
+pub async fn grant_existing(
+    conn: &mut AnyConnection,
+    schema: &SqlName,
+    role: &RoleName,
+) -> sqlx::Result<()> {
+    let schema_q = Engine::Postgres.quote(schema);
+    let role_q = Engine::Postgres.quote(role);
+    let sqlx_ledger = quote_literal(&format!(
+        "{}.{}",
+        Engine::Postgres.quote(schema),
+        crate::migrate::ledger::SQLX_TABLE
+    ));
+    let sql = format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema_q} TO {role_q}; \
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema_q} TO {role_q}; \
+         DO $tenantry$ BEGIN \
+         IF to_regclass({sqlx_ledger}) IS NOT NULL THEN \
+           EXECUTE 'REVOKE ALL ON TABLE ' || {sqlx_ledger} || ' FROM ' || {role_l}; \
+         END IF; \
+         END $tenantry$",
+        role_l = quote_literal(&role_q),
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
+    Ok(())
+}
+
 /// `text` as an SQL string literal (quotes doubled); for Tenantry's own validated names only.
 fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
