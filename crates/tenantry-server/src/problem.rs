@@ -145,6 +145,8 @@ impl From<Error> for Problem {
             Error::NoServerFits { .. } => (S::CONFLICT, "no_server_fits", None),
             Error::OperationRunning { .. } => (S::CONFLICT, "operation_running", None),
             Error::MoveRefused { .. } => (S::CONFLICT, "move_refused", None),
+            Error::AdoptRefused { .. } => (S::CONFLICT, "adopt_refused", None),
+            Error::SplitStopped { .. } => (S::CONFLICT, "split_stopped", None),
             Error::TenantPaused { .. } => (S::SERVICE_UNAVAILABLE, "tenant_paused", None),
             Error::TenantMoved { .. } => (S::SERVICE_UNAVAILABLE, "tenant_moved", None),
             Error::RestoreUnfinished { .. } => (S::CONFLICT, "restore_unfinished", None),

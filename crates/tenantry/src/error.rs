@@ -313,6 +313,24 @@ pub enum Error {
     #[error("tenant {slug:?}: cannot move it: {detail}")]
     MoveRefused { slug: String, detail: String },
 
+    /// An existing database or schema that cannot be adopted as it is; nothing was written.
+    #[error("cannot adopt {storage:?} on server {server:?}: {detail}")]
+    AdoptRefused {
+        storage: String,
+        server: String,
+        detail: String,
+    },
+
+    /// A split that stopped at one value: the tenants of the values before it are whole and
+    /// stay; that value's tenant was not created.
+    #[error("the split stopped at value {value:?} after {done} tenant(s): {source}")]
+    SplitStopped {
+        value: String,
+        done: usize,
+        #[source]
+        source: Box<Error>,
+    },
+
     #[error("tenant {slug:?} has no backup {id:?}; `tenantry tenant backups {slug}` lists them")]
     BackupNotFound { slug: String, id: String },
 

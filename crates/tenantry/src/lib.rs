@@ -21,6 +21,7 @@
 //! ```
 
 mod admin;
+pub mod adopt;
 pub mod apikeys;
 pub mod archive;
 pub mod audit;
@@ -48,6 +49,8 @@ pub mod session;
 pub mod spares;
 pub mod storage;
 
+pub use adopt::split::{Split, SplitDatabase, SplitTenant};
+pub use adopt::{AdoptTenant, Adopted, BaselineSource};
 pub use apikeys::{ApiKey, MintedKey, NewApiKey, Scope};
 pub use archive::{ImportTenant, Imported, Manifest};
 pub use backup::{Backup, BackupMethod};

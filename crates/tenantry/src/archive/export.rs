@@ -201,13 +201,28 @@ pub(crate) fn table_rows<'c>(
     table: &'c TableSpec,
     filter: Option<&SqlName>,
 ) -> impl futures::Stream<Item = Result<Vec<Value>>> + 'c {
-    let slug = tenant.slug.as_str();
-    let sql = engine
-        .dialect()
-        .select_rows(&table.name, &table.columns, filter);
+    let filter = filter.map(|column| (column, tenant.id.to_string()));
+    rows_where(conn, engine, tenant.slug.as_str(), table, filter)
+}
+
+/// A table's rows (with `filter`, those whose column's text is the value), each as neutral
+/// values in `table`'s column order; `owner` names the storage in errors.
+pub(crate) fn rows_where<'c>(
+    conn: &'c mut AnyConnection,
+    engine: Engine,
+    owner: &'c str,
+    table: &'c TableSpec,
+    filter: Option<(&SqlName, String)>,
+) -> impl futures::Stream<Item = Result<Vec<Value>>> + 'c {
+    let slug = owner;
+    let sql = engine.dialect().select_rows(
+        &table.name,
+        &table.columns,
+        filter.as_ref().map(|(c, _)| *c),
+    );
     let mut query = sqlx::query(AssertSqlSafe(sql));
-    if filter.is_some() {
-        query = query.bind(tenant.id.to_string());
+    if let Some((_, value)) = filter {
+        query = query.bind(value);
     }
     query.fetch(conn).map(move |row| {
         let row = row.map_err(Error::storage(slug, "read its rows"))?;

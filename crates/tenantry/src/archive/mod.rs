@@ -12,6 +12,7 @@ pub(crate) mod export;
 pub(crate) mod file;
 pub(crate) mod import;
 pub(crate) mod scope;
+pub(crate) mod slice;
 
 pub use checksum::{TableSum, row_hash};
 pub(crate) use import::IMPORT;
