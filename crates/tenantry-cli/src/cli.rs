@@ -433,6 +433,57 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register an existing database (or schema) as a tenant: its ledger baselined from
+    /// sqlx's _sqlx_migrations (same checksums) or --baseline, its schema checked against
+    /// the migration set; nothing of it is dropped or rewritten. Later migrations of the
+    /// set are applied as at any create.
+    Adopt {
+        slug: String,
+        /// The server it is on.
+        #[arg(long)]
+        server: String,
+        /// The existing database (SQLite: the file <name>.db in the server's directory; for
+        /// local, <data dir>/tenants).
+        #[arg(long, conflicts_with = "schema", required_unless_present = "schema")]
+        database: Option<String>,
+        /// The existing schema (PostgreSQL; the schema strategy).
+        #[arg(long)]
+        schema: Option<String>,
+        /// The version its schema holds, when it has no _sqlx_migrations (0: none).
+        #[arg(long)]
+        baseline: Option<i64>,
+        /// Display name [default: the slug]
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn one shared database into tenants, one per distinct value of a column (such as
+    /// business_id), each verified by counts and checksums; the source is only read.
+    Split {
+        /// The shared database: <server>/<database> (SQLite: the file <database>.db in the
+        /// server's directory).
+        #[arg(long, value_name = "SERVER/DATABASE")]
+        from: String,
+        /// The column whose distinct values are the tenants.
+        #[arg(long)]
+        column: String,
+        /// Each tenant's slug is this prefix and its value.
+        #[arg(long = "slug-prefix", default_value = "")]
+        slug_prefix: String,
+        /// Server to place the tenants on [default: by placement]
+        #[arg(long = "to-server")]
+        to_server: Option<String>,
+        /// database | schema | shared [default: database, or default_strategy in tenantry.toml]
+        #[arg(long)]
+        strategy: Option<String>,
+        /// The version its schema holds, when it has no _sqlx_migrations (0: none).
+        #[arg(long)]
+        baseline: Option<i64>,
+        /// Each tenant as a JSON line as it is made, then the result.
+        #[arg(long)]
+        json: bool,
+    },
     /// Back a tenant up while it serves: the portable archive, or with --native the
     /// engine's own copy (SQLite database tenants), into the backup directory.
     Backup {

@@ -1,5 +1,6 @@
 //! One function per command; each returns the process exit code.
 
+mod adopt;
 mod apikey;
 mod archive;
 mod audit;

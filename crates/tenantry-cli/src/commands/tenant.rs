@@ -66,6 +66,54 @@ pub async fn run(tenantry: &Tenantry, cmd: TenantCommand) -> anyhow::Result<Exit
             let strategy = strategy.map(|s| s.parse::<Strategy>()).transpose()?;
             super::moves::move_tenant(tenantry, &slug, to_server, strategy, json).await?;
         }
+        TenantCommand::Adopt {
+            slug,
+            server,
+            database,
+            schema,
+            baseline,
+            name,
+            json,
+        } => {
+            let (storage, strategy) = match (database, schema) {
+                (_, Some(schema)) => (schema, Strategy::Schema),
+                (Some(database), None) => (database, Strategy::Database),
+                (None, None) => anyhow::bail!("name the --database or --schema to adopt"),
+            };
+            let req = tenantry::AdoptTenant {
+                slug,
+                name,
+                server,
+                storage,
+                strategy,
+                baseline,
+            };
+            super::adopt::adopt(tenantry, req, json).await?;
+        }
+        TenantCommand::Split {
+            from,
+            column,
+            slug_prefix,
+            to_server,
+            strategy,
+            baseline,
+            json,
+        } => {
+            let strategy = strategy.map(|s| s.parse::<Strategy>()).transpose()?;
+            let Some((server, database)) = from.split_once('/') else {
+                anyhow::bail!("--from takes <server>/<database>, not {from:?}");
+            };
+            let req = tenantry::SplitDatabase {
+                server: server.to_owned(),
+                database: database.to_owned(),
+                column,
+                slug_prefix,
+                to_server,
+                strategy,
+                baseline,
+            };
+            super::adopt::split(tenantry, req, json).await?;
+        }
         TenantCommand::Export { slug, to, json } => {
             super::archive::export(tenantry, &slug, &to, json).await?;
         }
