@@ -5,7 +5,7 @@
 //! The catalog row is written before any storage exists, so storage never outlives its record.
 
 use crate::Tenantry;
-use crate::catalog::{NewEvent, Status, Strategy, Tenant, now};
+use crate::catalog::{NewEvent, Status, Strategy, Tenant};
 use crate::engine::dialect::OperationLock;
 use crate::error::{Error, Result};
 use crate::ident::{ServerName, Slug, StorageName, TenantId};
@@ -109,25 +109,13 @@ impl Tenantry {
         }
         place.check_reachable().await?;
         let id = TenantId::generate();
-        let at = now();
-        let tenant = Tenant {
+        let tenant = Tenant::provisioning(
             id,
-            name,
             slug,
-            status: Status::Provisioning,
-            strategy,
-            server: ServerName::new(server.name.as_str())?,
-            storage: storage.unwrap_or_else(|| id.storage_name()),
-            role: None,
-            role_secret: None,
-            version: 0,
-            last_error: None,
-            ledger_digest: None,
-            dirty_version: None,
-            created_at: at.clone(),
-            updated_at: at,
-            deleted_at: None,
-        };
+            name,
+            (ServerName::new(server.name.as_str())?, strategy),
+            storage.unwrap_or_else(|| id.storage_name()),
+        );
         // An operation's lock is taken before its record can be seen: nobody ever finds the
         // record with the lock free while the operation lives.
         let lock = match operation {

@@ -15,7 +15,7 @@ pub mod split;
 use serde::Serialize;
 
 use crate::Tenantry;
-use crate::catalog::{Status, Strategy, Tenant, now};
+use crate::catalog::{Status, Strategy, Tenant};
 use crate::error::{Error, Result};
 use crate::ident::{ServerName, Slug, StorageName, TenantId};
 use crate::lifecycle::Provision;
@@ -149,25 +149,13 @@ impl Tenantry {
         storage: &StorageName,
         strategy: Strategy,
     ) -> Tenant {
-        let at = now();
-        Tenant {
-            id: TenantId::generate(),
-            slug: slug.clone(),
-            name: slug.to_string(),
-            status: Status::Provisioning,
-            strategy,
-            server: server.clone(),
-            storage: storage.clone(),
-            role: None,
-            role_secret: None,
-            version: 0,
-            last_error: None,
-            ledger_digest: None,
-            dirty_version: None,
-            created_at: at.clone(),
-            updated_at: at,
-            deleted_at: None,
-        }
+        Tenant::provisioning(
+            TenantId::generate(),
+            slug.clone(),
+            slug.to_string(),
+            (server.clone(), strategy),
+            storage.clone(),
+        )
     }
 
     async fn read_baseline(

@@ -179,6 +179,35 @@ macro_rules! columns {
 }
 
 impl Tenant {
+    /// A tenant about to be written as `provisioning`: no role, no version yet.
+    pub(crate) fn provisioning(
+        id: TenantId,
+        slug: Slug,
+        name: String,
+        (server, strategy): (ServerName, Strategy),
+        storage: StorageName,
+    ) -> Tenant {
+        let at = now();
+        Tenant {
+            id,
+            slug,
+            name,
+            status: Status::Provisioning,
+            strategy,
+            server,
+            storage,
+            role: None,
+            role_secret: None,
+            version: 0,
+            last_error: None,
+            ledger_digest: None,
+            dirty_version: None,
+            created_at: at.clone(),
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
     /// What its ledger held when a run last read it back.
     pub fn ledger_state(&self) -> super::LedgerState {
         super::LedgerState {
