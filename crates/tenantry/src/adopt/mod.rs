@@ -79,16 +79,15 @@ impl Tenantry {
         let server = self.catalog.server(&req.server).await?;
         let place = crate::storage::Place::of(&server, &self.config);
         place.check_strategy(req.strategy, server.name.as_str())?;
-        let mut taken = None;
-        self.catalog
-            .each_tenant(|t| {
-                if t.server == server.name && t.storage == storage {
-                    taken = Some(t.slug.to_string());
-                }
-            })
-            .await?;
-        if let Some(other) = taken {
-            return Err(refuse(format!("it is tenant {other:?}'s storage")));
+        let tenants = self.catalog.tenants().await?;
+        if let Some(other) = tenants
+            .iter()
+            .find(|t| t.server == server.name && t.storage == storage)
+        {
+            return Err(refuse(format!(
+                "it is tenant {:?}'s storage",
+                other.slug.as_str()
+            )));
         }
         let probe = self.probe(&slug, &server.name, &storage, req.strategy);
         if !self.storage_exists(&probe).await? {
@@ -100,7 +99,21 @@ impl Tenantry {
         }
         let found = self.read_baseline(&probe, &set, req.baseline).await?;
         let found = found.map_err(&refuse)?;
-        self.compare_with_peer(&probe, &set, found.version)
+        // A peer: an active tenant of the same engine and strategy at the baseline.
+        let engines: std::collections::HashMap<ServerName, crate::Engine> = self
+            .catalog
+            .servers()
+            .await?
+            .into_iter()
+            .map(|s| (s.name, s.engine))
+            .collect();
+        let peer = tenants.into_iter().find(|t| {
+            t.status == Status::Active
+                && t.strategy == req.strategy
+                && t.version == found.version
+                && engines.get(&t.server) == Some(&server.engine)
+        });
+        self.compare_with_peer(&probe, peer, &set, found.version)
             .await?
             .map_err(&refuse)?;
 
@@ -171,26 +184,15 @@ impl Tenantry {
         read.map_err(Error::storage(probe.storage.as_str(), "read its schema"))
     }
 
-    /// With an active tenant of the same engine and strategy at `version`: the set's tables
-    /// defined as in that tenant (columns, indexes, constraints).
+    /// With `peer`, an active tenant of the same engine and strategy at `version`: the set's
+    /// tables defined as in that tenant (columns, indexes, constraints).
     async fn compare_with_peer(
         &self,
         probe: &Tenant,
+        peer: Option<Tenant>,
         set: &MigrationSet,
         version: i64,
     ) -> Result<std::result::Result<(), String>> {
-        let engine = self.place(probe).await?.engine();
-        let mut peer = None;
-        for t in self.catalog.tenants().await? {
-            if t.status == Status::Active
-                && t.strategy == probe.strategy
-                && t.version == version
-                && self.place(&t).await.is_ok_and(|p| p.engine() == engine)
-            {
-                peer = Some(t);
-                break;
-            }
-        }
         let Some(peer) = peer else {
             return Ok(Ok(()));
         };

@@ -136,22 +136,27 @@ fn header(
             })
             .collect(),
         tenant_column: t.config.tenant_column.clone(),
-        tables: tables
-            .iter()
-            .map(|table| ArchivedTable {
-                name: table.name.to_string(),
-                columns: table
-                    .columns
-                    .iter()
-                    .map(|c| ArchivedColumn {
-                        name: c.name.to_string(),
-                        class: c.class,
-                        data_type: c.data_type.clone(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        tables: archived_tables(tables),
     }
+}
+
+/// The header's description of `tables`: names, and each column's name, class and type.
+pub(crate) fn archived_tables(tables: &[TableSpec]) -> Vec<ArchivedTable> {
+    tables
+        .iter()
+        .map(|table| ArchivedTable {
+            name: table.name.to_string(),
+            columns: table
+                .columns
+                .iter()
+                .map(|c| ArchivedColumn {
+                    name: c.name.to_string(),
+                    class: c.class,
+                    data_type: c.data_type.clone(),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A transaction on `conn` in which every table is read from one snapshot.

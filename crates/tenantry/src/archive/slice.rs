@@ -8,12 +8,11 @@ use futures::TryStreamExt;
 use sqlx::AnyConnection;
 
 use super::checksum::TableSum;
-use super::export::rows_where;
+use super::export::{archived_tables, rows_where};
 use super::file::ArchiveWriter;
 use super::scope::TableSpec;
 use super::{
-    ArchivedColumn, ArchivedMigration, ArchivedTable, ArchivedTenant, FORMAT, FORMAT_VERSION,
-    Header, Mark, TableSummary, Trailer,
+    ArchivedMigration, ArchivedTenant, FORMAT, FORMAT_VERSION, Header, Mark, TableSummary, Trailer,
 };
 use crate::catalog::now;
 use crate::engine::Engine;
@@ -68,22 +67,7 @@ pub(crate) async fn write_slice(
             })
             .collect(),
         tenant_column: slice.tenant_column.to_owned(),
-        tables: slice
-            .tables
-            .iter()
-            .map(|t| ArchivedTable {
-                name: t.name.to_string(),
-                columns: t
-                    .columns
-                    .iter()
-                    .map(|c| ArchivedColumn {
-                        name: c.name.to_string(),
-                        class: c.class,
-                        data_type: c.data_type.clone(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        tables: archived_tables(slice.tables),
     };
     let mut writer = ArchiveWriter::create(path)?;
     writer.line(&Mark::Header(Box::new(header)))?;
