@@ -485,7 +485,8 @@ pub enum TenantCommand {
         json: bool,
     },
     /// Back a tenant up while it serves: the portable archive, or with --native the
-    /// engine's own copy (SQLite database tenants), into the backup directory.
+    /// engine's own copy of a tenant's own database or schema (SQLite `VACUUM INTO`,
+    /// `pg_dump`, `mysqldump`), into the backup directory.
     Backup {
         slug: String,
         /// The engine's own copy of the storage (restorable in place only).

@@ -1,7 +1,11 @@
 //! Per-tenant backups on each engine and strategy: restored in place (later changes undone,
-//! the tenant serving again), restored as a new tenant (the source untouched), a damaged
-//! backup refused before anything changes, an interrupted restore never served, and backups
-//! listed after a purge until purged with it.
+//! the tenant serving again), restored as a new tenant (the source untouched), native copies
+//! taken under writes that restore exactly what their manifest says, a damaged backup
+//! refused before anything changes, an interrupted restore never served, and backups listed
+//! after a purge until purged with it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use sqlx::AssertSqlSafe;
 use tenantry::{Error, NewTenant, Settings, Status, Strategy, Tenant};
@@ -116,8 +120,9 @@ async fn a_backup_restores_in_place_and_as_a_new_tenant_on_every_engine_and_stra
         let neighbour = create(&fx, &format!("n{i}"), *place).await;
         seed(&fx, &neighbour).await;
 
-        // Native copies: SQLite's `VACUUM INTO`, PostgreSQL's `pg_dump`, of database tenants.
-        let native = place.1 == Strategy::Database && place.0 != "my";
+        // Native copies of a tenant's own storage: SQLite's `VACUUM INTO`, PostgreSQL's
+        // `pg_dump` of a database or schema, `mysqldump`.
+        let native = place.1 != Strategy::Shared;
         let mut kinds = vec![false];
         if native {
             kinds.push(true);
@@ -190,6 +195,132 @@ async fn a_backup_restores_in_place_and_as_a_new_tenant_on_every_engine_and_stra
                 matches!(err, Error::ArchiveRefused { .. }),
                 "{place:?}: {err}"
             );
+        }
+    }
+    fx.cleanup().await;
+}
+
+/// Inserts `items` rows 1000, 1001, … through the tenant's own pool until `stop`, counting
+/// the committed ones in `done`.
+fn writer(
+    fx: &Fixture,
+    t: &Tenant,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicI64>,
+) -> tokio::task::JoinHandle<()> {
+    let tenantry = fx.tenantry.clone();
+    let (slug, id) = (t.slug.to_string(), t.id);
+    tokio::spawn(async move {
+        let pool = tenantry.tenant_pool(&slug).await.expect("pool");
+        while !stop.load(Ordering::SeqCst) {
+            let n = 1000 + done.load(Ordering::SeqCst);
+            let mut tx = pool.begin().await.expect("begin");
+            tx.run_script(&format!(
+                "INSERT INTO items VALUES ('{id}', {n}, 'written {n}')"
+            ))
+            .await
+            .expect("insert");
+            tx.commit().await.expect("commit");
+            done.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+}
+
+/// Waits until the writer has committed `more` rows past `from`.
+async fn writes_past(done: &AtomicI64, from: i64, more: i64) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while done.load(Ordering::SeqCst) < from + more {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the writer kept writing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_backup_taken_under_writes_restores_exactly_what_it_recorded() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    for (i, place) in [PLACES[2], PLACES[4]].into_iter().enumerate() {
+        let slug = format!("w{i}");
+        let t = create(&fx, &slug, place).await;
+        seed(&fx, &t).await;
+        if place.0 == "my" {
+            // A table of the tenant's own, outside the migrations: bytes that need escaping, and
+            // doubles that only survive with all their digits.
+            exec(
+                &fx,
+                &t,
+                "CREATE TABLE raw (id INT PRIMARY KEY, data LONGBLOB, ratio DOUBLE, doc JSON, \
+                 at TIMESTAMP(6) NULL); \
+                 INSERT INTO raw VALUES \
+                 (1, UNHEX(CONCAT('00FF0A0D5C27225C00', REPEAT('E29C93', 3))), 0.1e0 + 0.2e0, \
+                  '{\"k\": [1, \"é\", null]}', '2026-11-23 12:34:56.789012'), \
+                 (2, '', 1.7976931348623157e308, NULL, NULL)",
+            )
+            .await;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicI64::new(0));
+        let writing = writer(&fx, &t, stop.clone(), done.clone());
+        writes_past(&done, 0, 20).await;
+        let backup = fx
+            .tenantry
+            .backup_tenant(&slug, true)
+            .await
+            .unwrap_or_else(|e| panic!("native backup {place:?} under writes: {e}"));
+        // Writes go on after the backup: the tenant was never left locked.
+        let after = done.load(Ordering::SeqCst);
+        writes_past(&done, after, 20).await;
+        stop.store(true, Ordering::SeqCst);
+        writing.await.expect("writer");
+
+        let recorded = backup
+            .tables
+            .iter()
+            .find(|table| table.name == "items")
+            .expect("items in the manifest")
+            .rows;
+        assert!(
+            recorded > 3,
+            "{place:?}: the backup holds rows written while it ran"
+        );
+        let restored = fx
+            .tenantry
+            .restore_tenant(&slug, &backup.id, None)
+            .await
+            .unwrap_or_else(|e| panic!("restore {place:?}: {e}"));
+        assert_eq!(restored.status, Status::Active);
+        let rows = items(&fx, &slug).await;
+        assert_eq!(rows.len() as u64, recorded, "{place:?}");
+        assert_eq!(&rows[..3], &seeded()[..], "{place:?}");
+        // The rows written are 1000, 1001, … with none missing.
+        let written: Vec<i64> = rows[3..].iter().map(|(id, _)| *id).collect();
+        let expected: Vec<i64> = (1000..1000 + written.len() as i64).collect();
+        assert_eq!(written, expected, "{place:?}");
+        if place.0 == "my" {
+            let mut conn = fx
+                .tenantry
+                .connect_storage(&restored)
+                .await
+                .expect("connect");
+            let (hex, ratio, doc, at): (String, f64, String, String) = sqlx::query_as(
+                "SELECT HEX(data), ratio, CAST(doc AS CHAR), CAST(at AS CHAR) FROM raw WHERE id = 1",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("read raw");
+            assert_eq!(hex, format!("00FF0A0D5C27225C00{}", "E29C93".repeat(3)));
+            assert_eq!(ratio, 0.1 + 0.2);
+            assert!(doc.contains("\"é\""), "{doc}");
+            assert_eq!(at, "2026-11-23 12:34:56.789012");
+            let max: f64 = sqlx::query_scalar("SELECT ratio FROM raw WHERE id = 2")
+                .fetch_one(&mut conn)
+                .await
+                .expect("read max");
+            assert_eq!(max, f64::MAX);
         }
     }
     fx.cleanup().await;

@@ -31,10 +31,13 @@ struct Report {
     import_rows_per_s: f64,
     /// A portable backup restored in place (the tenant suspended, emptied, loaded, read back).
     restore_archive_s: f64,
-    /// The engine's own copy (SQLite `VACUUM INTO`, PostgreSQL `pg_dump`), where it has one:
-    /// taking it (with the manifest's checksums), and restoring it in place.
+    /// The engine's own copy (SQLite `VACUUM INTO`, `pg_dump`, `mysqldump`), where it has
+    /// one: taking it (with the manifest's checksums), and restoring it in place.
     backup_native_s: Option<f64>,
     restore_native_s: Option<f64>,
+    /// How long the native backup held the tenant's writes (MySQL/MariaDB's read lock
+    /// until the dump started).
+    native_writes_held_ms: Option<u64>,
     peak_rss_mib: Option<f64>,
 }
 
@@ -49,7 +52,7 @@ pub async fn run(args: ArchiveBenchArgs) -> anyhow::Result<ExitCode> {
         output::json(&report)?;
     } else {
         outln!(
-            "{} {}: {} rows, archive {} MiB{}; export {} s ({} rows/s), import {} s ({} rows/s, read back and verified); restore in place {} s; native backup {} s, its restore {} s; peak memory {} MiB",
+            "{} {}: {} rows, archive {} MiB{}; export {} s ({} rows/s), import {} s ({} rows/s, read back and verified); restore in place {} s; native backup {} s{}, its restore {} s; peak memory {} MiB",
             report.engine,
             report.strategy,
             report.rows,
@@ -63,6 +66,10 @@ pub async fn run(args: ArchiveBenchArgs) -> anyhow::Result<ExitCode> {
             report
                 .backup_native_s
                 .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            report
+                .native_writes_held_ms
+                .map(|ms| format!(" (writes held {ms} ms)"))
+                .unwrap_or_default(),
             report
                 .restore_native_s
                 .map_or_else(|| "-".to_owned(), |s| s.to_string()),
@@ -114,20 +121,20 @@ async fn measure(
     let started = Instant::now();
     t.restore_tenant("source", &backup.id, None).await?;
     let restore_archive = started.elapsed();
-    let native = strategy == Strategy::Database
-        && matches!(
-            scratch.engine,
-            tenantry::Engine::Sqlite | tenantry::Engine::Postgres
-        );
-    let (backup_native, restore_native) = if native {
+    // Every engine copies a tenant's own database (and PostgreSQL its schema) natively.
+    let (backup_native, restore_native, writes_held) = if strategy != Strategy::Shared {
         let started = Instant::now();
         let backup = t.backup_tenant("source", true).await?;
         let taken = started.elapsed();
         let started = Instant::now();
         t.restore_tenant("source", &backup.id, None).await?;
-        (Some(secs(taken)), Some(secs(started.elapsed())))
+        (
+            Some(secs(taken)),
+            Some(secs(started.elapsed())),
+            backup.writes_held_ms,
+        )
     } else {
-        (None, None)
+        (None, None, None)
     };
     for slug in ["copy", "source"] {
         t.delete_tenant(slug, true).await?;
@@ -147,6 +154,7 @@ async fn measure(
         restore_archive_s: secs(restore_archive),
         backup_native_s: backup_native,
         restore_native_s: restore_native,
+        native_writes_held_ms: writes_held,
         peak_rss_mib: peak_rss_mib(),
     })
 }

@@ -14,8 +14,12 @@ pub async fn backup(
     if json {
         output::json(&backup)?;
     } else {
+        let held = backup
+            .writes_held_ms
+            .map(|ms| format!("; the tenant's writes waited {ms} ms for it to start"))
+            .unwrap_or_default();
         outln!(
-            "backup {} of tenant {slug}: {} rows in {} tables at version {}, {} bytes in {}",
+            "backup {} of tenant {slug}: {} rows in {} tables at version {}, {} bytes in {}{held}",
             backup.id,
             backup.rows(),
             backup.tables.len(),

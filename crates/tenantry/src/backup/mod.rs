@@ -1,8 +1,9 @@
 //! Per-tenant backups ([docs/0005](../../../docs/0005-tenant-data.md)): one directory per
 //! backup under `<backup dir>/<tenant id>/`, holding the data and a manifest of what it holds
 //! (method, file digest, version, every table's rows and checksum). A backup is the portable
-//! archive, or the engine's own copy where Tenantry uses one (SQLite's `VACUUM INTO`); both
-//! are checked against their manifest when restored.
+//! archive, or the engine's own copy of a tenant's own storage (SQLite's `VACUUM INTO`,
+//! `pg_dump` of a database or schema, `mysqldump`); both are checked against their manifest
+//! when restored.
 
 mod restore;
 mod take;
@@ -55,6 +56,10 @@ pub struct Backup {
     pub sha256: String,
     pub version: i64,
     pub tables: Vec<TableSummary>,
+    /// How long the tenant's writes waited for the backup to start, where they did (a
+    /// MySQL/MariaDB native backup's read lock); in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_held_ms: Option<u64>,
     /// The backup's directory.
     #[serde(skip)]
     #[cfg_attr(feature = "openapi", schema(ignore))]

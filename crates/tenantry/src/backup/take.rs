@@ -14,9 +14,20 @@ use crate::catalog::{Status, Tenant, now};
 use crate::error::{Error, Result};
 use crate::migrate::ledger;
 
+/// A backup's data as written, before its manifest.
+struct Taken {
+    method: BackupMethod,
+    file: &'static str,
+    version: i64,
+    tables: Vec<TableSummary>,
+    /// How long the tenant's writes were held for it, if they were.
+    paused: Option<std::time::Duration>,
+}
+
 impl Tenantry {
     /// Backs the tenant up while it serves. `native`: with the engine's own copy of its
-    /// storage (SQLite database tenants), else the portable archive. The backup exists, and
+    /// storage (a database tenant's, or a PostgreSQL schema tenant's), else the portable
+    /// archive. The backup exists, and
     /// is listed, only once complete.
     pub async fn backup_tenant(&self, slug: &str, native: bool) -> Result<Backup> {
         let tenant = self.catalog.tenant(slug).await?;
@@ -36,7 +47,13 @@ impl Tenantry {
             true => self.native_backup(&tenant, &dir).await,
             false => self.archive_backup(&tenant, &dir).await,
         };
-        let (method, file, version, tables) = match taken {
+        let Taken {
+            method,
+            file,
+            version,
+            tables,
+            paused,
+        } = match taken {
             Ok(taken) => taken,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -58,6 +75,7 @@ impl Tenantry {
             sha256,
             version,
             tables,
+            writes_held_ms: paused.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             dir: dir.clone(),
         };
         let manifest = dir.join(MANIFEST);
@@ -68,35 +86,31 @@ impl Tenantry {
         let staged = dir.join("manifest.partial");
         std::fs::write(&staged, text).map_err(io(&staged))?;
         std::fs::rename(&staged, &manifest).map_err(io(&manifest))?;
-        let detail = format!("{} ({:?}, {} rows)", backup.id, method, backup.rows());
+        let mut detail = format!("{} ({:?}, {} rows)", backup.id, method, backup.rows());
+        if let Some(ms) = backup.writes_held_ms {
+            detail.push_str(&format!(", writes held {ms} ms"));
+        }
         self.event(&tenant, "tenant.backup", "ok", Some(detail), None)
             .await;
         Ok(backup)
     }
 
-    async fn archive_backup(
-        &self,
-        tenant: &Tenant,
-        dir: &Path,
-    ) -> Result<(BackupMethod, &'static str, i64, Vec<TableSummary>)> {
+    async fn archive_backup(&self, tenant: &Tenant, dir: &Path) -> Result<Taken> {
         let file = super::ARCHIVE_FILE;
         let manifest = self
             .export_tenant(tenant.slug.as_str(), &dir.join(file))
             .await?;
-        Ok((
-            BackupMethod::Archive,
+        Ok(Taken {
+            method: BackupMethod::Archive,
             file,
-            manifest.header.version,
-            manifest.totals.tables,
-        ))
+            version: manifest.header.version,
+            tables: manifest.totals.tables,
+            paused: None,
+        })
     }
 
     /// The engine's own copy, then its tables read from the copy itself.
-    async fn native_backup(
-        &self,
-        tenant: &Tenant,
-        dir: &Path,
-    ) -> Result<(BackupMethod, &'static str, i64, Vec<TableSummary>)> {
+    async fn native_backup(&self, tenant: &Tenant, dir: &Path) -> Result<Taken> {
         let slug = tenant.slug.as_str();
         let file = super::NATIVE_FILE;
         let dest = dir.join(file);
@@ -106,11 +120,11 @@ impl Tenantry {
         let refuse = || Error::ArchiveRefused {
             path: dest.clone(),
             detail: format!(
-                "a native backup is taken of a database tenant on SQLite or PostgreSQL; tenant {slug} is a {} tenant on {}: take the portable one",
+                "a native backup is taken of a tenant's own database (or PostgreSQL schema); tenant {slug} is a {} tenant on {}: take the portable one",
                 tenant.strategy, engine
             ),
         };
-        if tenant.strategy != crate::Strategy::Database {
+        if tenant.strategy.ops().pooled() {
             return Err(refuse());
         }
         if dialect.native_backup_in_snapshot() {
@@ -130,19 +144,25 @@ impl Tenantry {
             let Some(copying) = dialect.native_backup(&place, tenant, &mut tx, &dest) else {
                 return Err(refuse());
             };
-            copying.await?;
+            let paused = copying.await?;
             let rows = ledger::read(&mut tx)
                 .await
                 .map_err(Error::storage(slug, "read its ledger"))?;
             let tables = scope::tables_in(self, tenant, engine, &mut tx, false).await?;
             let sums = sums(&mut tx, engine, tenant, &tables).await?;
-            return Ok((BackupMethod::Native, file, ledger::version(&rows), sums));
+            return Ok(Taken {
+                method: BackupMethod::Native,
+                file,
+                version: ledger::version(&rows),
+                tables: sums,
+                paused,
+            });
         }
         let mut target = self.migration_target(tenant).await?;
         let Some(copying) = dialect.native_backup(&place, tenant, &mut target.conn, &dest) else {
             return Err(refuse());
         };
-        copying.await?;
+        let paused = copying.await?;
         // The manifest is read from the copy itself.
         let url = dialect.native_backup_url(&dest).ok_or_else(refuse)?;
         let conn = crate::storage::connect_as_admin(&place, slug, &url).await?;
@@ -151,7 +171,13 @@ impl Tenantry {
             .await
             .map_err(Error::storage(slug, "read its backup's ledger"))?;
         let sums = sums(&mut scope.conn, engine, tenant, &scope.tables).await?;
-        Ok((BackupMethod::Native, file, ledger::version(&rows), sums))
+        Ok(Taken {
+            method: BackupMethod::Native,
+            file,
+            version: ledger::version(&rows),
+            tables: sums,
+            paused,
+        })
     }
 }
 

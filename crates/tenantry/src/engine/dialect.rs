@@ -217,16 +217,17 @@ pub trait Dialect: Send + Sync {
     fn native_backup_in_snapshot(&self) -> bool {
         false
     }
-    /// Writes a copy of a database tenant's storage to `dest` with the engine's own means,
-    /// where Tenantry uses one (SQLite's `VACUUM INTO`, PostgreSQL's `pg_dump`); `None`
-    /// where it does not.
+    /// Writes a copy of a tenant's own storage to `dest` with the engine's own means, where
+    /// Tenantry uses one (SQLite's `VACUUM INTO`, PostgreSQL's `pg_dump` of a database or
+    /// schema, `mysqldump`), and returns how long the tenant's writes were held for it, if
+    /// they were; `None` where the engine has no native backup of such a tenant.
     fn native_backup<'a>(
         &'a self,
         _place: &'a Place,
         _tenant: &'a Tenant,
         _conn: &'a mut AnyConnection,
         _dest: &'a std::path::Path,
-    ) -> Option<BoxFuture<'a, Result<()>>> {
+    ) -> Option<BoxFuture<'a, Result<Option<std::time::Duration>>>> {
         None
     }
     /// A read-only URL for a native backup file, where the copy is itself a database.
@@ -238,8 +239,8 @@ pub trait Dialect: Send + Sync {
     fn native_restore_into_fresh_storage(&self) -> bool {
         false
     }
-    /// Restores a native backup into a database tenant's storage (which nothing uses);
-    /// `None` where the engine has no native backups.
+    /// Restores a native backup into a tenant's own storage (which nothing uses); `None`
+    /// where the engine has no native backups of such a tenant.
     fn native_restore<'a>(
         &'a self,
         _place: &'a Place,

@@ -2,11 +2,12 @@
 //! named locks whose names derive from the master key (they are server-wide), DDL that is not
 //! transactional.
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use crate::Tenantry;
 use crate::catalog::{Strategy, Tenant};
@@ -89,6 +90,82 @@ impl Dialect for Mysql {
 
     fn data_session(&self) -> Option<&'static str> {
         Some(super::data::DATA_SESSION)
+    }
+
+    fn native_backup_in_snapshot(&self) -> bool {
+        true
+    }
+
+    fn native_backup<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        conn: &'a mut AnyConnection,
+        dest: &'a Path,
+    ) -> Option<BoxFuture<'a, Result<Option<Duration>>>> {
+        if tenant.strategy != Strategy::Database {
+            return None;
+        }
+        Some(
+            async move {
+                let slug = tenant.slug.as_str();
+                let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
+                let ledger = SqlName::new("table", crate::migrate::ledger::TABLE)?;
+                let mut lock = connect_as_admin(place, slug, &url).await?;
+                let held = async {
+                    super::backup::lock_tables(&mut lock)
+                        .await
+                        .map_err(Error::storage(slug, "lock its tables for a backup"))?;
+                    let locked_at = Instant::now();
+                    // The snapshot of `conn`'s transaction, which the manifest is read in,
+                    // starts at its first read: now, while nothing can write.
+                    let sql = format!("SELECT COUNT(*) FROM {}", Engine::Mysql.quote(&ledger));
+                    sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(Error::storage(slug, "start its backup's snapshot"))?;
+                    let connect = place.timeouts().connect;
+                    super::backup::dump(&url, connect, &tenant.storage, dest, &mut lock, locked_at)
+                        .await
+                        .map_err(|detail| Error::VerifyFailed {
+                            tenant: slug.to_owned(),
+                            detail,
+                        })
+                }
+                .await;
+                // Closing the session ends its lock, whatever happened.
+                let _ = sqlx::Connection::close(lock).await;
+                held.map(Some)
+            }
+            .boxed(),
+        )
+    }
+
+    fn native_restore_into_fresh_storage(&self) -> bool {
+        true
+    }
+
+    fn native_restore<'a>(
+        &'a self,
+        place: &'a Place,
+        tenant: &'a Tenant,
+        file: &'a Path,
+    ) -> Option<BoxFuture<'a, Result<()>>> {
+        if tenant.strategy != Strategy::Database {
+            return None;
+        }
+        Some(
+            async move {
+                let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
+                super::backup::restore(&url, place.timeouts().connect, &tenant.storage, file)
+                    .await
+                    .map_err(|detail| Error::VerifyFailed {
+                        tenant: tenant.slug.to_string(),
+                        detail,
+                    })
+            }
+            .boxed(),
+        )
     }
 
     fn transactional_ddl(&self) -> bool {

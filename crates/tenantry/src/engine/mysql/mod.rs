@@ -1,6 +1,7 @@
 //! MySQL and MariaDB: one database per tenant on a server, named locks per tenant, one login
 //! user per tenant. DDL is not transactional here, so migrations record their progress.
 
+mod backup;
 mod data;
 mod dialect;
 mod introspect;

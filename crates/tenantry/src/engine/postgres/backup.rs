@@ -1,14 +1,17 @@
-//! PostgreSQL's own backup of a database tenant: `pg_dump` in the custom format, taken in a
-//! snapshot Tenantry exported (so the manifest's checksums, read in that snapshot, describe
-//! the dump exactly), and `pg_restore` into fresh storage. Both run with the server's
-//! administrative login, its password passed in the environment, never on the command line.
+//! PostgreSQL's own backup of a database or schema tenant: `pg_dump` in the custom format
+//! (of the tenant's schema alone, for a schema tenant), taken in a snapshot Tenantry
+//! exported (so the manifest's checksums, read in that snapshot, describe the dump exactly),
+//! and `pg_restore` into fresh storage. Both run with the server's administrative login, its
+//! password passed in the environment, never on the command line.
 
 use std::path::Path;
 use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::ident::StorageName;
 
 /// `url` without its password (in the authority or a `password` parameter), with TCP
 /// keepalives on so a server that goes silent is noticed, and the password.
@@ -44,15 +47,15 @@ fn split_password(url: &str) -> Result<(String, Option<String>)> {
     Ok((parsed.to_string(), password))
 }
 
-/// Runs a PostgreSQL client tool against `url`, then `file` after `--`; `Err` carries what
-/// it said.
+/// Runs a PostgreSQL client tool against `url`, then `file` after `--`: what it wrote, or
+/// in `Err` what it said.
 async fn run(
     tool: &str,
     url: &str,
     connect: Duration,
     args: &[String],
     file: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let (url, password) = split_password(url).map_err(|e| e.to_string())?;
     let mut command = Command::new(tool);
     command
@@ -71,7 +74,7 @@ async fn run(
         .await
         .map_err(|e| format!("cannot run {tool}: {e} (install PostgreSQL's client tools)"))?;
     if output.status.success() {
-        return Ok(());
+        return Ok(output.stdout);
     }
     let said = String::from_utf8_lossy(&output.stderr);
     Err(format!(
@@ -81,14 +84,16 @@ async fn run(
     ))
 }
 
-/// `pg_dump` of the database at `url` as the exported `snapshot` sees it, into `dest`.
+/// `pg_dump` of the database at `url` (of its `schema` alone, if given) as the exported
+/// `snapshot` sees it, into `dest`.
 pub(super) async fn dump(
     url: &str,
     connect: Duration,
     snapshot: &str,
+    schema: Option<&StorageName>,
     dest: &Path,
 ) -> Result<(), String> {
-    let args = vec![
+    let mut args = vec![
         "--format=custom".to_owned(),
         "--no-owner".to_owned(),
         "--no-privileges".to_owned(),
@@ -97,18 +102,61 @@ pub(super) async fn dump(
         "--lock-wait-timeout=60s".to_owned(),
         format!("--file={}", dest.display()),
     ];
-    run("pg_dump", url, connect, &args, None).await
+    if let Some(schema) = schema {
+        // Quoted, the name is matched as it is, not as a pattern.
+        args.push(format!("--schema={}", Engine::Postgres.quote(schema)));
+    }
+    run("pg_dump", url, connect, &args, None).await.map(drop)
 }
 
-/// `pg_restore` of `file` into the (empty) database at `url`, stopping at the first error.
-pub(super) async fn restore(url: &str, connect: Duration, file: &Path) -> Result<(), String> {
-    let args = vec![
+/// `pg_restore` of `file` into the database at `url`, stopping at the first error, in one
+/// transaction. `into_schema`: a schema tenant's dump, restored into its freshly
+/// provisioned (so existing, empty) schema: everything but the schema itself.
+pub(super) async fn restore(
+    url: &str,
+    connect: Duration,
+    file: &Path,
+    into_schema: bool,
+) -> Result<(), String> {
+    let mut args = vec![
         "--no-owner".to_owned(),
         "--no-privileges".to_owned(),
         "--exit-on-error".to_owned(),
         "--single-transaction".to_owned(),
     ];
-    run("pg_restore", url, connect, &args, Some(file)).await
+    let mut list = None;
+    if into_schema {
+        let toc = run(
+            "pg_restore",
+            url,
+            connect,
+            &["--list".to_owned()],
+            Some(file),
+        )
+        .await?;
+        let path = file.with_extension("restore-list");
+        std::fs::write(&path, without_schemas(&String::from_utf8_lossy(&toc)))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        args.push(format!("--use-list={}", path.display()));
+        list = Some(path);
+    }
+    let restored = run("pg_restore", url, connect, &args, Some(file)).await;
+    if let Some(path) = list {
+        let _ = std::fs::remove_file(path);
+    }
+    restored.map(drop)
+}
+
+/// A dump's table of contents (`pg_restore --list`) without its `SCHEMA` entries: an entry
+/// reads `<id>; <oid> <oid> <kind> <namespace> <name> <owner>`.
+fn without_schemas(toc: &str) -> String {
+    toc.lines()
+        .filter(|line| line.split_whitespace().nth(3) != Some("SCHEMA"))
+        .fold(String::new(), |mut kept, line| {
+            kept.push_str(line);
+            kept.push('\n');
+            kept
+        })
 }
 
 #[cfg(test)]
@@ -133,5 +181,16 @@ mod tests {
         assert_eq!(password.as_deref(), Some("p&w"));
         let (_, none) = split_password("postgres://admin@db/x").expect("url");
         assert_eq!(none, None);
+    }
+
+    #[test]
+    fn a_schema_dump_restores_everything_but_its_schema() {
+        let toc = ";\n; Archive created at 2026-11-23\n;\n\
+                   5; 2615 16390 SCHEMA - tenant_x admin\n\
+                   216; 1259 16391 TABLE tenant_x items admin\n\
+                   3350; 0 16391 TABLE DATA tenant_x items admin\n";
+        let kept = without_schemas(toc);
+        assert!(!kept.contains("SCHEMA - tenant_x"), "{kept}");
+        assert!(kept.contains("TABLE tenant_x items") && kept.contains("TABLE DATA"));
     }
 }

@@ -16,7 +16,7 @@ use crate::engine::shape::Shape;
 use crate::engine::value::{Class, ColumnSpec, Neutral};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
-use crate::ident::SqlName;
+use crate::ident::{SqlName, StorageName};
 use crate::storage::{Hook, LockSpec, MigrationTarget, Place, connect_as_admin};
 
 /// PostgreSQL.
@@ -156,7 +156,10 @@ impl Dialect for Postgres {
         tenant: &'a Tenant,
         conn: &'a mut AnyConnection,
         dest: &'a Path,
-    ) -> Option<BoxFuture<'a, Result<()>>> {
+    ) -> Option<BoxFuture<'a, Result<Option<Duration>>>> {
+        if !dumps(tenant.strategy) {
+            return None;
+        }
         Some(
             async move {
                 let slug = tenant.slug.as_str();
@@ -164,13 +167,15 @@ impl Dialect for Postgres {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(Error::storage(slug, "export its snapshot"))?;
-                let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
-                super::backup::dump(&url, place.timeouts().connect, &snapshot, dest)
+                let (url, schema) = dumped(place, tenant)?;
+                super::backup::dump(&url, place.timeouts().connect, &snapshot, schema, dest)
                     .await
                     .map_err(|detail| Error::VerifyFailed {
                         tenant: slug.to_owned(),
                         detail,
-                    })
+                    })?;
+                // The snapshot was exported: the tenant's writes never waited.
+                Ok(None)
             }
             .boxed(),
         )
@@ -186,10 +191,13 @@ impl Dialect for Postgres {
         tenant: &'a Tenant,
         file: &'a Path,
     ) -> Option<BoxFuture<'a, Result<()>>> {
+        if !dumps(tenant.strategy) {
+            return None;
+        }
         Some(
             async move {
-                let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
-                super::backup::restore(&url, place.timeouts().connect, file)
+                let (url, schema) = dumped(place, tenant)?;
+                super::backup::restore(&url, place.timeouts().connect, file, schema.is_some())
                     .await
                     .map_err(|detail| Error::VerifyFailed {
                         tenant: tenant.slug.to_string(),
@@ -411,5 +419,22 @@ impl Dialect for Postgres {
         allow: bool,
     ) -> BoxFuture<'a, Result<()>> {
         async move { super::set_role_access(place, tenant, allow).await }.boxed()
+    }
+}
+
+/// Whether a tenant of `strategy` has native backups: its own database or schema does.
+fn dumps(strategy: Strategy) -> bool {
+    matches!(strategy, Strategy::Database | Strategy::Schema)
+}
+
+/// Where a tenant's native backup is dumped from and restored to: its own database, or its
+/// schema in the server's database.
+fn dumped<'a>(place: &Place, tenant: &'a Tenant) -> Result<(String, Option<&'a StorageName>)> {
+    match tenant.strategy {
+        Strategy::Schema => Ok((place.url()?.to_owned(), Some(&tenant.storage))),
+        _ => Ok((
+            engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?,
+            None,
+        )),
     }
 }

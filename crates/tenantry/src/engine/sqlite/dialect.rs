@@ -118,14 +118,15 @@ impl Dialect for Sqlite {
         tenant: &'a Tenant,
         conn: &'a mut AnyConnection,
         dest: &'a Path,
-    ) -> Option<BoxFuture<'a, Result<()>>> {
+    ) -> Option<BoxFuture<'a, Result<Option<Duration>>>> {
         Some(
             async move {
                 super::backup::vacuum_into(conn, dest)
                     .await
                     .map_err(Error::storage(tenant.slug.as_str(), "copy its storage"))?;
                 let _ = place;
-                Ok(())
+                // `VACUUM INTO` reads in one transaction: writers wait only for its commit.
+                Ok(None)
             }
             .boxed(),
         )
