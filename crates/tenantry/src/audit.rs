@@ -217,7 +217,7 @@ impl Tenantry {
     /// Why `entry`, found at `expected`, does not follow `prev`, if it does not.
     async fn judge(&self, entry: &Event, expected: i64, prev: &str) -> Result<Option<Break>> {
         let own = entry.prev_hash.as_deref().unwrap_or_default();
-        if entry.hash.as_deref() != Some(entry.chained_hash(own).as_str()) {
+        if entry.hash.as_deref() != Some(entry.chained_hash(own).as_str()) || !entry.seal_holds() {
             return Ok(Some(Break::Edited));
         }
         if own == prev && entry.seq == Some(expected) {

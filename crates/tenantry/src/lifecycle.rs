@@ -542,30 +542,26 @@ impl Tenantry {
                 .engine()
                 .dialect()
                 .forget_operation_lock(&place, &deleted)?;
+            // Its entries keep ids only from here on; the purge's own entry names none.
+            let (erased, unsealed) = self.catalog.erase_tenant_events(deleted.id).await?;
             let left = self.leftovers(&deleted).await?;
+            let mut detail = format!("{erased} audit entries erased to ids");
+            if unsealed > 0 {
+                detail.push_str(&format!(
+                    "; {unsealed} written before entries were sealed keep their fields"
+                ));
+            }
             if !left.is_empty() {
                 let error = Error::PurgeIncomplete {
                     tenant: deleted.id.to_string(),
                     left,
                 };
-                self.event(
-                    &deleted,
-                    "tenant.purge",
-                    "failed",
-                    None,
-                    Some(error.to_string()),
-                )
-                .await;
+                self.purged_event(&deleted, "failed", Some(detail), Some(error.to_string()))
+                    .await;
                 return Err(error);
             }
-            self.event(
-                &deleted,
-                "tenant.purge",
-                "ok",
-                Some("nothing of it remains".into()),
-                None,
-            )
-            .await;
+            detail.insert_str(0, "nothing of it remains; ");
+            self.purged_event(&deleted, "ok", Some(detail), None).await;
             return Ok(None);
         }
         Ok(Some(deleted))
@@ -647,6 +643,23 @@ impl Tenantry {
         held.release(&target.owner, &mut target.conn).await;
         let _ = sqlx::Connection::close(target.conn).await;
         Ok(())
+    }
+
+    /// Appends the entry closing a purge, of the tenant's id alone.
+    async fn purged_event(
+        &self,
+        tenant: &Tenant,
+        outcome: &'static str,
+        detail: Option<String>,
+        error: Option<String>,
+    ) {
+        let recorded = self
+            .catalog
+            .record_purged(tenant.id, outcome, detail, error)
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(tenant = %tenant.id, error = %e, "could not append an event");
+        }
     }
 
     /// Appends an event; a failure to log is reported but does not undo the action.

@@ -1,6 +1,8 @@
 //! The audit chain: every change appended with its actor; an entry edited, deleted, moved or
 //! slipped in directly in the catalog database is named by `verify_audit` with its position;
-//! concurrent writers in several handles keep one unbroken chain. Every catalog engine.
+//! concurrent writers in several handles keep one unbroken chain; a purge erases the
+//! tenant's slug and details from its entries, keeping ids, and the chain still verifies.
+//! Every catalog engine.
 
 use tenantry::audit::{Break, act_as};
 use tenantry::{NewApiKey, Scope, Settings};
@@ -13,7 +15,9 @@ on_each_backend!(
     a_moved_entry_is_named,
     a_deleted_tail_is_named,
     a_row_slipped_in_is_named,
-    concurrent_writers_keep_one_chain
+    concurrent_writers_keep_one_chain,
+    a_purge_erases_the_tenants_fields_and_the_chain_holds,
+    an_erased_entry_given_fields_again_is_named
 );
 
 /// A fixture whose chain ends with four entries: two tenant creations (started, ok), after
@@ -193,4 +197,81 @@ async fn concurrent_writers_keep_one_chain(backend: Backend) {
     let total = (4 + WRITERS * EACH) as i64;
     assert_eq!((report.checked, report.head_seq), (total, total));
     fx.cleanup().await;
+}
+
+/// The entries still carrying `needle` in a personal field.
+async fn naming(fx: &Fixture, needle: &str) -> i64 {
+    fx.catalog_count(&format!(
+        "SELECT COUNT(*) FROM tenantry_events WHERE tenant_slug LIKE '%{needle}%' \
+         OR target LIKE '%{needle}%' OR detail LIKE '%{needle}%' OR error LIKE '%{needle}%'"
+    ))
+    .await
+}
+
+async fn a_purge_erases_the_tenants_fields_and_the_chain_holds(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    let t = &fx.tenantry;
+    let acme = fx.tenant("acme").await;
+    t.suspend_tenant("acme").await.expect("suspend");
+    assert!(naming(&fx, "acme").await >= 3, "its entries name it");
+    t.delete_tenant("acme", true).await.expect("purge");
+
+    assert_eq!(naming(&fx, "acme").await, 0, "no entry names it any more");
+    let entries = t
+        .catalog()
+        .audit_page(&Default::default(), 0, 100)
+        .await
+        .expect("read");
+    let of_acme: Vec<_> = entries
+        .iter()
+        .filter(|e| e.tenant_id.as_deref() == Some(acme.id.to_string().as_str()))
+        .collect();
+    // create (started, ok), suspend, delete (started, ok), erased; then the purge's own
+    // entry, written after them with the id alone.
+    let Some((purge, before)) = of_acme.split_last() else {
+        panic!("no entries of acme");
+    };
+    assert_eq!(before.len(), 5, "{before:?}");
+    for entry in before {
+        assert!(entry.is_erased(), "{entry:?}");
+        assert!(entry.seal.is_some() && entry.hash.is_some());
+    }
+    assert_eq!(
+        (purge.action.as_str(), purge.outcome.as_str()),
+        ("tenant.purge", "ok")
+    );
+    assert_eq!((&purge.tenant, &purge.target), (&None, &None));
+    assert_eq!(
+        purge.detail.as_deref(),
+        Some("nothing of it remains; 5 audit entries erased to ids")
+    );
+    // globex's entries are untouched.
+    let globex = entries
+        .iter()
+        .filter(|e| e.tenant.as_deref() == Some("globex"))
+        .count();
+    assert_eq!(globex, 2);
+    let report = t.verify_audit().await.expect("verify");
+    assert!(report.is_valid(), "{report:?}");
+    assert_eq!(report.checked, report.head_seq);
+    fx.cleanup().await;
+}
+
+async fn an_erased_entry_given_fields_again_is_named(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    fx.tenantry
+        .delete_tenant("acme", true)
+        .await
+        .expect("purge");
+    assert!(fx.tenantry.verify_audit().await.expect("verify").is_valid());
+    // Entry 1 is acme's creation, erased: writing a slug back breaks its seal.
+    let changed = fx
+        .catalog_sql("UPDATE tenantry_events SET tenant_slug = 'initech' WHERE seq = 1")
+        .await;
+    assert_eq!(changed, 1);
+    broken_at(fx, Break::Edited, 1).await;
 }

@@ -210,6 +210,14 @@ async fn a_purge_leaves_nothing_on_any_engine_or_strategy() {
             ))
             .await;
         assert!(events > 0);
+        let named = fx
+            .catalog_count(&format!(
+                "SELECT COUNT(*) FROM tenantry_events WHERE tenant_id = '{}' \
+                 AND (tenant_slug IS NOT NULL OR target IS NOT NULL)",
+                t.id
+            ))
+            .await;
+        assert_eq!(named, 0, "{place:?}: its entries keep its id only");
         // Its neighbour on the same server is whole.
         assert!(
             !on_the_server(&fx, &neighbour, place.0).await.is_empty()

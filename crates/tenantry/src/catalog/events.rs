@@ -1,9 +1,16 @@
 //! The event log, which is also the audit log: every lifecycle, migration and administrative
 //! change, with its actor, in a hash chain ([docs/0004](../../../docs/0004-control-plane.md)).
 //!
-//! Invariants: events are never updated or deleted; every append goes through [`insert`],
-//! which first moves the chain's head row, so concurrent writers (in any process) queue on
-//! that row's lock and each entry links to the one committed before it.
+//! Every entry's personal fields (the tenant's slug, the target, the detail and the error)
+//! enter the chain through a digest, its seal, salted with a random value kept beside them:
+//! a purge erases a tenant's fields and salt ([`Catalog::erase_tenant_events`]) and the
+//! chain still verifies, while the seal alone says nothing of what it sealed. Entries
+//! written before seals existed hash their fields in and keep them.
+//!
+//! Invariants: events are never deleted, and never updated but by that erasure; every
+//! append goes through [`insert`], which first moves the chain's head row, so concurrent
+//! writers (in any process) queue on that row's lock and each entry links to the one
+//! committed before it.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -14,6 +21,7 @@ use ulid::Ulid;
 use super::{Catalog, Tenant, now};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::ident::TenantId;
 
 /// The link before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -59,10 +67,15 @@ pub struct Event {
     pub error: Option<String>,
     pub prev_hash: Option<String>,
     pub hash: Option<String>,
+    /// SHA-256 of the salt and the personal fields (slug, target, detail, error), which
+    /// the hash covers instead of them; none on entries written before seals existed.
+    pub seal: Option<String>,
+    /// The seal's random salt; erased with the fields when the tenant is purged.
+    pub salt: Option<String>,
 }
 
 pub(super) const COLUMNS: &str = "seq, id, at, actor, action, target, tenant_id, tenant_slug, \
-                                  outcome, detail, error, prev_hash, hash";
+                                  outcome, detail, error, prev_hash, hash, seal, seal_salt";
 
 impl Event {
     pub(super) fn from_row(row: &AnyRow) -> std::result::Result<Event, sqlx::Error> {
@@ -80,30 +93,84 @@ impl Event {
             error: row.try_get("error")?,
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
+            seal: row.try_get("seal")?,
+            salt: row.try_get("seal_salt")?,
         })
     }
 
     /// The hash this entry must carry when it follows `prev`: SHA-256 over the previous hash
-    /// and the canonical JSON of every field but its position, which the links already fix.
+    /// and the canonical JSON of every field but its position, which the links already fix,
+    /// with the personal fields given by their seal where the entry has one.
     pub fn chained_hash(&self, prev: &str) -> String {
-        let fields = serde_json::json!([
-            self.id,
-            self.at,
-            self.actor,
-            self.action,
-            self.target,
-            self.tenant_id,
-            self.tenant,
-            self.outcome,
-            self.detail,
-            self.error,
-        ]);
-        let mut hash = Sha256::new();
-        hash.update(prev.as_bytes());
-        hash.update(b"\n");
-        hash.update(fields.to_string().as_bytes());
-        hex::encode(hash.finalize())
+        let fields = match &self.seal {
+            Some(seal) => serde_json::json!([
+                self.id,
+                self.at,
+                self.actor,
+                self.action,
+                self.tenant_id,
+                self.outcome,
+                seal,
+            ]),
+            None => serde_json::json!([
+                self.id,
+                self.at,
+                self.actor,
+                self.action,
+                self.target,
+                self.tenant_id,
+                self.tenant,
+                self.outcome,
+                self.detail,
+                self.error,
+            ]),
+        };
+        digest(prev, &fields)
     }
+
+    /// The seal of this entry's personal fields under `salt`.
+    fn sealed_with(&self, salt: &str) -> String {
+        let fields = serde_json::json!([self.target, self.tenant, self.detail, self.error]);
+        digest(salt, &fields)
+    }
+
+    /// Whether the personal fields are those the seal was made of, or were erased with the
+    /// salt (none left); always for an entry without a seal (its hash covers them).
+    pub fn seal_holds(&self) -> bool {
+        match (&self.seal, &self.salt) {
+            (None, _) => true,
+            (Some(seal), Some(salt)) => *seal == self.sealed_with(salt),
+            (Some(_), None) => self.is_erased(),
+        }
+    }
+
+    /// Whether the personal fields were erased (the tenant was purged).
+    pub fn is_erased(&self) -> bool {
+        self.seal.is_some()
+            && self.salt.is_none()
+            && self.target.is_none()
+            && self.tenant.is_none()
+            && self.detail.is_none()
+            && self.error.is_none()
+    }
+}
+
+/// SHA-256 over `key`, a newline and the JSON of `fields`, in hex.
+fn digest(key: &str, fields: &serde_json::Value) -> String {
+    let mut hash = Sha256::new();
+    hash.update(key.as_bytes());
+    hash.update(b"\n");
+    hash.update(fields.to_string().as_bytes());
+    hex::encode(hash.finalize())
+}
+
+/// A new seal's salt: 16 random bytes in hex.
+fn new_salt() -> String {
+    use aes_gcm::aead::OsRng;
+    use aes_gcm::aead::rand_core::RngCore;
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// Events from their rows.
@@ -138,8 +205,18 @@ pub(super) async fn insert(
         error: event.error,
         prev_hash: None,
         hash: None,
+        seal: None,
+        salt: None,
     };
-    append(conn, engine, entry).await
+    append(conn, engine, sealed(entry)).await
+}
+
+/// `entry` with a fresh salt and the seal of its personal fields.
+fn sealed(mut entry: Event) -> Event {
+    let salt = new_salt();
+    entry.seal = Some(entry.sealed_with(&salt));
+    entry.salt = Some(salt);
+    entry
 }
 
 async fn append(
@@ -173,8 +250,8 @@ async fn append(
         None => {
             sqlx::query(engine.sql(
                 "INSERT INTO tenantry_events (seq, id, at, actor, action, target, tenant_id, \
-                 tenant_slug, outcome, detail, error, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 tenant_slug, outcome, detail, error, prev_hash, hash, seal, seal_salt) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ))
             .bind(seq)
             .bind(entry.id)
@@ -189,6 +266,8 @@ async fn append(
             .bind(entry.error)
             .bind(&prev)
             .bind(&hash)
+            .bind(entry.seal)
+            .bind(entry.salt)
             .execute(&mut *conn)
             .await?;
         }
@@ -206,9 +285,12 @@ pub(super) async fn chain_existing(
     engine: Engine,
 ) -> sqlx::Result<()> {
     loop {
-        let rows = sqlx::query(engine.sql_built(format!(
-            "SELECT {COLUMNS} FROM tenantry_events WHERE seq IS NULL ORDER BY id LIMIT 500"
-        )))
+        // Seals came later (catalog migration 10): these entries have none.
+        let rows = sqlx::query(engine.sql(
+            "SELECT seq, id, at, actor, action, target, tenant_id, tenant_slug, outcome, \
+             detail, error, prev_hash, hash, NULL AS seal, NULL AS seal_salt \
+             FROM tenantry_events WHERE seq IS NULL ORDER BY id LIMIT 500",
+        ))
         .fetch_all(&mut *conn)
         .await?;
         if rows.is_empty() {
@@ -232,6 +314,65 @@ impl Catalog {
             .await
             .map_err(Error::catalog(action))?;
         tx.commit().await.map_err(Error::catalog(action))
+    }
+
+    /// Appends the entry that closes a purge: of the tenant's id alone, written after its
+    /// other entries were erased.
+    pub(crate) async fn record_purged(
+        &self,
+        id: TenantId,
+        outcome: &'static str,
+        detail: Option<String>,
+        error: Option<String>,
+    ) -> Result<()> {
+        let action = "append an event";
+        let entry = Event {
+            seq: None,
+            id: Ulid::new().to_string(),
+            at: now(),
+            actor: Some(crate::audit::current_actor()),
+            action: "tenant.purge".to_owned(),
+            target: None,
+            tenant_id: Some(id.to_string()),
+            tenant: None,
+            outcome: outcome.to_owned(),
+            detail,
+            error,
+            prev_hash: None,
+            hash: None,
+            seal: None,
+            salt: None,
+        };
+        let mut tx = self.pool.begin().await.map_err(Error::catalog(action))?;
+        append(&mut tx, self.engine, sealed(entry))
+            .await
+            .map_err(Error::catalog(action))?;
+        tx.commit().await.map_err(Error::catalog(action))
+    }
+
+    /// Erases the personal fields of every sealed entry of a purged tenant, with their
+    /// salts: the entries keep the tenant's id, their action, actor, time and outcome, and
+    /// the chain still verifies. Returns the entries erased, and those written before seals
+    /// existed, which keep their fields (their hash covers them).
+    pub(crate) async fn erase_tenant_events(&self, id: TenantId) -> Result<(u64, u64)> {
+        let action = "erase a purged tenant's events";
+        let erased = sqlx::query(self.engine.sql(
+            "UPDATE tenantry_events SET tenant_slug = NULL, target = NULL, detail = NULL, \
+             error = NULL, seal_salt = NULL WHERE tenant_id = ? AND seal IS NOT NULL",
+        ))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::tenant_catalog(id, action))?;
+        let unsealed: i64 = sqlx::query_scalar(
+            self.engine
+                .sql("SELECT COUNT(*) FROM tenantry_events WHERE tenant_id = ? AND seal IS NULL"),
+        )
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::tenant_catalog(id, action))?;
+        Ok((erased.rows_affected(), u64::try_from(unsealed).unwrap_or(0)))
     }
 
     /// The newest `limit` events, newest first; for one tenant when `tenant` is given.
@@ -332,5 +473,59 @@ impl Catalog {
             .map(|r| r.try_get::<i64, _>("seq"))
             .collect::<std::result::Result<_, _>>()
             .map_err(Error::catalog("read the audit log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Event {
+        Event {
+            seq: Some(1),
+            id: "01JBZ0000000000000000000AA".into(),
+            at: "2026-11-01T10:00:00.000Z".into(),
+            actor: Some("cli:ops".into()),
+            action: "tenant.create".into(),
+            target: Some("tenant:acme".into()),
+            tenant_id: Some("01JBZ0000000000000000000BB".into()),
+            tenant: Some("acme".into()),
+            outcome: "ok".into(),
+            detail: Some("on local".into()),
+            error: None,
+            prev_hash: Some(GENESIS.into()),
+            hash: None,
+            seal: None,
+            salt: None,
+        }
+    }
+
+    #[test]
+    fn an_entry_from_before_seals_hashes_as_it_always_did() {
+        // SHA-256 of the genesis hash, a newline and the JSON of all ten fields.
+        assert_eq!(
+            entry().chained_hash(GENESIS),
+            "0205788e6f4004d3a665e758d8bd7762a86180498121777a1e93a580cbcf3a9f"
+        );
+        assert!(entry().seal_holds());
+    }
+
+    #[test]
+    fn a_sealed_entry_erased_keeps_its_hash_and_a_slug_written_back_breaks_its_seal() {
+        let one = sealed(entry());
+        let hash = one.chained_hash(GENESIS);
+        assert!(one.seal_holds());
+        let mut erased = one.clone();
+        (erased.target, erased.tenant, erased.detail, erased.salt) = (None, None, None, None);
+        assert!(erased.is_erased() && erased.seal_holds());
+        assert_eq!(erased.chained_hash(GENESIS), hash);
+        let mut named = erased.clone();
+        named.tenant = Some("acme".into());
+        assert!(!named.seal_holds());
+        let mut edited = one.clone();
+        edited.detail = Some("on elsewhere".into());
+        assert!(!edited.seal_holds());
+        // Two seals of the same fields differ: the salt is random.
+        assert_ne!(sealed(entry()).seal, one.seal);
     }
 }

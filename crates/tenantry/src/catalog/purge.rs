@@ -5,8 +5,9 @@ use crate::error::{Error, Result};
 use crate::ident::TenantId;
 
 /// Every catalog table that names a tenant by id and must forget it when it is purged (the
-/// event log and rollout records keep its id only).
-const TABLES: [(&str, &str); 7] = [
+/// event log and rollout records keep its id only: a sealed entry's personal fields and
+/// salt are erased).
+const TABLES: [(&str, &str); 8] = [
     (
         "tenantry_tenants",
         "SELECT COUNT(*) FROM tenantry_tenants WHERE id = ?",
@@ -34,6 +35,14 @@ const TABLES: [(&str, &str); 7] = [
     (
         "tenantry_api_keys",
         "SELECT COUNT(*) FROM tenantry_api_keys WHERE tenant_id = ?",
+    ),
+    // Sealed entries not erased; the purge's own entry (written after, of its id alone)
+    // keeps its detail.
+    (
+        "tenantry_events, with its slug or details",
+        "SELECT COUNT(*) FROM tenantry_events WHERE tenant_id = ? AND seal IS NOT NULL \
+         AND (tenant_slug IS NOT NULL OR target IS NOT NULL OR (action <> 'tenant.purge' \
+              AND (detail IS NOT NULL OR error IS NOT NULL OR seal_salt IS NOT NULL)))",
     ),
 ];
 

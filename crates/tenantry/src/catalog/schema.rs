@@ -270,6 +270,15 @@ ALTER TABLE tenantry_servers ADD COLUMN labels TEXT;
 ",
         indexes: &[],
     },
+    CatalogMigration {
+        version: 10,
+        description: "sealed personal fields in the audit log",
+        tables: "
+ALTER TABLE tenantry_events ADD COLUMN seal VARCHAR(64);
+ALTER TABLE tenantry_events ADD COLUMN seal_salt VARCHAR(32);
+",
+        indexes: &[],
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS tenantry_catalog_migrations (
