@@ -39,8 +39,10 @@ pub(super) fn select_rows(
     select_sql(Engine::Mysql, table, columns, read, tenant_column, filter)
 }
 
-/// Timestamps read and written in UTC.
-pub(super) const DATA_SESSION: &str = "SET time_zone = '+00:00'";
+/// Timestamps read and written in UTC; a repeatable-read snapshot for every transaction,
+/// whatever the server's default, so an export's or a backup's reads all see one moment.
+pub(super) const DATA_SESSION: &str =
+    "SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
 
 pub(super) fn insert_rows<'a>(
     conn: &'a mut AnyConnection,

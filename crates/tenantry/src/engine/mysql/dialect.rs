@@ -115,7 +115,10 @@ impl Dialect for Mysql {
                 let held = async {
                     super::backup::lock_tables(&mut lock)
                         .await
-                        .map_err(Error::storage(slug, "lock its tables for a backup"))?;
+                        .map_err(|detail| Error::VerifyFailed {
+                            tenant: slug.to_owned(),
+                            detail,
+                        })?;
                     let locked_at = Instant::now();
                     // The snapshot of `conn`'s transaction, which the manifest is read in,
                     // starts at its first read: now, while nothing can write.

@@ -2,6 +2,7 @@
 //! user per tenant. DDL is not transactional here, so migrations record their progress.
 
 mod backup;
+mod client;
 mod data;
 mod dialect;
 mod introspect;
