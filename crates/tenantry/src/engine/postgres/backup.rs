@@ -134,7 +134,10 @@ pub(super) async fn restore(
             Some(file),
         )
         .await?;
-        let path = file.with_extension("restore-list");
+        let path = std::env::temp_dir().join(format!(
+            "tenantry-{}.list",
+            ulid::Ulid::new().to_string().to_ascii_lowercase()
+        ));
         std::fs::write(&path, without_schemas(&String::from_utf8_lossy(&toc)))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         args.push(format!("--use-list={}", path.display()));

@@ -163,6 +163,26 @@ impl Dialect for Postgres {
         Some(
             async move {
                 let slug = tenant.slug.as_str();
+                if let (Strategy::Schema, Some(role)) = (tenant.strategy, &tenant.role) {
+                    // Large objects belong to the database, not to a schema: a schema's
+                    // dump would leave them out.
+                    let owned: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_largeobject_metadata m \
+                         JOIN pg_roles r ON r.oid = m.lomowner WHERE r.rolname = $1",
+                    )
+                    .bind(role.as_str())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(Error::storage(slug, "count its large objects"))?;
+                    if owned > 0 {
+                        return Err(Error::ArchiveRefused {
+                            path: dest.to_owned(),
+                            detail: format!(
+                                "tenant {slug} owns {owned} large objects, which a schema's pg_dump leaves out: move it to a database of its own (tenant move --strategy database) to back them up"
+                            ),
+                        });
+                    }
+                }
                 let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
                     .fetch_one(&mut *conn)
                     .await
