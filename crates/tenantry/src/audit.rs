@@ -121,6 +121,8 @@ pub struct ChainBreak {
 pub struct AuditReport {
     /// Entries checked up to the first break (all of them when the chain is whole).
     pub checked: i64,
+    /// Of those, entries of purged tenants whose personal fields were erased.
+    pub erased: i64,
     pub head_seq: i64,
     pub first_break: Option<ChainBreak>,
 }
@@ -161,8 +163,10 @@ impl Tenantry {
     pub async fn verify_audit(&self) -> Result<AuditReport> {
         let catalog = self.catalog();
         let (head_seq, head_hash) = catalog.audit_head().await?;
+        let purged = catalog.purged_tenant_ids().await?;
         let mut prev = GENESIS.to_owned();
         let mut position = 0_i64;
+        let mut erased = 0_i64;
         loop {
             let page = catalog
                 .audit_page(&AuditFilter::default(), position, PAGE)
@@ -172,9 +176,17 @@ impl Tenantry {
             };
             for entry in &page {
                 let expected = position + 1;
-                if let Some(kind) = self.judge(entry, expected, &prev).await? {
-                    return Ok(broken(expected - 1, head_seq, kind, expected, entry));
+                if let Some(kind) = self.judge(entry, expected, &prev, &purged).await? {
+                    return Ok(broken(
+                        expected - 1,
+                        head_seq,
+                        kind,
+                        expected,
+                        entry,
+                        erased,
+                    ));
                 }
+                erased += i64::from(entry.is_erased());
                 prev = entry.hash.clone().unwrap_or_default();
                 position = expected;
             }
@@ -183,6 +195,7 @@ impl Tenantry {
         if position < head_seq || (position == head_seq && prev != head_hash) {
             return Ok(AuditReport {
                 checked: position,
+                erased,
                 head_seq,
                 first_break: Some(ChainBreak {
                     kind: Break::TailDeleted,
@@ -198,6 +211,7 @@ impl Tenantry {
             let detail = format!("event {} has no position in the chain", row.id);
             return Ok(AuditReport {
                 checked: position,
+                erased,
                 head_seq,
                 first_break: Some(ChainBreak {
                     kind: Break::Unchained,
@@ -209,15 +223,31 @@ impl Tenantry {
         }
         Ok(AuditReport {
             checked: position,
+            erased,
             head_seq,
             first_break: None,
         })
     }
 
-    /// Why `entry`, found at `expected`, does not follow `prev`, if it does not.
-    async fn judge(&self, entry: &Event, expected: i64, prev: &str) -> Result<Option<Break>> {
+    /// Why `entry`, found at `expected`, does not follow `prev`, if it does not. Its
+    /// personal fields may be gone only if its tenant was `purged`.
+    async fn judge(
+        &self,
+        entry: &Event,
+        expected: i64,
+        prev: &str,
+        purged: &std::collections::HashSet<String>,
+    ) -> Result<Option<Break>> {
         let own = entry.prev_hash.as_deref().unwrap_or_default();
-        if entry.hash.as_deref() != Some(entry.chained_hash(own).as_str()) || !entry.seal_holds() {
+        let erased_unpurged = entry.is_erased()
+            && !entry
+                .tenant_id
+                .as_ref()
+                .is_some_and(|id| purged.contains(id));
+        if entry.hash.as_deref() != Some(entry.chained_hash(own).as_str())
+            || !entry.seal_holds()
+            || erased_unpurged
+        {
             return Ok(Some(Break::Edited));
         }
         if own == prev && entry.seq == Some(expected) {
@@ -237,7 +267,14 @@ impl Tenantry {
     }
 }
 
-fn broken(checked: i64, head_seq: i64, kind: Break, position: i64, entry: &Event) -> AuditReport {
+fn broken(
+    checked: i64,
+    head_seq: i64,
+    kind: Break,
+    position: i64,
+    entry: &Event,
+    erased: i64,
+) -> AuditReport {
     let what = match kind {
         Break::Edited => "was edited: its content no longer gives its hash",
         Break::Deleted => "follows an entry that is no longer in the log",
@@ -246,6 +283,7 @@ fn broken(checked: i64, head_seq: i64, kind: Break, position: i64, entry: &Event
     };
     AuditReport {
         checked,
+        erased,
         head_seq,
         first_break: Some(ChainBreak {
             kind,

@@ -409,6 +409,12 @@ pub enum Error {
     )]
     CatalogMissing { path: PathBuf },
 
+    /// The catalog was migrated by a newer Tenantry, whose records this one would misread.
+    #[error(
+        "the catalog is at version {found}, and this Tenantry knows versions up to {known}: a newer Tenantry migrated it; run that version"
+    )]
+    CatalogNewer { found: i64, known: i64 },
+
     #[error(
         "no master key: {path} does not exist and {env} is not set; set {env} (base64 of 32 bytes) or run `tenantry init` to generate one",
         path = path.display(),

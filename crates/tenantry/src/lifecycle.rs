@@ -536,14 +536,15 @@ impl Tenantry {
             self.finish_delete(deleting).await?
         };
         if purge {
+            // Its entries keep ids only from here on (while its record is there, a failure
+            // here leaves a purge that can run again); the purge's own entry names none.
+            let (erased, unsealed) = self.catalog.erase_tenant_events(deleted.id).await?;
             self.catalog.purge_tenant(deleted.id).await?;
             let place = self.place(&deleted).await?;
             place
                 .engine()
                 .dialect()
                 .forget_operation_lock(&place, &deleted)?;
-            // Its entries keep ids only from here on; the purge's own entry names none.
-            let (erased, unsealed) = self.catalog.erase_tenant_events(deleted.id).await?;
             let left = self.leftovers(&deleted).await?;
             let mut detail = format!("{erased} audit entries erased to ids");
             if unsealed > 0 {

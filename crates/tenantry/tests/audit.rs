@@ -17,7 +17,9 @@ on_each_backend!(
     a_row_slipped_in_is_named,
     concurrent_writers_keep_one_chain,
     a_purge_erases_the_tenants_fields_and_the_chain_holds,
-    an_erased_entry_given_fields_again_is_named
+    an_erased_entry_given_fields_again_is_named,
+    an_entry_erased_without_a_purge_is_named,
+    a_catalog_a_newer_tenantry_migrated_is_refused
 );
 
 /// A fixture whose chain ends with four entries: two tenant creations (started, ok), after
@@ -256,6 +258,7 @@ async fn a_purge_erases_the_tenants_fields_and_the_chain_holds(backend: Backend)
     let report = t.verify_audit().await.expect("verify");
     assert!(report.is_valid(), "{report:?}");
     assert_eq!(report.checked, report.head_seq);
+    assert_eq!(report.erased, 5);
     fx.cleanup().await;
 }
 
@@ -274,4 +277,48 @@ async fn an_erased_entry_given_fields_again_is_named(backend: Backend) {
         .await;
     assert_eq!(changed, 1);
     broken_at(fx, Break::Edited, 1).await;
+}
+
+async fn an_entry_erased_without_a_purge_is_named(backend: Backend) {
+    let Some(fx) = seeded(backend).await else {
+        return;
+    };
+    // Entry 3 is globex's creation: globex is live, so its fields may not be gone.
+    let changed = fx
+        .catalog_sql(
+            "UPDATE tenantry_events SET tenant_slug = NULL, target = NULL, detail = NULL, \
+             error = NULL, seal_salt = NULL WHERE seq = 3",
+        )
+        .await;
+    assert_eq!(changed, 1);
+    broken_at(fx, Break::Edited, 3).await;
+}
+
+/// An older Tenantry would misread sealed entries (and erase nothing on a purge): it refuses
+/// a catalog migrated past what it knows.
+async fn a_catalog_a_newer_tenantry_migrated_is_refused(backend: Backend) {
+    let Some(fx) = Fixture::new(backend).await else {
+        return;
+    };
+    fx.catalog_sql(
+        "INSERT INTO tenantry_catalog_migrations (version, description, applied_at) \
+         VALUES (999, 'from the future', '2030-01-01T00:00:00.000Z')",
+    )
+    .await;
+    let settings = Settings {
+        data_dir: Some(fx.data_dir()),
+        migrations: Some(fx.migrations_dir()),
+        catalog: fx.catalog_url.clone(),
+        ..Settings::default()
+    };
+    let Err(err) = tenantry::Tenantry::open(settings.resolve()).await else {
+        panic!("a catalog a newer Tenantry migrated was opened");
+    };
+    assert!(
+        matches!(err, tenantry::Error::CatalogNewer { found: 999, .. }),
+        "{err}"
+    );
+    fx.catalog_sql("DELETE FROM tenantry_catalog_migrations WHERE version = 999")
+        .await;
+    fx.cleanup().await;
 }

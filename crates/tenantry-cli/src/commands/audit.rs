@@ -25,7 +25,11 @@ pub async fn run(tenantry: &Tenantry, cmd: AuditCommand) -> anyhow::Result<ExitC
                 )?;
                 outln!("{} entries before it hold", report.checked)?;
             } else {
-                outln!("audit chain valid: {} entries", report.checked)?;
+                outln!(
+                    "audit chain valid: {} entries ({} of purged tenants erased to ids)",
+                    report.checked,
+                    report.erased
+                )?;
             }
             Ok(if report.is_valid() {
                 ExitCode::SUCCESS

@@ -458,6 +458,19 @@ impl Catalog {
         read_all(&rows, "read the audit log")
     }
 
+    /// The ids of the tenants a chained `tenant.purge` entry names: the only tenants whose
+    /// entries may be erased.
+    pub async fn purged_tenant_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(self.engine.sql(
+            "SELECT DISTINCT tenant_id FROM tenantry_events \
+             WHERE action = 'tenant.purge' AND seq IS NOT NULL AND tenant_id IS NOT NULL",
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::catalog("read the audit log"))?;
+        Ok(ids.into_iter().collect())
+    }
+
     /// The positions of entries whose hash is `hash` (how `audit verify` tells a moved entry
     /// from a deleted one).
     pub async fn audit_positions_of(&self, hash: &str) -> Result<Vec<i64>> {

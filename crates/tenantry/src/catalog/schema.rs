@@ -333,6 +333,16 @@ async fn apply(conn: &mut sqlx::AnyConnection, engine: Engine) -> Result<()> {
         .execute(&mut *conn)
         .await
         .map_err(Error::catalog("create the catalog migration ledger"))?;
+    // A newer Tenantry's catalog: its records (sealed audit entries, say) would be misread.
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM tenantry_catalog_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(Error::catalog("read the catalog migration ledger"))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    if let Some(found) = found.filter(|found| *found > known) {
+        return Err(Error::CatalogNewer { found, known });
+    }
     for migration in MIGRATIONS {
         if is_applied(conn, engine, migration.version).await? {
             continue;
