@@ -1,5 +1,5 @@
-//! Backups, restores and server placement over HTTP: the same library calls as the CLI, with
-//! their refusals as problem documents.
+//! Backups, restores, server placement and adoption over HTTP: the same library calls as the
+//! CLI, with their refusals as problem documents.
 
 mod common;
 
@@ -153,5 +153,87 @@ async fn a_backup_is_taken_listed_and_restored_over_http(backend: Backend) {
         "{problem}"
     );
     server.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_database_is_adopted_over_http() {
+    let Some(fx) = Fixture::new(Backend::Sqlite).await else {
+        return;
+    };
+    let t = &fx.tenantry;
+    fx.create("acme").await.expect("create");
+    let admin = key(t, "ops", &[Scope::Admin], None).await;
+    let bound = key(t, "acme-app", &[Scope::TenantsWrite], Some("acme")).await;
+    // An empty file is an empty SQLite database: none of the set's migrations applied.
+    let dir = fx.data_dir().join("tenants");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("shop.db"), b"").expect("file");
+    let server = Server::start(t).await;
+    let k = Some(admin.as_str());
+    let adopt =
+        |slug: &str| json!({ "slug": slug, "server": "local", "database": "shop", "baseline": 0 });
+
+    let (status, _) = server
+        .json(
+            Method::POST,
+            "/v1/adoptions",
+            Some(bound.as_str()),
+            Some(adopt("shop")),
+        )
+        .await;
+    assert_eq!(status, 404, "a bound key adopts nothing");
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/v1/adoptions",
+            k,
+            Some(
+                json!({ "slug": "shop", "server": "local", "database": "shop", "schema": "shop" }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["field"].as_str()),
+        (422, Some("invalid"), Some("database")),
+        "{problem}"
+    );
+    assert!(
+        t.catalog()
+            .find_tenant("shop")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+
+    let (status, adopted) = server
+        .json(Method::POST, "/v1/adoptions", k, Some(adopt("shop")))
+        .await;
+    assert_eq!(status, 201, "{adopted}");
+    assert_eq!(
+        (
+            adopted["tenant"]["status"].as_str(),
+            adopted["tenant"]["storage"].as_str(),
+            adopted["baseline"].as_i64(),
+            adopted["source"].as_str()
+        ),
+        (Some("active"), Some("shop"), Some(0), Some("given"))
+    );
+    // The same storage again, under another slug: refused, nothing written.
+    let (status, problem) = server
+        .json(Method::POST, "/v1/adoptions", k, Some(adopt("shop-two")))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("adopt_refused")),
+        "{problem}"
+    );
+    assert!(
+        t.catalog()
+            .find_tenant("shop-two")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
     fx.cleanup().await;
 }

@@ -2,6 +2,7 @@
 //! [`crate::auth::authenticate`]. Bodies are the library's own types, the ones the CLI prints
 //! with `--json`.
 
+mod adopt;
 mod audit;
 mod backups;
 mod fleet;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> (Router<AppState>, OpenApi) {
         .routes(routes!(backups::list, backups::take))
         .routes(routes!(backups::restore))
         .routes(routes!(moves::move_tenant))
+        .routes(routes!(adopt::adopt))
         .routes(routes!(identity::domains, identity::add_domain))
         .routes(routes!(identity::remove_domain))
         .routes(routes!(identity::members, identity::add_member))
