@@ -327,6 +327,31 @@ async fn a_native_backup_taken_under_writes_restores_exactly_what_it_recorded() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_tenant_owning_large_objects_is_refused_a_native_backup() {
+    let Some(fx) = fleet().await else {
+        return;
+    };
+    create(&fx, "blobs", PLACES[2]).await;
+    let pool = fx.tenantry.tenant_pool("blobs").await.expect("pool");
+    let mut tx = pool.begin().await.expect("begin");
+    tx.run_script("SELECT lo_from_bytea(0, '\\xdeadbeef'::bytea)")
+        .await
+        .expect("a large object of its own");
+    tx.commit().await.expect("commit");
+    let err = fx
+        .tenantry
+        .backup_tenant("blobs", true)
+        .await
+        .expect_err("a schema's dump would leave it out");
+    assert!(
+        matches!(&err, Error::ArchiveRefused { detail, .. } if detail.contains("1 large objects")),
+        "{err}"
+    );
+    assert!(fx.tenantry.backups("blobs").await.expect("list").is_empty());
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_backup_is_refused_before_the_tenant_is_touched() {
     let Some(fx) = fleet().await else {
         return;
