@@ -617,6 +617,12 @@ impl Error {
             source,
         }
     }
+
+    /// What a client tool (`pg_dump`, `mysqldump`, …) said when it failed on `tenant`.
+    pub(crate) fn tool(tenant: &str) -> impl FnOnce(String) -> Error {
+        let tenant = tenant.to_owned();
+        move |detail| Error::VerifyFailed { tenant, detail }
+    }
 }
 
 /// A migration that failed at one statement where DDL is not transactional (MySQL): the

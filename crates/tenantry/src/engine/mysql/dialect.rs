@@ -115,10 +115,7 @@ impl Dialect for Mysql {
                 let held = async {
                     super::backup::lock_tables(&mut lock)
                         .await
-                        .map_err(|detail| Error::VerifyFailed {
-                            tenant: slug.to_owned(),
-                            detail,
-                        })?;
+                        .map_err(Error::tool(slug))?;
                     let locked_at = Instant::now();
                     // The snapshot of `conn`'s transaction, which the manifest is read in,
                     // starts at its first read: now, while nothing can write.
@@ -130,10 +127,7 @@ impl Dialect for Mysql {
                     let connect = place.timeouts().connect;
                     super::backup::dump(&url, connect, &tenant.storage, dest, &mut lock, locked_at)
                         .await
-                        .map_err(|detail| Error::VerifyFailed {
-                            tenant: slug.to_owned(),
-                            detail,
-                        })
+                        .map_err(Error::tool(slug))
                 }
                 .await;
                 // Closing the session ends its lock, whatever happened.
@@ -162,10 +156,7 @@ impl Dialect for Mysql {
                 let url = engine::url_with(place.url()?, Some(tenant.storage.as_str()), None)?;
                 super::backup::restore(&url, place.timeouts().connect, &tenant.storage, file)
                     .await
-                    .map_err(|detail| Error::VerifyFailed {
-                        tenant: tenant.slug.to_string(),
-                        detail,
-                    })
+                    .map_err(Error::tool(tenant.slug.as_str()))
             }
             .boxed(),
         )

@@ -190,10 +190,7 @@ impl Dialect for Postgres {
                 let (url, schema) = dumped(place, tenant)?;
                 super::backup::dump(&url, place.timeouts().connect, &snapshot, schema, dest)
                     .await
-                    .map_err(|detail| Error::VerifyFailed {
-                        tenant: slug.to_owned(),
-                        detail,
-                    })?;
+                    .map_err(Error::tool(slug))?;
                 // The snapshot was exported: the tenant's writes never waited.
                 Ok(None)
             }
@@ -219,10 +216,7 @@ impl Dialect for Postgres {
                 let (url, schema) = dumped(place, tenant)?;
                 super::backup::restore(&url, place.timeouts().connect, file, schema.is_some())
                     .await
-                    .map_err(|detail| Error::VerifyFailed {
-                        tenant: tenant.slug.to_string(),
-                        detail,
-                    })
+                    .map_err(Error::tool(tenant.slug.as_str()))
             }
             .boxed(),
         )
