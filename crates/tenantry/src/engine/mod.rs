@@ -21,6 +21,7 @@ pub mod postgres;
 pub(crate) mod rows;
 pub mod shape;
 pub mod sqlite;
+pub(crate) mod tool;
 pub mod value;
 
 /// A database engine Tenantry can place a catalog or tenants on.

@@ -15,16 +15,13 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::{Family, command};
-use crate::engine::Engine;
+use crate::engine::{Engine, tool};
 use crate::ident::{SqlName, StorageName};
 
 /// What the dump writes once its transaction has started.
 const STARTED: &[u8] = b"CREATE TABLE";
 /// How long the dump may take to start once connected (the tenant's writes wait meanwhile).
 const START_WAIT: Duration = Duration::from_secs(30);
-/// How long a running dump may write nothing before the server is taken for gone (it
-/// streams its rows, so a live one never pauses this long).
-const SILENCE: Duration = Duration::from_secs(300);
 
 /// Read-locks every table of the database `lock` is connected to, waiting at most a minute
 /// (for a migration's lock, say). A table whose name Tenantry cannot quote refuses the
@@ -109,7 +106,7 @@ pub(super) async fn dump(
             // migration's) that our read lock let through; after: rows keep coming.
             let limit = match paused {
                 None => connect + START_WAIT,
-                Some(_) => SILENCE,
+                Some(_) => tool::SILENCE,
             };
             let n = tokio::time::timeout(limit, out.read(&mut buf))
                 .await
@@ -174,29 +171,28 @@ async fn unlock(lock: &mut AnyConnection, locked_at: Instant) -> Result<Duration
 }
 
 /// Loads the dump `file` into the empty `database` with `mysql`, stopping at the first
-/// error.
+/// error. The file is fed through a pipe, so a server gone silent is noticed: the client
+/// stops reading while it waits on the server.
 pub(super) async fn restore(
     url: &str,
     connect: Duration,
     database: &StorageName,
     file: &Path,
 ) -> Result<(), String> {
-    let input =
-        std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let input = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let (mut command, _options, _) = command("mysql", url, Some(connect)).await?;
-    let output = command
+    command
         .arg("--batch")
         .arg(format!("--database={database}"))
-        .stdin(Stdio::from(input))
-        .output()
-        .await
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
         .map_err(|e| format!("cannot run mysql: {e} (install the MySQL or MariaDB client)"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "mysql failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr).trim()
-    ))
+    // What follows its last input is a few small statements.
+    tool::feed("mysql", child, input, tool::SILENCE, Some(tool::SILENCE)).await
 }

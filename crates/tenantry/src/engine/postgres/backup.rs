@@ -5,11 +5,12 @@
 //! password passed in the environment, never on the command line.
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, tool};
 use crate::error::{Error, Result};
 use crate::ident::StorageName;
 
@@ -47,41 +48,27 @@ fn split_password(url: &str) -> Result<(String, Option<String>)> {
     Ok((parsed.to_string(), password))
 }
 
-/// Runs a PostgreSQL client tool against `url`, then `file` after `--`: what it wrote, or
-/// in `Err` what it said.
-async fn run(
-    tool: &str,
-    url: &str,
-    connect: Duration,
-    args: &[String],
-    file: Option<&Path>,
-) -> Result<Vec<u8>, String> {
+/// A PostgreSQL client tool's command against `url`: its password in the environment, its
+/// connect timeout `connect`, killed if dropped.
+fn command(tool: &str, url: &str, connect: Duration) -> Result<Command, String> {
     let (url, password) = split_password(url).map_err(|e| e.to_string())?;
     let mut command = Command::new(tool);
     command
-        .args(args)
         .arg(format!("--dbname={url}"))
         .env("PGCONNECT_TIMEOUT", connect.as_secs().max(1).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(file) = file {
-        command.arg("--").arg(file);
-    }
     if let Some(password) = password {
         command.env("PGPASSWORD", password);
     }
-    let output = command
-        .output()
-        .await
-        .map_err(|e| format!("cannot run {tool}: {e} (install PostgreSQL's client tools)"))?;
-    if output.status.success() {
-        return Ok(output.stdout);
-    }
-    let said = String::from_utf8_lossy(&output.stderr);
-    Err(format!(
-        "{tool} failed ({}): {}",
-        output.status,
-        said.trim()
-    ))
+    Ok(command)
+}
+
+fn spawn(tool: &str, command: &mut Command) -> Result<Child, String> {
+    command
+        .spawn()
+        .map_err(|e| format!("cannot run {tool}: {e} (install PostgreSQL's client tools)"))
 }
 
 /// `pg_dump` of the database at `url` (of its `schema` alone, if given) as the exported
@@ -93,61 +80,89 @@ pub(super) async fn dump(
     schema: Option<&StorageName>,
     dest: &Path,
 ) -> Result<(), String> {
-    let mut args = vec![
-        "--format=custom".to_owned(),
-        "--no-owner".to_owned(),
-        "--no-privileges".to_owned(),
-        format!("--snapshot={snapshot}"),
+    let mut command = command("pg_dump", url, connect)?;
+    command.args([
+        "--format=custom",
+        "--no-owner",
+        "--no-privileges",
         // A table lock it cannot have within a minute (a migration's) fails the dump.
-        "--lock-wait-timeout=60s".to_owned(),
-        format!("--file={}", dest.display()),
-    ];
+        "--lock-wait-timeout=60s",
+    ]);
+    command
+        .arg(format!("--snapshot={snapshot}"))
+        .arg(format!("--file={}", dest.display()));
     if let Some(schema) = schema {
         // Quoted, the name is matched as it is, not as a pattern.
-        args.push(format!("--schema={}", Engine::Postgres.quote(schema)));
+        command.arg(format!("--schema={}", Engine::Postgres.quote(schema)));
     }
-    run("pg_dump", url, connect, &args, None).await.map(drop)
+    let child = spawn("pg_dump", &mut command)?;
+    tool::watch_file("pg_dump", child, dest, tool::SILENCE).await
 }
 
 /// `pg_restore` of `file` into the database at `url`, stopping at the first error, in one
 /// transaction. `into_schema`: a schema tenant's dump, restored into its freshly
-/// provisioned (so existing, empty) schema: everything but the schema itself.
+/// provisioned (so existing, empty) schema: everything but the schema itself. The file is
+/// fed through a pipe, so a server gone silent while it loads rows is noticed.
 pub(super) async fn restore(
     url: &str,
     connect: Duration,
     file: &Path,
     into_schema: bool,
 ) -> Result<(), String> {
-    let mut args = vec![
-        "--no-owner".to_owned(),
-        "--no-privileges".to_owned(),
-        "--exit-on-error".to_owned(),
-        "--single-transaction".to_owned(),
-    ];
+    let mut command = command("pg_restore", url, connect)?;
+    command.args([
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        "--single-transaction",
+    ]);
     let mut list = None;
     if into_schema {
-        let toc = run(
-            "pg_restore",
-            url,
-            connect,
-            &["--list".to_owned()],
-            Some(file),
-        )
-        .await?;
+        // Read from the file alone: no server is asked.
+        let toc = Command::new("pg_restore")
+            .arg("--list")
+            .arg("--")
+            .arg(file)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| {
+                format!("cannot run pg_restore: {e} (install PostgreSQL's client tools)")
+            })?;
+        if !toc.status.success() {
+            return Err(format!(
+                "pg_restore --list failed ({}): {}",
+                toc.status,
+                String::from_utf8_lossy(&toc.stderr).trim()
+            ));
+        }
         let path = std::env::temp_dir().join(format!(
             "tenantry-{}.list",
             ulid::Ulid::new().to_string().to_ascii_lowercase()
         ));
-        std::fs::write(&path, without_schemas(&String::from_utf8_lossy(&toc)))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        args.push(format!("--use-list={}", path.display()));
+        std::fs::write(
+            &path,
+            without_schemas(&String::from_utf8_lossy(&toc.stdout)),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        command.arg(format!("--use-list={}", path.display()));
         list = Some(path);
     }
-    let restored = run("pg_restore", url, connect, &args, Some(file)).await;
+    let restored = async {
+        let input = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let child = spawn("pg_restore", command.stdin(Stdio::piped()))?;
+        // Once it has all its input it builds indexes and checks constraints, which may
+        // rightly take longer than any silence; a server gone meanwhile is noticed by the
+        // connection's keepalives.
+        tool::feed("pg_restore", child, input, tool::SILENCE, None).await
+    }
+    .await;
     if let Some(path) = list {
         let _ = std::fs::remove_file(path);
     }
-    restored.map(drop)
+    restored
 }
 
 /// A dump's table of contents (`pg_restore --list`) without its `SCHEMA` entries: an entry
