@@ -2,10 +2,12 @@
 //! tool's own reads have no deadline, so its progress is watched from outside (the input it
 //! takes, the file it writes) and it is killed once it makes none for a while.
 use std::path::Path;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
+use tokio::task::JoinHandle;
 
 /// How long a running tool may make no progress before its server is taken for gone. A
 /// live one streams rows, so it never pauses this long; its lock waits are bounded by the
@@ -22,14 +24,9 @@ pub(crate) async fn feed(
     silence: Duration,
     finish: Option<Duration>,
 ) -> Result<(), String> {
-    let (Some(mut stdin), Some(mut err)) = (child.stdin.take(), child.stderr.take()) else {
+    let (Some(mut stdin), Some(said)) = (child.stdin.take(), collect_errors(&mut child)) else {
         return Err(format!("{tool}'s input was not piped"));
     };
-    let said = tokio::spawn(async move {
-        let mut text = Vec::new();
-        let _ = err.read_to_end(&mut text).await;
-        text
-    });
     let silent = || {
         format!(
             "{tool} took no input for {} s: the server went silent",
@@ -77,14 +74,7 @@ pub(crate) async fn feed(
             return Err(e);
         }
     };
-    let said = said.await.unwrap_or_default();
-    if status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "{tool} failed ({status}): {}",
-        String::from_utf8_lossy(&said).trim()
-    ))
+    outcome(tool, status, said).await
 }
 
 /// Waits for `child` (a `tool` writing `file`) to end, in `Err` what it said. While the file
@@ -96,14 +86,9 @@ pub(crate) async fn watch_file(
     file: &Path,
     silence: Duration,
 ) -> Result<(), String> {
-    let Some(mut err) = child.stderr.take() else {
+    let Some(said) = collect_errors(&mut child) else {
         return Err(format!("{tool}'s errors were not piped"));
     };
-    let said = tokio::spawn(async move {
-        let mut text = Vec::new();
-        let _ = err.read_to_end(&mut text).await;
-        text
-    });
     let size = || std::fs::metadata(file).map(|m| m.len()).ok();
     let mut seen = size();
     let mut since = tokio::time::Instant::now();
@@ -128,10 +113,29 @@ pub(crate) async fn watch_file(
             }
         }
     };
-    let said = said.await.unwrap_or_default();
+    outcome(tool, status, said).await
+}
+
+/// Everything `child` writes to its (piped) error stream, read to its end beside it.
+pub(crate) fn collect_errors(child: &mut Child) -> Option<JoinHandle<Vec<u8>>> {
+    let mut err = child.stderr.take()?;
+    Some(tokio::spawn(async move {
+        let mut text = Vec::new();
+        let _ = err.read_to_end(&mut text).await;
+        text
+    }))
+}
+
+/// A finished `tool`'s outcome: `Ok` if it succeeded, else its `status` and what it `said`.
+pub(crate) async fn outcome(
+    tool: &str,
+    status: ExitStatus,
+    said: JoinHandle<Vec<u8>>,
+) -> Result<(), String> {
     if status.success() {
         return Ok(());
     }
+    let said = said.await.unwrap_or_default();
     Err(format!(
         "{tool} failed ({status}): {}",
         String::from_utf8_lossy(&said).trim()

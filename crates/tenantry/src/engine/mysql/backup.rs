@@ -86,14 +86,10 @@ pub(super) async fn dump(
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run mysqldump: {e} (install the MySQL or MariaDB client)"))?;
-    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+    let (Some(mut out), Some(said)) = (child.stdout.take(), tool::collect_errors(&mut child))
+    else {
         return Err("mysqldump's output was not captured".into());
     };
-    let said = tokio::spawn(async move {
-        let mut text = Vec::new();
-        let _ = err.read_to_end(&mut text).await;
-        text
-    });
     let copied = async {
         let mut file = tokio::fs::File::create(dest)
             .await
@@ -147,14 +143,8 @@ pub(super) async fn dump(
         .wait()
         .await
         .map_err(|e| format!("mysqldump did not finish: {e}"))?;
-    let said = said.await.unwrap_or_default();
     let paused = copied?;
-    if !status.success() {
-        return Err(format!(
-            "mysqldump failed ({status}): {}",
-            String::from_utf8_lossy(&said).trim()
-        ));
-    }
+    tool::outcome("mysqldump", status, said).await?;
     match paused {
         Some(paused) => Ok(paused),
         None => Err("mysqldump wrote no table: the tenant's storage has none".into()),
